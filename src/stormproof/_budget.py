@@ -1,0 +1,399 @@
+"""Retry budgets: one object shared by every call (and thread) to one destination.
+
+A budget bounds retries across *all* callers, which per-call backoff cannot do for
+open-loop traffic: when a dependency is down, retries stop once the budget is spent,
+so the load on it stays close to the load callers offer.
+
+Every budget implements the small ``RetryBudget`` protocol that ``Retry`` drives;
+the methods never block and never do I/O.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from typing import Protocol, runtime_checkable
+
+from ._classify import THROTTLING, TIMEOUT, ErrorClass
+from ._core.clock import Clock
+from ._core.errors import BudgetExhausted, ConfigError
+from ._core.validate import check_clock, check_name, check_number, now_function
+from ._core.window import SlidingWindow
+
+__all__ = [
+    "RatioBudget",
+    "RetryBudget",
+    "RetryThrottle",
+    "TokenBucketBudget",
+    "combine_budgets",
+]
+
+
+@runtime_checkable
+class RetryBudget(Protocol):
+    """What ``Retry`` asks of a budget. Implement it to plug in your own.
+
+    - ``on_request()``: a request's first attempt is about to start; may raise a
+      ``Rejected`` subclass to refuse it (client-side throttling does).
+    - ``try_retry(error_class)``: may a retry start after a failure of this class?
+      Takes its cost and returns a receipt, or returns ``None`` to refuse.
+    - ``cancel_retry(receipt)``: undo a ``try_retry`` whose retry did not start.
+    - ``on_success(receipt)``: the request succeeded; ``receipt`` is the one from its
+      last retry, or ``None`` when it succeeded at the first attempt.
+    - ``on_failure(error_class)``: an attempt failed with a retryable error of this
+      class, or with a non-retryable error (``None``: the dependency answered).
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    def on_request(self) -> None: ...
+
+    def try_retry(self, error_class: ErrorClass) -> object | None: ...
+
+    def cancel_retry(self, receipt: object) -> None: ...
+
+    def on_success(self, receipt: object | None) -> None: ...
+
+    def on_failure(self, error_class: ErrorClass | None) -> None: ...
+
+
+class _Budget(ABC):
+    """Shared by the built-in budgets: a name and the raising form of ``try_retry``."""
+
+    __slots__ = ("_lock", "_name")
+
+    def __init__(self, name: str | None, default: str) -> None:
+        self._name = check_name("name", name, default)
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @abstractmethod
+    def try_retry(self, error_class: ErrorClass) -> object | None: ...
+
+    @abstractmethod
+    def on_success(self, receipt: object | None) -> None: ...
+
+    def acquire(self, error_class: ErrorClass = "transient") -> object:
+        """Take the cost of one retry, or raise ``BudgetExhausted``.
+
+        For code that runs its own retry loop; ``Retry`` uses ``try_retry``.
+        """
+        receipt = self.try_retry(error_class)
+        if receipt is None:
+            raise BudgetExhausted(self._name, self._retry_after())
+        return receipt
+
+    def _retry_after(self) -> float | None:
+        return None
+
+    def on_request(self) -> None:
+        return None
+
+    def cancel_retry(self, receipt: object) -> None:
+        return None
+
+    def on_failure(self, error_class: ErrorClass | None) -> None:
+        return None
+
+
+class TokenBucketBudget(_Budget):
+    """The AWS SDK standard-mode retry quota.
+
+    A retry takes ``retry_cost`` tokens (``timeout_cost`` after a timeout,
+    ``throttling_cost`` after throttling) or is not made at all. A request that
+    succeeds at its first attempt adds ``success_reward``; one that succeeds after
+    retries refunds the cost of its last retry. Tokens stay within [0, capacity].
+    """
+
+    __slots__ = ("_capacity", "_costs", "_reward", "_tokens")
+
+    def __init__(
+        self,
+        capacity: float = 500,
+        retry_cost: float = 5,
+        timeout_cost: float = 10,
+        throttling_cost: float | None = None,
+        success_reward: float = 1,
+        *,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name, "token-bucket")
+        self._capacity = check_number("capacity", capacity, low=0.0)
+        retry = check_number("retry_cost", retry_cost, low=0.0)
+        timeout = check_number("timeout_cost", timeout_cost, low=0.0)
+        throttling = (
+            retry
+            if throttling_cost is None
+            else check_number("throttling_cost", throttling_cost, low=0.0)
+        )
+        self._costs = {"transient": retry, TIMEOUT: timeout, THROTTLING: throttling}
+        self._reward = check_number("success_reward", success_reward, low=0.0)
+        self._tokens = self._capacity
+
+    @classmethod
+    def aws_standard(cls, *, name: str | None = None) -> TokenBucketBudget:
+        """AWS SDK standard mode: 500 tokens, retries cost 5, timeouts 10, success adds 1."""
+        return cls(500, retry_cost=5, timeout_cost=10, success_reward=1, name=name)
+
+    @classmethod
+    def aws_2026(cls, *, name: str | None = None) -> TokenBucketBudget:
+        """AWS SDK retry behaviour from 2026: transient errors and timeouts cost 14,
+        throttling 5, success adds 1."""
+        return cls(
+            500, retry_cost=14, timeout_cost=14, throttling_cost=5, success_reward=1, name=name
+        )
+
+    @property
+    def capacity(self) -> float:
+        return self._capacity
+
+    @property
+    def available(self) -> float:
+        """Tokens left now."""
+        return self._tokens
+
+    def cost(self, error_class: ErrorClass) -> float:
+        return self._costs.get(error_class, self._costs["transient"])
+
+    def try_retry(self, error_class: ErrorClass) -> object | None:
+        cost = self._costs.get(error_class, self._costs["transient"])
+        with self._lock:
+            if self._tokens < cost:
+                return None
+            self._tokens -= cost
+        return cost
+
+    def cancel_retry(self, receipt: object) -> None:
+        self._refund(receipt)
+
+    def on_success(self, receipt: object | None) -> None:
+        if receipt is None:
+            # The common case: a full bucket and a first-attempt success. Reading the
+            # float is atomic; only a change takes the lock.
+            if self._tokens >= self._capacity or not self._reward:
+                return
+            with self._lock:
+                self._tokens = min(self._capacity, self._tokens + self._reward)
+        else:
+            self._refund(receipt)
+
+    def _refund(self, receipt: object) -> None:
+        if isinstance(receipt, (int, float)) and receipt:
+            with self._lock:
+                self._tokens = min(self._capacity, self._tokens + receipt)
+
+    def __repr__(self) -> str:
+        costs = self._costs
+        return (
+            f"TokenBucketBudget(capacity={self._capacity:g}, retry_cost={costs['transient']:g}, "
+            f"timeout_cost={costs[TIMEOUT]:g}, throttling_cost={costs[THROTTLING]:g}, "
+            f"success_reward={self._reward:g}, name={self._name!r}; available={self._tokens:g})"
+        )
+
+
+class RatioBudget(_Budget):
+    """Retries limited to a share of recent requests, plus a floor (Finagle, Linkerd).
+
+    Over the last ``window`` seconds, at most ``min_per_second * window + ratio *
+    requests`` retries are made. With the defaults, retries add at most 10% to the
+    load once traffic exceeds 100 requests per second.
+    """
+
+    __slots__ = ("_floor", "_now", "_ratio", "_window", "_window_seconds")
+
+    _REQUESTS = 0
+    _RETRIES = 1
+
+    def __init__(
+        self,
+        ratio: float = 0.1,
+        min_per_second: float = 10.0,
+        window: float = 10.0,
+        *,
+        clock: Clock | None = None,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name, "ratio-budget")
+        self._ratio = check_number("ratio", ratio, low=0.0, high=1000.0)
+        min_rate = check_number("min_per_second", min_per_second, low=0.0)
+        self._window_seconds = check_number("window", window, low=0.0, low_open=True)
+        self._floor = min_rate * self._window_seconds
+        self._now = now_function(check_clock(clock))
+        self._window = SlidingWindow(self._window_seconds, 10, 2)
+
+    @property
+    def available(self) -> float:
+        """Retries that may start now."""
+        with self._lock:
+            self._window.advance(self._now())
+            return max(0.0, self._balance())
+
+    def _balance(self) -> float:
+        window = self._window
+        return (
+            self._floor + self._ratio * window.total(self._REQUESTS) - window.total(self._RETRIES)
+        )
+
+    def on_request(self) -> None:
+        now = self._now()
+        with self._lock:
+            self._window.advance(now)
+            self._window.add(self._REQUESTS)
+
+    def try_retry(self, error_class: ErrorClass) -> object | None:
+        now = self._now()
+        with self._lock:
+            self._window.advance(now)
+            if self._balance() < 1.0 - 1e-9:
+                return None
+            self._window.add(self._RETRIES)
+        return 1
+
+    def cancel_retry(self, receipt: object) -> None:
+        now = self._now()
+        with self._lock:
+            self._window.advance(now)
+            self._window.add(self._RETRIES, -1)
+
+    def on_success(self, receipt: object | None) -> None:
+        return None
+
+    def _retry_after(self) -> float | None:
+        return self._window.seconds_until_next_slice(self._now())
+
+    def __repr__(self) -> str:
+        return (
+            f"RatioBudget(ratio={self._ratio:g}, min_per_second="
+            f"{self._floor / self._window_seconds:g}, window={self._window_seconds:g}, "
+            f"name={self._name!r})"
+        )
+
+
+class RetryThrottle(_Budget):
+    """gRPC retry throttling (proposal A6).
+
+    Tokens start at ``max_tokens``. Each failed attempt with a retryable error takes 1,
+    each successful request adds ``token_ratio``; no retry is made while tokens are at
+    or below ``max_tokens / 2``. Arithmetic is exact (thousandths of a token, as gRPC
+    does), so the threshold is reached after exactly the documented number of events.
+    """
+
+    __slots__ = ("_max", "_ratio", "_tokens")
+
+    _SCALE = 1000
+
+    def __init__(
+        self, max_tokens: float = 10, token_ratio: float = 0.1, *, name: str | None = None
+    ) -> None:
+        super().__init__(name, "retry-throttle")
+        maximum = check_number("max_tokens", max_tokens, low=0.0, low_open=True, high=1e12)
+        ratio = check_number("token_ratio", token_ratio, low=0.0, low_open=True, high=1e12)
+        self._max = round(maximum * self._SCALE)
+        self._ratio = round(ratio * self._SCALE)
+        if self._ratio == 0:
+            raise ConfigError("token_ratio", "at least 0.001 (three decimal places)", token_ratio)
+        self._tokens = self._max
+
+    @property
+    def available(self) -> float:
+        return self._tokens / self._SCALE
+
+    @property
+    def threshold(self) -> float:
+        return self._max / (2 * self._SCALE)
+
+    @property
+    def throttling(self) -> bool:
+        """True while retries are refused."""
+        return self._tokens * 2 <= self._max
+
+    def try_retry(self, error_class: ErrorClass) -> object | None:
+        return None if self._tokens * 2 <= self._max else 0
+
+    def on_success(self, receipt: object | None) -> None:
+        if self._tokens >= self._max:
+            return
+        with self._lock:
+            self._tokens = min(self._max, self._tokens + self._ratio)
+
+    def on_failure(self, error_class: ErrorClass | None) -> None:
+        if error_class is None:
+            return  # the dependency answered: not a failure of the kind A6 counts
+        with self._lock:
+            self._tokens = max(0, self._tokens - self._SCALE)
+
+    def __repr__(self) -> str:
+        return (
+            f"RetryThrottle(max_tokens={self._max / self._SCALE:g}, token_ratio="
+            f"{self._ratio / self._SCALE:g}, name={self._name!r}; available={self.available:g})"
+        )
+
+
+class _Combined:
+    """Several budgets acting as one: a retry must be granted by all of them."""
+
+    __slots__ = ("_budgets", "_name")
+
+    def __init__(self, budgets: tuple[RetryBudget, ...]) -> None:
+        self._budgets = budgets
+        self._name = "+".join(budget.name for budget in budgets)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def on_request(self) -> None:
+        for budget in self._budgets:
+            budget.on_request()
+
+    def try_retry(self, error_class: ErrorClass) -> object | None:
+        receipts: list[object] = []
+        for budget in self._budgets:
+            receipt = budget.try_retry(error_class)
+            if receipt is None:
+                for granted, taken in zip(self._budgets, receipts, strict=False):
+                    granted.cancel_retry(taken)
+                return None
+            receipts.append(receipt)
+        return tuple(receipts)
+
+    def cancel_retry(self, receipt: object) -> None:
+        assert isinstance(receipt, tuple)
+        for budget, taken in zip(self._budgets, receipt, strict=True):
+            budget.cancel_retry(taken)
+
+    def on_success(self, receipt: object | None) -> None:
+        if receipt is None:
+            for budget in self._budgets:
+                budget.on_success(None)
+        else:
+            assert isinstance(receipt, tuple)
+            for budget, taken in zip(self._budgets, receipt, strict=True):
+                budget.on_success(taken)
+
+    def on_failure(self, error_class: ErrorClass | None) -> None:
+        for budget in self._budgets:
+            budget.on_failure(error_class)
+
+    def __repr__(self) -> str:
+        return "(" + ", ".join(repr(budget) for budget in self._budgets) + ")"
+
+
+def combine_budgets(value: RetryBudget | Iterable[RetryBudget] | None) -> RetryBudget | None:
+    """Validate ``Retry(budget=...)``: one budget, several (all must grant), or None."""
+    if value is None:
+        return None
+    if isinstance(value, RetryBudget):
+        return value
+    try:
+        budgets = tuple(value)
+    except TypeError:
+        raise ConfigError("budget", "a retry budget, a sequence of them, or None", value) from None
+    if not budgets or not all(isinstance(budget, RetryBudget) for budget in budgets):
+        raise ConfigError("budget", "a retry budget, a sequence of them, or None", value)
+    return budgets[0] if len(budgets) == 1 else _Combined(budgets)

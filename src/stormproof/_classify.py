@@ -1,0 +1,130 @@
+"""What kind of failure is this? One place that answers, for budgets and retries.
+
+Recognises errors by duck typing (attributes and class names), so it works with
+botocore, httpx, requests, urllib3, aiohttp and gRPC errors without importing any
+of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Final, Literal
+
+__all__ = [
+    "THROTTLING",
+    "THROTTLING_CODES",
+    "TIMEOUT",
+    "TRANSIENT",
+    "ErrorClass",
+    "classify",
+    "is_throttling",
+    "is_timeout",
+]
+
+ErrorClass = Literal["transient", "timeout", "throttling"]
+TRANSIENT: Final = "transient"
+TIMEOUT: Final = "timeout"
+THROTTLING: Final = "throttling"
+
+THROTTLING_CODES: Final = frozenset(
+    {
+        # AWS error codes that mean "slow down" (botocore's standard retry mode list).
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "EC2ThrottledException",
+        # gRPC status.
+        "RESOURCE_EXHAUSTED",
+    }
+)
+
+_TIMEOUT_TYPES: tuple[type[BaseException], ...] = (TimeoutError, asyncio.TimeoutError)
+
+
+def classify(error: object) -> ErrorClass:
+    """``"throttling"``, ``"timeout"`` or ``"transient"`` (the default).
+
+    - throttling: a truthy ``throttling`` attribute, HTTP status 429, or a known
+      throttling error code (AWS codes such as ``ThrottlingException``, gRPC
+      ``RESOURCE_EXHAUSTED``);
+    - timeout: ``TimeoutError`` (which includes ``socket.timeout``),
+      ``asyncio.TimeoutError``, or an exception class named like ``...Timeout...``
+      (``ReadTimeoutError``, ``httpx.ConnectTimeout``, ...);
+    - transient: everything else.
+
+    Works on results too (an HTTP response with ``status_code == 429`` is throttling).
+    Never raises.
+    """
+    try:
+        if is_throttling(error):
+            return THROTTLING
+        if is_timeout(error):
+            return TIMEOUT
+    except Exception:  # a misbehaving attribute must not hide the caller's error
+        return TRANSIENT
+    return TRANSIENT
+
+
+def is_timeout(error: object) -> bool:
+    if isinstance(error, _TIMEOUT_TYPES):
+        return True
+    if not isinstance(error, BaseException):
+        return False
+    return any("Timeout" in klass.__name__ for klass in type(error).__mro__)
+
+
+def is_throttling(error: object) -> bool:
+    flag = getattr(error, "throttling", None)
+    if flag is not None and not callable(flag):
+        return bool(flag)
+    if _status(error) == 429:
+        return True
+    code = _error_code(error)
+    return code is not None and code in THROTTLING_CODES
+
+
+def _status(error: object) -> int | None:
+    for name in ("status_code", "status", "code"):
+        value = getattr(error, name, None)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    response = getattr(error, "response", None)
+    if response is None:
+        return None
+    if isinstance(response, dict):  # botocore ClientError.response
+        metadata = response.get("ResponseMetadata")
+        status = metadata.get("HTTPStatusCode") if isinstance(metadata, dict) else None
+        return status if isinstance(status, int) else None
+    status = getattr(response, "status_code", None) or getattr(response, "status", None)
+    return status if isinstance(status, int) and not isinstance(status, bool) else None
+
+
+def _error_code(error: object) -> str | None:
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):  # botocore ClientError
+        details = response.get("Error")
+        code = details.get("Code") if isinstance(details, dict) else None
+        if isinstance(code, str):
+            return code
+    code = getattr(error, "code", None)
+    if callable(code):  # grpc.RpcError.code() -> StatusCode
+        try:
+            code = code()
+        except Exception:
+            return None
+        name = getattr(code, "name", None)
+        return name if isinstance(name, str) else None
+    if isinstance(code, str):
+        return code
+    name = getattr(code, "name", None)
+    return name if isinstance(name, str) else None

@@ -1,0 +1,1 @@
+"""The sans-I/O core: clock, validation, events and errors shared by every policy."""

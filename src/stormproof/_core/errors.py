@@ -1,0 +1,68 @@
+"""The exception tree.
+
+Only *rejections* (work that was never executed) get stormproof types. A call that
+ran and failed re-raises the caller's own exception, unchanged.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BudgetExhausted",
+    "ConfigError",
+    "DeadlineExceeded",
+    "Rejected",
+    "StormproofError",
+    "Throttled",
+]
+
+
+class StormproofError(Exception):
+    """Base class of every exception stormproof raises itself."""
+
+
+class ConfigError(StormproofError, ValueError):
+    """An option was given a bad value. Names the parameter and quotes the value."""
+
+    def __init__(self, parameter: str, requirement: str, value: object) -> None:
+        self.parameter = parameter
+        self.value = value
+        super().__init__(f"{parameter} must be {requirement}, got {value!r}")
+
+
+class Rejected(StormproofError):
+    """The call was never executed: a policy refused it.
+
+    ``policy`` is the name of the policy that refused; ``retry_after`` is a hint in
+    seconds for when asking again may succeed, or ``None`` when there is no estimate.
+    A fresh instance is raised for every rejection, so tracebacks never accumulate.
+    """
+
+    def __init__(self, policy: str, retry_after: float | None = None) -> None:
+        self.policy = policy
+        self.retry_after = retry_after
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        hint = "" if self.retry_after is None else f"; retry after {self.retry_after:.3g}s"
+        return f"{self.policy}: {self._reason}{hint}"
+
+    _reason = "rejected"
+
+    def __reduce__(self) -> tuple[type[Rejected], tuple[str, float | None]]:
+        return (type(self), (self.policy, self.retry_after))
+
+
+class BudgetExhausted(Rejected):
+    """A retry budget has no room for another retry."""
+
+    _reason = "retry budget exhausted"
+
+
+class Throttled(Rejected):
+    """Client-side adaptive throttling refused the request locally."""
+
+    _reason = "throttled locally (the dependency is rejecting most requests)"
+
+
+class DeadlineExceeded(StormproofError, TimeoutError):
+    """The time allowed for the operation has run out."""

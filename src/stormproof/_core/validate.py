@@ -1,0 +1,122 @@
+"""Option validation, shared by every policy.
+
+Each check names the parameter and quotes the bad value, and raises ConfigError
+(which is also a ValueError) before any state is built, so nothing is half-done.
+"""
+
+from __future__ import annotations
+
+import math
+import random as _random
+import time
+from collections.abc import Callable
+from typing import Any, cast
+
+from .clock import MONOTONIC, Clock, MonotonicClock, RandomSource
+from .errors import ConfigError
+
+__all__ = [
+    "check_callable",
+    "check_choice",
+    "check_clock",
+    "check_int",
+    "check_name",
+    "check_number",
+    "check_random",
+    "now_function",
+]
+
+
+def check_number(
+    parameter: str,
+    value: object,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    optional: bool = False,
+) -> float:
+    """A finite real number (bool excluded) within the given bounds, as a float."""
+    if value is None and optional:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(
+            parameter, _describe("a finite number", low, high, low_open, high_open), value
+        )
+    number = float(value)
+    if (low is not None and (number < low or (low_open and number == low))) or (
+        high is not None and (number > high or (high_open and number == high))
+    ):
+        raise ConfigError(parameter, _describe("", low, high, low_open, high_open).strip(), value)
+    return number
+
+
+def _describe(
+    kind: str, low: float | None, high: float | None, low_open: bool, high_open: bool
+) -> str:
+    if low is not None and high is not None:
+        opening = "(" if low_open else "["
+        closing = ")" if high_open else "]"
+        return f"{kind} in {opening}{_fmt(low)}, {_fmt(high)}{closing}".strip()
+    if low is not None:
+        return f"{kind} {'>' if low_open else '>='} {_fmt(low)}".strip()
+    if high is not None:
+        return f"{kind} {'<' if high_open else '<='} {_fmt(high)}".strip()
+    return kind
+
+
+def _fmt(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else repr(number)
+
+
+def check_int(parameter: str, value: object, *, low: int) -> int:
+    """An integer (bool excluded) that is at least ``low``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(parameter, f"an integer >= {low}", value)
+    return value
+
+
+def check_choice(parameter: str, value: object, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ConfigError(parameter, "one of " + ", ".join(repr(c) for c in choices), value)
+    return value
+
+
+def check_callable(parameter: str, value: object, *, optional: bool = False) -> Any:
+    if value is None and optional:
+        return None
+    if not callable(value):
+        raise ConfigError(parameter, "callable", value)
+    return value
+
+
+def check_name(parameter: str, value: object, default: str) -> str:
+    if value is None:
+        return default
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(parameter, "a non-empty string", value)
+    return value
+
+
+def check_clock(value: object) -> Clock:
+    if value is None:
+        return MONOTONIC
+    if not isinstance(value, Clock):
+        raise ConfigError("clock", "an object with now(), sleep() and asleep()", value)
+    return value
+
+
+def check_random(value: object) -> RandomSource:
+    if value is None:
+        return _random.random
+    if not callable(value):
+        raise ConfigError("random", "a zero-argument callable returning a float in [0, 1)", value)
+    return cast(RandomSource, value)
+
+
+def now_function(clock: Clock) -> Callable[[], float]:
+    """The cheapest callable that reads ``clock``: the C function for the default clock."""
+    if type(clock) is MonotonicClock:
+        return time.monotonic
+    return clock.now

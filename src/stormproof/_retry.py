@@ -1,0 +1,531 @@
+"""Retry: bounded attempts, backoff with jitter, a deadline, and a shared budget.
+
+Layout, as for every pattern: options validated at construction (``Retry``), the
+pure per-call state machine (``RetryState``), thin drivers that carry its decisions
+out (sync, async, and the ``for attempt in retry`` block form), and the events.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from contextvars import ContextVar, Token
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, ParamSpec, TypeVar, cast
+
+from ._backoff import Backoff
+from ._budget import RetryBudget, combine_budgets
+from ._classify import THROTTLING, ErrorClass
+from ._classify import classify as default_classify
+from ._core import events
+from ._core.clock import Clock
+from ._core.errors import ConfigError
+from ._core.events import Event, Listener
+from ._core.validate import (
+    check_callable,
+    check_clock,
+    check_int,
+    check_name,
+    check_number,
+    now_function,
+)
+
+__all__ = ["Attempt", "Retry", "RetryGaveUp", "RetryScheduled", "RetryState"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+GiveUpReason = Literal["attempts", "deadline", "budget"]
+
+# Set while a Retry runs the caller's code, so a Retry nested on the same call stack
+# makes a single attempt and leaves the decision to the outer one.
+_ACTIVE: ContextVar[bool] = ContextVar("stormproof.retry.active", default=False)
+
+_DEFAULT_BACKOFF = Backoff()
+
+
+@dataclass(frozen=True, slots=True)
+class RetryScheduled(Event):
+    """Attempt ``attempt`` failed; the next one starts after ``delay`` seconds."""
+
+    kind: ClassVar[str] = "retry.scheduled"
+    attempt: int
+    delay: float
+    error_class: ErrorClass
+    error: BaseException | None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryGaveUp(Event):
+    """A retryable failure was not retried: attempts, deadline or budget ran out.
+
+    The caller's own exception (or last result) is what the caller receives.
+    """
+
+    kind: ClassVar[str] = "retry.gave_up"
+    attempts: int
+    reason: GiveUpReason
+    error_class: ErrorClass
+    error: BaseException | None
+
+
+class Retry:
+    """Retry a call on chosen failures, so that retries cannot become a storm.
+
+    ``on`` (required) says what to retry: an exception type, a tuple of them, or a
+    predicate taking the exception. Attempts are always bounded (``attempts``
+    counts the first one: 1 means no retry) and, with ``deadline``, so is the total
+    time: a retry whose backoff would end past the deadline is not started. With a
+    ``budget`` shared by every call to one destination, retries stop when the
+    budget is spent. After the last attempt the caller's own exception is re-raised
+    unchanged (or, for ``retry_on_result``, the last result is returned).
+
+    ``throttling_backoff`` (default: ``backoff``) is used after throttling errors, which
+    usually deserve a longer wait. A ``retry_after`` attribute on the exception (or
+    result) is honoured as a lower bound on the wait, clamped to ``max_retry_after``.
+    A Retry nested inside another on the same call stack makes one attempt and lets
+    the outer one decide, unless ``retry_when_nested=True``.
+
+    Use it as a decorator (sync or async), with ``call``/``acall``, or as a block::
+
+        for attempt in retry:
+            with attempt:
+                ...
+    """
+
+    __slots__ = (
+        "_attempts",
+        "_backoff",
+        "_budget",
+        "_throttling_backoff",
+        "_classify",
+        "_clock",
+        "_deadline",
+        "_defer_nested",
+        "_listeners",
+        "_max_retry_after",
+        "_name",
+        "_now",
+        "_on",
+        "_on_spec",
+        "_retry_on_result",
+    )
+
+    def __init__(
+        self,
+        *,
+        on: type[Exception] | tuple[type[Exception], ...] | Callable[[Exception], bool],
+        attempts: int = 3,
+        deadline: float | None = None,
+        backoff: Backoff | None = None,
+        throttling_backoff: Backoff | None = None,
+        budget: RetryBudget | Iterable[RetryBudget] | None = None,
+        retry_on_result: Callable[[Any], bool] | None = None,
+        classify: Callable[[object], ErrorClass] | None = None,
+        clock: Clock | None = None,
+        name: str | None = None,
+        max_retry_after: float = 60.0,
+        retry_when_nested: bool = False,
+        listeners: Iterable[Listener] | None = None,
+    ) -> None:
+        self._on = _compile_on(on)
+        self._on_spec = on
+        self._attempts = check_int("attempts", attempts, low=1)
+        self._deadline = (
+            None if deadline is None else check_number("deadline", deadline, low=0.0, low_open=True)
+        )
+        if backoff is None:
+            backoff = _DEFAULT_BACKOFF
+        elif not callable(getattr(backoff, "delay", None)):
+            raise ConfigError("backoff", "a Backoff", backoff)
+        self._backoff = backoff
+        if throttling_backoff is None:
+            throttling_backoff = backoff
+        elif not callable(getattr(throttling_backoff, "delay", None)):
+            raise ConfigError("throttling_backoff", "a Backoff or None", throttling_backoff)
+        self._throttling_backoff = throttling_backoff
+        self._budget = combine_budgets(budget)
+        self._retry_on_result = check_callable("retry_on_result", retry_on_result, optional=True)
+        self._classify: Callable[[object], ErrorClass] = (
+            default_classify if classify is None else check_callable("classify", classify)
+        )
+        self._clock = check_clock(clock)
+        self._now = now_function(self._clock)
+        self._name = check_name("name", name, "retry")
+        self._max_retry_after = check_number("max_retry_after", max_retry_after, low=0.0)
+        if not isinstance(retry_when_nested, bool):
+            raise ConfigError("retry_when_nested", "True or False", retry_when_nested)
+        self._defer_nested = not retry_when_nested
+        self._listeners = events.check_listeners(listeners)
+
+    # -- introspection -------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def attempts(self) -> int:
+        return self._attempts
+
+    @property
+    def deadline(self) -> float | None:
+        return self._deadline
+
+    @property
+    def backoff(self) -> Backoff:
+        return self._backoff
+
+    @property
+    def budget(self) -> RetryBudget | None:
+        return self._budget
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    def __repr__(self) -> str:
+        on = getattr(self._on_spec, "__qualname__", None) or repr(self._on_spec)
+        if isinstance(self._on_spec, tuple):
+            on = "(" + ", ".join(t.__qualname__ for t in self._on_spec) + ")"
+        return (
+            f"Retry(on={on}, attempts={self._attempts}, deadline={self._deadline!r}, "
+            f"backoff={self._backoff!r}, budget={self._budget!r}, name={self._name!r})"
+        )
+
+    # -- the state machine ---------------------------------------------------------
+
+    def begin(self, now: float | None = None) -> RetryState:
+        """Start the decisions of one call (for drivers of your own, such as a simulator).
+
+        Tells the budget a request is starting (which may raise ``Throttled``) and
+        returns the call's state machine. ``now`` defaults to the policy's clock.
+        """
+        if self._budget is not None:
+            self._budget.on_request()
+        return RetryState(self, self._now() if now is None else now)
+
+    # -- drivers: decorator, call, acall -------------------------------------------
+
+    def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
+        """Decorate a function (sync or ``async def``); its signature is kept."""
+        if not callable(fn):
+            raise ConfigError("fn", "a callable", fn)
+        if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+            raise ConfigError("fn", "a function or coroutine function, not a generator", fn)
+        if inspect.iscoroutinefunction(fn):
+            arun = self._arun
+            afn = cast(Callable[..., Awaitable[Any]], fn)
+
+            async def async_retrying(*args: Any, **kwargs: Any) -> Any:
+                return await arun(afn, args, kwargs)
+
+            return cast(Callable[P, R], functools.update_wrapper(async_retrying, fn))
+        run = self._run
+
+        def retrying(*args: Any, **kwargs: Any) -> Any:
+            return run(fn, args, kwargs)
+
+        return cast(Callable[P, R], functools.update_wrapper(retrying, fn))
+
+    def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Call ``fn(*args, **kwargs)`` with retries."""
+        return self._run(fn, args, kwargs)
+
+    async def acall(self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Await ``fn(*args, **kwargs)`` with retries, sleeping with the clock's ``asleep``."""
+        return await self._arun(fn, args, kwargs)
+
+    def _run(self, fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
+        if self._defer_nested and _ACTIVE.get():
+            return fn(*args, **kwargs)
+        budget = self._budget
+        if budget is not None:
+            budget.on_request()
+        started = None if self._deadline is None else self._now()
+        token = _ACTIVE.set(True)
+        try:
+            try:
+                result = fn(*args, **kwargs)
+            except Exception as error:
+                state = RetryState(self, started)
+                delay = state.on_exception(error, self._now())
+                if delay is None:
+                    raise
+            else:
+                check = self._retry_on_result
+                if check is None or not check(result):
+                    if budget is not None:
+                        budget.on_success(None)
+                    return result
+                state = RetryState(self, started)
+                delay = state.on_retryable_result(result, self._now())
+                if delay is None:
+                    return result
+            sleep = self._clock.sleep
+            now = self._now
+            while True:
+                sleep(delay)
+                try:
+                    result = fn(*args, **kwargs)
+                except Exception as error:
+                    delay = state.on_exception(error, now())
+                    if delay is None:
+                        raise
+                else:
+                    delay = state.on_result(result, now())
+                    if delay is None:
+                        return result
+        finally:
+            _ACTIVE.reset(token)
+
+    async def _arun(
+        self, fn: Callable[..., Awaitable[R]], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> R:
+        if self._defer_nested and _ACTIVE.get():
+            return await fn(*args, **kwargs)
+        budget = self._budget
+        if budget is not None:
+            budget.on_request()
+        started = None if self._deadline is None else self._now()
+        token = _ACTIVE.set(True)
+        try:
+            try:
+                result = await fn(*args, **kwargs)
+            except Exception as error:
+                state = RetryState(self, started)
+                delay = state.on_exception(error, self._now())
+                if delay is None:
+                    raise
+            else:
+                check = self._retry_on_result
+                if check is None or not check(result):
+                    if budget is not None:
+                        budget.on_success(None)
+                    return result
+                state = RetryState(self, started)
+                delay = state.on_retryable_result(result, self._now())
+                if delay is None:
+                    return result
+            asleep = self._clock.asleep
+            now = self._now
+            while True:
+                await asleep(delay)
+                try:
+                    result = await fn(*args, **kwargs)
+                except Exception as error:
+                    delay = state.on_exception(error, now())
+                    if delay is None:
+                        raise
+                else:
+                    delay = state.on_result(result, now())
+                    if delay is None:
+                        return result
+        finally:
+            _ACTIVE.reset(token)
+
+    # -- driver: the block form ----------------------------------------------------
+
+    def __iter__(self) -> Iterator[Attempt]:
+        """``for attempt in retry: with attempt: ...`` (retries on exceptions only)."""
+        if self._defer_nested and _ACTIVE.get():
+            yield Attempt(None, self._now)
+            return
+        state = self.begin()
+        sleep = self._clock.sleep
+        while True:
+            attempt = Attempt(state, self._now)
+            yield attempt
+            if attempt._delay is None:
+                return
+            sleep(attempt._delay)
+
+    async def __aiter__(self) -> AsyncIterator[Attempt]:
+        """``async for attempt in retry: async with attempt: ...`` (``with`` works too)."""
+        if self._defer_nested and _ACTIVE.get():
+            yield Attempt(None, self._now)
+            return
+        state = self.begin()
+        asleep = self._clock.asleep
+        while True:
+            attempt = Attempt(state, self._now)
+            yield attempt
+            if attempt._delay is None:
+                return
+            await asleep(attempt._delay)
+
+
+class RetryState:
+    """The retry decisions of one call: told each outcome and the time, it answers
+    how long to wait before the next attempt, or ``None`` to stop.
+
+    It never sleeps and never does I/O, so the same object drives sync calls, async
+    calls, the block form and the simulator. Per-call state lives here, never on the
+    shared ``Retry``.
+    """
+
+    __slots__ = ("_deadline_at", "_previous", "_receipt", "_retry", "attempt")
+
+    def __init__(self, retry: Retry, started: float | None) -> None:
+        self._retry = retry
+        self.attempt = 1
+        """The number of the attempt in progress (1 is the first)."""
+        deadline = retry._deadline
+        self._deadline_at = math.inf if deadline is None or started is None else started + deadline
+        self._previous: float | None = None
+        self._receipt: object | None = None
+
+    def on_exception(self, error: BaseException, now: float) -> float | None:
+        """The attempt raised ``error``. Returns the delay before the next attempt,
+        or ``None``: re-raise ``error``."""
+        retry = self._retry
+        if not isinstance(error, Exception) or not retry._on(error):
+            if retry._budget is not None and isinstance(error, Exception):
+                retry._budget.on_failure(None)
+            return None
+        return self._failed(retry._classify(error), error, error, now)
+
+    def on_result(self, result: object, now: float) -> float | None:
+        """The attempt returned ``result``. Returns the delay before the next attempt
+        (``retry_on_result`` judged it a failure), or ``None``: the call is done."""
+        check = self._retry._retry_on_result
+        if check is None or not check(result):
+            self.on_success()
+            return None
+        return self.on_retryable_result(result, now)
+
+    def on_retryable_result(self, result: object, now: float) -> float | None:
+        """Like ``on_result`` for a result already judged retryable."""
+        return self._failed(self._retry._classify(result), result, None, now)
+
+    def on_success(self) -> None:
+        """The attempt succeeded (the block form reports success this way)."""
+        budget = self._retry._budget
+        if budget is not None:
+            budget.on_success(self._receipt)
+
+    def _failed(
+        self, error_class: ErrorClass, outcome: object, error: BaseException | None, now: float
+    ) -> float | None:
+        retry = self._retry
+        budget = retry._budget
+        if budget is not None:
+            budget.on_failure(error_class)
+        attempt = self.attempt
+        if attempt >= retry._attempts:
+            self._give_up("attempts", error_class, error, now)
+            return None
+        backoff = retry._throttling_backoff if error_class == THROTTLING else retry._backoff
+        delay = backoff.delay(attempt, self._previous)
+        backoff_delay = delay
+        hint = _retry_after(outcome)
+        if hint is not None:
+            delay = max(delay, min(hint, retry._max_retry_after))
+        if now + delay > self._deadline_at:
+            self._give_up("deadline", error_class, error, now)
+            return None
+        if budget is not None:
+            receipt = budget.try_retry(error_class)
+            if receipt is None:
+                self._give_up("budget", error_class, error, now)
+                return None
+            self._receipt = receipt
+        self._previous = backoff_delay
+        self.attempt = attempt + 1
+        if events.active(retry._listeners):
+            events.emit(
+                RetryScheduled(retry._name, now, attempt, delay, error_class, error),
+                retry._listeners,
+            )
+        return delay
+
+    def _give_up(
+        self,
+        reason: GiveUpReason,
+        error_class: ErrorClass,
+        error: BaseException | None,
+        now: float,
+    ) -> None:
+        retry = self._retry
+        if events.active(retry._listeners):
+            events.emit(
+                RetryGaveUp(retry._name, now, self.attempt, reason, error_class, error),
+                retry._listeners,
+            )
+
+
+class Attempt:
+    """One attempt of the block form: a context manager (sync and async).
+
+    Leaving it with a retryable exception suppresses the exception and the loop
+    continues after the backoff; otherwise the exception propagates unchanged.
+    """
+
+    __slots__ = ("_delay", "_now", "_state", "_token", "number")
+
+    def __init__(self, state: RetryState | None, now: Callable[[], float]) -> None:
+        self._state = state
+        self._now = now
+        self.number = 1 if state is None else state.attempt
+        self._delay: float | None = None
+        self._token: Token[bool] | None = None
+
+    def __enter__(self) -> Attempt:
+        if self._state is not None:
+            self._token = _ACTIVE.set(True)
+        return self
+
+    def __exit__(self, exc_type: object, error: BaseException | None, tb: object) -> bool:
+        if self._token is not None:
+            _ACTIVE.reset(self._token)
+            self._token = None
+        state = self._state
+        if state is None:
+            return False
+        if error is None:
+            state.on_success()
+            return False
+        self._delay = state.on_exception(error, self._now())
+        return self._delay is not None
+
+    async def __aenter__(self) -> Attempt:
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type: object, error: BaseException | None, tb: object) -> bool:
+        return self.__exit__(exc_type, error, tb)
+
+    def __repr__(self) -> str:
+        return f"<Attempt {self.number}>"
+
+
+def _compile_on(on: object) -> Callable[[Exception], bool]:
+    requirement = "an exception type (a subclass of Exception), a tuple of them, or a predicate"
+    if isinstance(on, (type, tuple)):
+        types = (on,) if isinstance(on, type) else on
+        if not types or not all(isinstance(t, type) and issubclass(t, Exception) for t in types):
+            raise ConfigError("on", requirement, on)
+        if len(types) == 1:
+            single = types[0]
+            return lambda error: isinstance(error, single)
+        return lambda error: isinstance(error, types)
+    if callable(on):
+        return cast(Callable[[Exception], bool], on)
+    raise ConfigError("on", requirement, on)
+
+
+def _retry_after(outcome: object) -> float | None:
+    """A server's ``retry_after`` hint in seconds, if the outcome carries a valid one."""
+    try:
+        value = getattr(outcome, "retry_after", None)
+    except Exception:
+        return None
+    if (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    ):
+        return float(value)
+    return None

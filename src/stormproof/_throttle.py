@@ -1,0 +1,148 @@
+"""Client-side adaptive throttling (Google SRE book, "Handling Overload").
+
+Each client remembers, over the last ``window`` seconds, how many requests it made
+and how many the dependency accepted. When the dependency rejects most of them, the
+client rejects a share of new requests itself, without sending them:
+
+    p = max(0, (requests - k * accepts) / (requests + 1)), capped at max_reject
+
+so the load that reaches a struggling dependency falls towards what it can accept,
+while a share of requests keeps probing so recovery is noticed quickly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ._budget import _Budget
+from ._classify import ErrorClass
+from ._core import events
+from ._core.clock import Clock, RandomSource
+from ._core.errors import Throttled
+from ._core.events import Event, Listener
+from ._core.validate import (
+    check_clock,
+    check_int,
+    check_number,
+    check_random,
+    now_function,
+)
+from ._core.window import SlidingWindow
+
+__all__ = ["AdaptiveThrottle", "ThrottleRejected"]
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottleRejected(Event):
+    """A request (or a retry) was rejected locally by adaptive throttling."""
+
+    kind: ClassVar[str] = "throttle.rejected"
+    probability: float
+    retry: bool
+
+
+class AdaptiveThrottle(_Budget):
+    """Client-side adaptive throttling, usable as ``Retry(budget=...)``.
+
+    A rejected first attempt raises ``Throttled``; a rejected retry is simply not
+    made (the caller's own error propagates). Every attempt counts as a request;
+    successes and non-retryable errors count as accepted.
+    """
+
+    __slots__ = (
+        "_k",
+        "_listeners",
+        "_max_reject",
+        "_minimum",
+        "_now",
+        "_random",
+        "_window",
+        "_window_seconds",
+    )
+
+    _REQUESTS = 0
+    _ACCEPTS = 1
+
+    def __init__(
+        self,
+        k: float = 2.0,
+        window: float = 120.0,
+        max_reject: float = 0.9,
+        minimum_requests: int = 10,
+        *,
+        clock: Clock | None = None,
+        random: RandomSource | None = None,
+        name: str | None = None,
+        listeners: tuple[Listener, ...] | list[Listener] | None = None,
+    ) -> None:
+        super().__init__(name, "adaptive-throttle")
+        self._k = check_number("k", k, low=1.0)
+        self._window_seconds = check_number("window", window, low=0.0, low_open=True)
+        self._max_reject = check_number("max_reject", max_reject, low=0.0, high=1.0)
+        self._minimum = check_int("minimum_requests", minimum_requests, low=0)
+        self._now = now_function(check_clock(clock))
+        self._random = check_random(random)
+        self._listeners = events.check_listeners(listeners)
+        self._window = SlidingWindow(self._window_seconds, 20, 2)
+
+    @property
+    def rejection_probability(self) -> float:
+        """The probability that a request made now is rejected locally."""
+        with self._lock:
+            self._window.advance(self._now())
+            return self._probability()
+
+    def _probability(self) -> float:
+        requests = self._window.total(self._REQUESTS)
+        if requests < self._minimum:
+            return 0.0
+        p = (requests - self._k * self._window.total(self._ACCEPTS)) / (requests + 1)
+        if p <= 0.0:
+            return 0.0
+        return p if p < self._max_reject else self._max_reject
+
+    def _admit(self, retry: bool) -> bool:
+        now = self._now()
+        with self._lock:
+            self._window.advance(now)
+            p = self._probability()
+            self._window.add(self._REQUESTS)
+        if p == 0.0 or self._random() >= p:
+            return True
+        if events.active(self._listeners):
+            events.emit(ThrottleRejected(self._name, now, p, retry), self._listeners)
+        return False
+
+    def on_request(self) -> None:
+        if not self._admit(retry=False):
+            raise Throttled(self._name, None)
+
+    def try_retry(self, error_class: ErrorClass) -> object | None:
+        return 0 if self._admit(retry=True) else None
+
+    def cancel_retry(self, receipt: object) -> None:
+        now = self._now()
+        with self._lock:
+            self._window.advance(now)
+            self._window.add(self._REQUESTS, -1)
+
+    def _accept(self) -> None:
+        now = self._now()
+        with self._lock:
+            self._window.advance(now)
+            self._window.add(self._ACCEPTS)
+
+    def on_success(self, receipt: object | None) -> None:
+        self._accept()
+
+    def on_failure(self, error_class: ErrorClass | None) -> None:
+        if error_class is None:  # the dependency answered; it accepted the request
+            self._accept()
+
+    def __repr__(self) -> str:
+        return (
+            f"AdaptiveThrottle(k={self._k:g}, window={self._window_seconds:g}, "
+            f"max_reject={self._max_reject:g}, minimum_requests={self._minimum}, "
+            f"name={self._name!r})"
+        )
