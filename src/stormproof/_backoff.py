@@ -27,7 +27,10 @@ class Backoff:
     - ``"none"``: the ceiling itself (every client waits the same: avoid);
     - ``"full"`` (default): uniform(0, ceiling);
     - ``"equal"``: ceiling / 2 + uniform(0, ceiling / 2);
-    - ``"decorrelated"``: min(cap, uniform(base, 3 * previous)), previous defaulting to base.
+    - ``"decorrelated"``: uniform(base, min(cap, 3 * previous)), previous defaulting to
+      base. This is the AWS Architecture Blog's decorrelated jitter with the cap moved
+      before the draw: the same delays until ``3 * previous`` passes the cap, after
+      which the blog's ``min(cap, uniform(...))`` would pile most clients onto the cap.
     """
 
     __slots__ = ("_base", "_cap", "_jitter", "_multiplier", "_random", "_saturates_at")
@@ -92,8 +95,9 @@ class Backoff:
                 raise ConfigError("retry_number", "an integer >= 1", retry_number)
             base = self._base
             high = 3.0 * (base if previous is None else previous)
-            value = base + self._random() * (high - base)
-            return value if value < self._cap else self._cap
+            if high > self._cap:
+                high = self._cap
+            return base + self._random() * (high - base)
         ceiling = self.ceiling(retry_number)
         if jitter == "equal":
             half = ceiling / 2.0

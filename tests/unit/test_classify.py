@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+import pytest
+
+from stormproof.classify import THROTTLING, TIMEOUT, TRANSIENT, classify
+
+
+class ReadTimeoutError(Exception):
+    """Named like urllib3's and botocore's timeout errors."""
+
+
+class ClientError(Exception):
+    """Shaped like botocore's ClientError."""
+
+    def __init__(self, code: str, status: int) -> None:
+        super().__init__(code)
+        self.response = {
+            "Error": {"Code": code, "Message": "..."},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        }
+
+
+class HTTPStatusError(Exception):
+    """Shaped like httpx.HTTPStatusError."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.response = type("Response", (), {"status_code": status})()
+
+
+class RpcError(Exception):
+    """Shaped like grpc.RpcError: code() returns an enum member."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self._name = name
+
+    def code(self) -> Any:
+        return type("StatusCode", (), {"name": self._name})()
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (TimeoutError(), TIMEOUT),
+        (socket.timeout(), TIMEOUT),
+        (asyncio.TimeoutError(), TIMEOUT),
+        (ReadTimeoutError(), TIMEOUT),
+        (ConnectionError(), TRANSIENT),
+        (socket.gaierror(-2, "Name or service not known"), TRANSIENT),
+        (ClientError("ThrottlingException", 400), THROTTLING),
+        (ClientError("ProvisionedThroughputExceededException", 400), THROTTLING),
+        (ClientError("InternalServerError", 500), TRANSIENT),
+        (ClientError("Whatever", 429), THROTTLING),
+        (HTTPStatusError(429), THROTTLING),
+        (HTTPStatusError(503), TRANSIENT),
+        (RpcError("RESOURCE_EXHAUSTED"), THROTTLING),
+        (RpcError("UNAVAILABLE"), TRANSIENT),
+        (type("E", (Exception,), {"throttling": True})(), THROTTLING),
+        (type("E", (Exception,), {"status_code": 429})(), THROTTLING),
+        (type("E", (Exception,), {"code": "SlowDown"})(), THROTTLING),
+    ],
+)
+def test_classify(error: BaseException, expected: str) -> None:
+    assert classify(error) == expected
+
+
+def test_classify_results_too() -> None:
+    response = type("Response", (), {"status_code": 429})()
+    assert classify(response) == THROTTLING
+    assert classify({"status": 200}) == TRANSIENT
+
+
+def test_classify_never_raises() -> None:
+    class Hostile(Exception):
+        @property
+        def throttling(self) -> bool:
+            raise RuntimeError("boom")
+
+    assert classify(Hostile()) == TRANSIENT

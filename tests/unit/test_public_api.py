@@ -1,0 +1,88 @@
+"""The public surface is exactly what is listed: no more, no less."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+import stormproof
+
+PUBLIC = {
+    "stormproof": {
+        "AdaptiveThrottle",
+        "Backoff",
+        "BudgetExhausted",
+        "ConfigError",
+        "DeadlineExceeded",
+        "RatioBudget",
+        "Rejected",
+        "Retry",
+        "RetryThrottle",
+        "StormproofError",
+        "Throttled",
+        "TokenBucketBudget",
+    },
+    "stormproof.testing": {"FakeClock"},
+    "stormproof.clock": {"MONOTONIC", "Clock", "MonotonicClock", "RandomSource"},
+    "stormproof.budget": {"RetryBudget"},
+    "stormproof.classify": {
+        "THROTTLING",
+        "THROTTLING_CODES",
+        "TIMEOUT",
+        "TRANSIENT",
+        "ErrorClass",
+        "classify",
+        "is_throttling",
+        "is_timeout",
+    },
+    "stormproof.events": {
+        "Event",
+        "Listener",
+        "LoggingListener",
+        "Recorder",
+        "RetryGaveUp",
+        "RetryScheduled",
+        "ThrottleRejected",
+        "subscribe",
+        "unsubscribe",
+    },
+}
+
+
+@pytest.mark.parametrize("module_name", sorted(PUBLIC))
+def test_all_is_exact(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    assert set(module.__all__) == PUBLIC[module_name]
+    assert len(module.__all__) == len(set(module.__all__))
+    for name in module.__all__:
+        assert hasattr(module, name), name
+
+
+def test_public_classes_live_in_private_modules() -> None:
+    for name in stormproof.__all__:
+        obj = getattr(stormproof, name)
+        assert obj.__module__.startswith("stormproof._"), name
+
+
+def test_exception_tree() -> None:
+    assert issubclass(stormproof.ConfigError, stormproof.StormproofError)
+    assert issubclass(stormproof.ConfigError, ValueError)
+    assert issubclass(stormproof.Rejected, stormproof.StormproofError)
+    assert issubclass(stormproof.BudgetExhausted, stormproof.Rejected)
+    assert issubclass(stormproof.Throttled, stormproof.Rejected)
+    assert issubclass(stormproof.DeadlineExceeded, stormproof.StormproofError)
+    assert issubclass(stormproof.DeadlineExceeded, TimeoutError)
+    assert not issubclass(stormproof.DeadlineExceeded, stormproof.Rejected)
+
+
+def test_package_is_typed() -> None:
+    from importlib.resources import files
+
+    assert files("stormproof").joinpath("py.typed").is_file()
+
+
+def test_core_has_no_runtime_dependencies() -> None:
+    from importlib.metadata import requires
+
+    assert [r for r in (requires("stormproof") or []) if "extra ==" not in r] == []
