@@ -57,7 +57,7 @@ class Backoff:
         elif self._multiplier == 1.0:
             self._saturates_at = 2**62
         else:
-            steps = math.log(self._cap / self._base) / math.log(self._multiplier)
+            steps = (math.log(self._cap) - math.log(self._base)) / math.log(self._multiplier)
             self._saturates_at = 1 + math.ceil(steps)
 
     @property
@@ -95,8 +95,7 @@ class Backoff:
                 raise ConfigError("retry_number", "an integer >= 1", retry_number)
             base = self._base
             high = 3.0 * (base if previous is None else previous)
-            if high > self._cap:
-                high = self._cap
+            high = min(high, self._cap)
             return base + self._random() * (high - base)
         ceiling = self.ceiling(retry_number)
         if jitter == "equal":

@@ -99,7 +99,6 @@ class Retry:
         "_attempts",
         "_backoff",
         "_budget",
-        "_throttling_backoff",
         "_classify",
         "_clock",
         "_deadline",
@@ -111,6 +110,7 @@ class Retry:
         "_on",
         "_on_spec",
         "_retry_on_result",
+        "_throttling_backoff",
     )
 
     def __init__(

@@ -47,7 +47,7 @@ class RpcError(Exception):
     ("error", "expected"),
     [
         (TimeoutError(), TIMEOUT),
-        (socket.timeout(), TIMEOUT),
+        (socket.timeout(), TIMEOUT),  # noqa: UP041  (the socket module's name for it)
         (asyncio.TimeoutError(), TIMEOUT),
         (ReadTimeoutError(), TIMEOUT),
         (ConnectionError(), TRANSIENT),

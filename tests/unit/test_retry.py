@@ -25,8 +25,9 @@ NO_JITTER = Backoff(base=0.1, cap=10.0, jitter="none")
 class Flaky:
     """Fails ``failures`` times with ``error``, then returns ``value``."""
 
-    def __init__(self, failures: int, error: type[Exception] = ConnectionError,
-                 value: object = "ok") -> None:
+    def __init__(
+        self, failures: int, error: type[Exception] = ConnectionError, value: object = "ok"
+    ) -> None:
         self.failures = failures
         self.error = error
         self.value = value
@@ -116,8 +117,9 @@ def test_arguments_are_passed_through(clock: FakeClock) -> None:
 
 
 @pytest.mark.parametrize("error", [KeyboardInterrupt, SystemExit, GeneratorExit])
-def test_base_exceptions_are_never_retried_or_swallowed(clock: FakeClock,
-                                                        error: type[BaseException]) -> None:
+def test_base_exceptions_are_never_retried_or_swallowed(
+    clock: FakeClock, error: type[BaseException]
+) -> None:
     calls = []
 
     def fn() -> None:
@@ -138,8 +140,14 @@ def test_deadline_stops_a_retry_whose_backoff_would_end_past_it(clock: FakeClock
         raise ConnectionError
 
     recorder = Recorder()
-    retry = Retry(on=ConnectionError, attempts=10, deadline=3.0, clock=clock,
-                  backoff=Backoff(base=0.5, jitter="none"), listeners=[recorder])
+    retry = Retry(
+        on=ConnectionError,
+        attempts=10,
+        deadline=3.0,
+        clock=clock,
+        backoff=Backoff(base=0.5, jitter="none"),
+        listeners=[recorder],
+    )
     with pytest.raises(ConnectionError):
         retry.call(slow_failure)
     # t=1 fail, sleep .5 -> t=1.5; t=2.5 fail, sleep 1 would end at 3.5 > 3: stop.
@@ -163,8 +171,9 @@ class Throttle(Exception):
 
 
 def test_retry_after_hint_is_honoured_and_never_shortens(clock: FakeClock) -> None:
-    errors = iter([Throttle(2.5), Throttle(0.01), Throttle("soon"), Throttle(-3),
-                   Throttle(math.nan)])
+    errors = iter(
+        [Throttle(2.5), Throttle(0.01), Throttle("soon"), Throttle(-3), Throttle(math.nan)]
+    )
 
     def fn() -> str:
         error = next(errors, None)
@@ -172,8 +181,7 @@ def test_retry_after_hint_is_honoured_and_never_shortens(clock: FakeClock) -> No
             raise error
         return "ok"
 
-    retry = Retry(on=Throttle, attempts=6, clock=clock,
-                  backoff=Backoff(base=0.1, jitter="none"))
+    retry = Retry(on=Throttle, attempts=6, clock=clock, backoff=Backoff(base=0.1, jitter="none"))
     assert retry.call(fn) == "ok"
     # 2.5 honoured; 0.01 never shortens the 0.2 backoff; invalid hints are ignored.
     assert clock.sleeps == pytest.approx([2.5, 0.2, 0.4, 0.8, 1.6])
@@ -219,9 +227,12 @@ def test_throttling_errors_use_their_own_backoff(clock: FakeClock) -> None:
             raise error
         return "ok"
 
-    retry = Retry(on=(SlowDown, ConnectionError), clock=clock,
-                  backoff=Backoff(base=0.05, jitter="none"),
-                  throttling_backoff=Backoff(base=1.0, jitter="none"))
+    retry = Retry(
+        on=(SlowDown, ConnectionError),
+        clock=clock,
+        backoff=Backoff(base=0.05, jitter="none"),
+        throttling_backoff=Backoff(base=1.0, jitter="none"),
+    )
     assert retry.call(fn) == "ok"
     assert clock.sleeps == [1.0, 0.1]
 
@@ -238,8 +249,9 @@ def test_retry_on_result(clock: FakeClock) -> None:
 
 def test_retry_on_result_returns_the_last_result_when_exhausted(clock: FakeClock) -> None:
     results = iter([{"status": 503, "n": 1}, {"status": 503, "n": 2}])
-    retry = Retry(on=ConnectionError, attempts=2, clock=clock,
-                  retry_on_result=lambda r: r["status"] >= 500)
+    retry = Retry(
+        on=ConnectionError, attempts=2, clock=clock, retry_on_result=lambda r: r["status"] >= 500
+    )
     assert retry.call(lambda: next(results)) == {"status": 503, "n": 2}
 
 
@@ -250,8 +262,7 @@ def test_result_hints_are_honoured(clock: FakeClock) -> None:
             self.retry_after = retry_after
 
     responses = iter([Response(429, retry_after=7.0), Response(200)])
-    retry = Retry(on=ConnectionError, clock=clock,
-                  retry_on_result=lambda r: r.status_code == 429)
+    retry = Retry(on=ConnectionError, clock=clock, retry_on_result=lambda r: r.status_code == 429)
     assert retry.call(lambda: next(responses)).status_code == 200
     assert clock.sleeps == [7.0]
 
@@ -497,8 +508,7 @@ def test_concurrent_tasks_do_not_share_attempt_counts(clock: FakeClock) -> None:
 def test_budget_stops_retries_and_reraises_the_callers_error(clock: FakeClock) -> None:
     budget = TokenBucketBudget(capacity=10, retry_cost=5)
     recorder = Recorder()
-    retry = Retry(on=ConnectionError, attempts=5, clock=clock, budget=budget,
-                  listeners=[recorder])
+    retry = Retry(on=ConnectionError, attempts=5, clock=clock, budget=budget, listeners=[recorder])
     fn = Flaky(100)
     with pytest.raises(ConnectionError) as caught:
         retry.call(fn)
@@ -525,8 +535,13 @@ def test_timeouts_cost_more_than_other_errors(clock: FakeClock) -> None:
 
 def test_custom_classifier_chooses_the_cost(clock: FakeClock) -> None:
     budget = TokenBucketBudget(capacity=100, retry_cost=5, throttling_cost=1)
-    retry = Retry(on=ConnectionError, attempts=2, clock=clock, budget=budget,
-                  classify=lambda error: "throttling")
+    retry = Retry(
+        on=ConnectionError,
+        attempts=2,
+        clock=clock,
+        budget=budget,
+        classify=lambda error: "throttling",
+    )
     with pytest.raises(ConnectionError):
         retry.call(Flaky(5))
     assert budget.available == 99
@@ -548,8 +563,9 @@ def test_several_budgets_must_all_grant(clock: FakeClock) -> None:
 def test_throttled_first_attempt_raises_a_fresh_rejection(clock: FakeClock) -> None:
     from stormproof import AdaptiveThrottle
 
-    throttle = AdaptiveThrottle(minimum_requests=1, clock=clock, random=lambda: 0.0,
-                                name="dynamodb")
+    throttle = AdaptiveThrottle(
+        minimum_requests=1, clock=clock, random=lambda: 0.0, name="dynamodb"
+    )
     retry = Retry(on=ConnectionError, attempts=1, clock=clock, budget=throttle)
     with pytest.raises(ConnectionError):
         retry.call(Flaky(1))
@@ -567,8 +583,14 @@ def test_throttled_first_attempt_raises_a_fresh_rejection(clock: FakeClock) -> N
 
 def test_events_describe_each_decision(clock: FakeClock) -> None:
     recorder = Recorder()
-    retry = Retry(on=ConnectionError, attempts=3, clock=clock, backoff=NO_JITTER, name="db",
-                  listeners=[recorder])
+    retry = Retry(
+        on=ConnectionError,
+        attempts=3,
+        clock=clock,
+        backoff=NO_JITTER,
+        name="db",
+        listeners=[recorder],
+    )
     fn = Flaky(5)
     with pytest.raises(ConnectionError):
         retry.call(fn)
@@ -629,8 +651,9 @@ def test_generators_are_rejected() -> None:
 
 def test_repr_and_introspection() -> None:
     budget = TokenBucketBudget()
-    retry = Retry(on=(ConnectionError, TimeoutError), attempts=4, deadline=2.5, budget=budget,
-                  name="db")
+    retry = Retry(
+        on=(ConnectionError, TimeoutError), attempts=4, deadline=2.5, budget=budget, name="db"
+    )
     assert (retry.name, retry.attempts, retry.deadline, retry.budget) == ("db", 4, 2.5, budget)
     assert retry.backoff == Backoff()
     assert repr(retry).startswith("Retry(on=(ConnectionError, TimeoutError), attempts=4, ")
