@@ -24,6 +24,7 @@ PUBLIC = {
         "TokenBucketBudget",
     },
     "stormproof.testing": {"FakeClock"},
+    "stormproof.retry": {"Attempt", "GiveUpReason", "RetryState"},
     "stormproof.clock": {"MONOTONIC", "Clock", "MonotonicClock", "RandomSource"},
     "stormproof.budget": {"RetryBudget"},
     "stormproof.classify": {
