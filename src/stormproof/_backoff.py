@@ -17,6 +17,7 @@ __all__ = ["Backoff", "Jitter"]
 
 Jitter = Literal["none", "full", "equal", "decorrelated"]
 _JITTERS: tuple[str, ...] = ("none", "full", "equal", "decorrelated")
+_PRECOMPUTED = 33  # ceilings of retries 1..32 are computed once, at construction
 
 
 class Backoff:
@@ -33,7 +34,15 @@ class Backoff:
       which the blog's ``min(cap, uniform(...))`` would pile most clients onto the cap.
     """
 
-    __slots__ = ("_base", "_cap", "_jitter", "_multiplier", "_random", "_saturates_at")
+    __slots__ = (
+        "_base",
+        "_cap",
+        "_ceilings",
+        "_jitter",
+        "_multiplier",
+        "_random",
+        "_saturates_at",
+    )
 
     def __init__(
         self,
@@ -59,6 +68,8 @@ class Backoff:
         else:
             steps = (math.log(self._cap) - math.log(self._base)) / math.log(self._multiplier)
             self._saturates_at = 1 + math.ceil(steps)
+        # Ceilings of the first retries, precomputed: index n holds ceiling(n).
+        self._ceilings = (0.0, *(self._compute(n) for n in range(1, _PRECOMPUTED)))
 
     @property
     def base(self) -> float:
@@ -80,6 +91,11 @@ class Backoff:
         """The un-jittered delay for ``retry_number``: min(cap, base * multiplier^(n-1))."""
         if retry_number < 1:
             raise ConfigError("retry_number", "an integer >= 1", retry_number)
+        if retry_number < _PRECOMPUTED:
+            return self._ceilings[retry_number]
+        return self._compute(retry_number)
+
+    def _compute(self, retry_number: int) -> float:
         if retry_number >= self._saturates_at:
             return self._cap
         value = self._base * self._multiplier ** (retry_number - 1)
@@ -89,6 +105,8 @@ class Backoff:
         """The delay before retry ``retry_number``. ``previous`` feeds decorrelated jitter."""
         jitter = self._jitter
         if jitter == "full":
+            if 0 < retry_number < _PRECOMPUTED:
+                return self._random() * self._ceilings[retry_number]
             return self._random() * self.ceiling(retry_number)
         if jitter == "decorrelated":
             if retry_number < 1:

@@ -17,12 +17,12 @@ from typing import Any, ClassVar, Literal, ParamSpec, TypeVar, cast
 
 from ._backoff import Backoff
 from ._budget import RetryBudget, combine_budgets
-from ._classify import THROTTLING, ErrorClass
+from ._classify import THROTTLING, TRANSIENT, ErrorClass
 from ._classify import classify as default_classify
 from ._core import events
 from ._core.clock import Clock
 from ._core.errors import ConfigError
-from ._core.events import Event, Listener
+from ._core.events import Event, Listener, _registry
 from ._core.validate import (
     check_callable,
     check_clock,
@@ -100,6 +100,7 @@ class Retry:
         "_backoff",
         "_budget",
         "_classify",
+        "_classify_always",
         "_clock",
         "_deadline",
         "_defer_nested",
@@ -150,6 +151,9 @@ class Retry:
         self._retry_on_result = check_callable("retry_on_result", retry_on_result, optional=True)
         self._classify: Callable[[object], ErrorClass] = (
             default_classify if classify is None else check_callable("classify", classify)
+        )
+        self._classify_always = (
+            self._budget is not None or self._throttling_backoff is not self._backoff
         )
         self._clock = check_clock(clock)
         self._now = now_function(self._clock)
@@ -385,7 +389,7 @@ class RetryState:
             if retry._budget is not None and isinstance(error, Exception):
                 retry._budget.on_failure(None)
             return None
-        return self._failed(retry._classify(error), error, error, now)
+        return self._failed(error, error, now)
 
     def on_result(self, result: object, now: float) -> float | None:
         """The attempt returned ``result``. Returns the delay before the next attempt
@@ -398,7 +402,7 @@ class RetryState:
 
     def on_retryable_result(self, result: object, now: float) -> float | None:
         """Like ``on_result`` for a result already judged retryable."""
-        return self._failed(self._retry._classify(result), result, None, now)
+        return self._failed(result, None, now)
 
     def on_success(self) -> None:
         """The attempt succeeded (the block form reports success this way)."""
@@ -406,11 +410,13 @@ class RetryState:
         if budget is not None:
             budget.on_success(self._receipt)
 
-    def _failed(
-        self, error_class: ErrorClass, outcome: object, error: BaseException | None, now: float
-    ) -> float | None:
+    def _failed(self, outcome: object, error: BaseException | None, now: float) -> float | None:
         retry = self._retry
         budget = retry._budget
+        # Classifying costs about a microsecond; only budgets, a distinct throttling
+        # backoff and event listeners need the answer.
+        listening = retry._listeners or _registry.listeners
+        error_class = retry._classify(outcome) if retry._classify_always or listening else TRANSIENT
         if budget is not None:
             budget.on_failure(error_class)
         attempt = self.attempt
@@ -418,11 +424,11 @@ class RetryState:
             self._give_up("attempts", error_class, error, now)
             return None
         backoff = retry._throttling_backoff if error_class == THROTTLING else retry._backoff
-        delay = backoff.delay(attempt, self._previous)
-        backoff_delay = delay
-        hint = _retry_after(outcome)
-        if hint is not None:
-            delay = max(delay, min(hint, retry._max_retry_after))
+        delay = backoff_delay = backoff.delay(attempt, self._previous)
+        if getattr(outcome, "retry_after", None) is not None:
+            hint = _retry_after(outcome)
+            if hint is not None:
+                delay = max(delay, min(hint, retry._max_retry_after))
         if now + delay > self._deadline_at:
             self._give_up("deadline", error_class, error, now)
             return None
@@ -434,7 +440,7 @@ class RetryState:
             self._receipt = receipt
         self._previous = backoff_delay
         self.attempt = attempt + 1
-        if events.active(retry._listeners):
+        if listening:
             events.emit(
                 RetryScheduled(retry._name, now, attempt, delay, error_class, error),
                 retry._listeners,
