@@ -573,12 +573,23 @@ def check_targets(
     )
     for kind, rows in (("sync", fail_sync), ("async", fail_async)):
         ns = _find(rows, "stormproof")
+        plain = _find(rows, HAND_WRITTEN)
         assert ns is not None
+        assert plain is not None
+        # Strict reading: the whole call (three attempts, two retries) under the target.
         add(
-            f"fail-twice call ({kind}, no sleeping) < {TARGET_FAIL_TWICE_NS:.0f} ns",
+            f"whole fail-twice call ({kind}, no sleeping) < {TARGET_FAIL_TWICE_NS:.0f} ns",
             round(ns, 1),
             ns < TARGET_FAIL_TWICE_NS,
             f"{ns:.1f} ns",
+        )
+        # Per retry: what stormproof adds to a plain loop, divided by the two retries.
+        per_retry = (ns - plain) / 2
+        add(
+            f"cost of one retry ({kind}, no sleeping) < {TARGET_FAIL_TWICE_NS:.0f} ns",
+            round(per_retry, 1),
+            per_retry < TARGET_FAIL_TWICE_NS,
+            f"{per_retry:.1f} ns over a plain try/except loop",
         )
     print("\nTargets (stormproof)")
     for result in results:

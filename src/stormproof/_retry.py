@@ -110,6 +110,7 @@ class Retry:
         "_now",
         "_on",
         "_on_spec",
+        "_on_types",
         "_retry_on_result",
         "_throttling_backoff",
     )
@@ -131,7 +132,7 @@ class Retry:
         retry_when_nested: bool = False,
         listeners: Iterable[Listener] | None = None,
     ) -> None:
-        self._on = _compile_on(on)
+        self._on_types, self._on = _compile_on(on)
         self._on_spec = on
         self._attempts = check_int("attempts", attempts, low=1)
         self._deadline = (
@@ -219,7 +220,9 @@ class Retry:
             raise ConfigError("fn", "a callable", fn)
         if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
             raise ConfigError("fn", "a function or coroutine function, not a generator", fn)
-        if inspect.iscoroutinefunction(fn):
+        if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+            getattr(fn, "__call__", None)  # noqa: B004  (an object with ``async def __call__``)
+        ):
             arun = self._arun
             afn = cast(Callable[..., Awaitable[Any]], fn)
 
@@ -385,7 +388,12 @@ class RetryState:
         """The attempt raised ``error``. Returns the delay before the next attempt,
         or ``None``: re-raise ``error``."""
         retry = self._retry
-        if not isinstance(error, Exception) or not retry._on(error):
+        types = retry._on_types
+        if types is not None:
+            matched = isinstance(error, types)  # only Exception subclasses: never cancellation
+        else:
+            matched = isinstance(error, Exception) and retry._on(error)
+        if not matched:
             if retry._budget is not None and isinstance(error, Exception):
                 retry._budget.on_failure(None)
             return None
@@ -506,18 +514,18 @@ class Attempt:
         return f"<Attempt {self.number}>"
 
 
-def _compile_on(on: object) -> Callable[[Exception], bool]:
+def _compile_on(
+    on: object,
+) -> tuple[tuple[type[Exception], ...] | None, Callable[[Exception], bool]]:
+    """``on=`` as (exception types, or None for a predicate; the predicate)."""
     requirement = "an exception type (a subclass of Exception), a tuple of them, or a predicate"
     if isinstance(on, (type, tuple)):
         types = (on,) if isinstance(on, type) else on
         if not types or not all(isinstance(t, type) and issubclass(t, Exception) for t in types):
             raise ConfigError("on", requirement, on)
-        if len(types) == 1:
-            single = types[0]
-            return lambda error: isinstance(error, single)
-        return lambda error: isinstance(error, types)
+        return types, lambda error: isinstance(error, types)
     if callable(on):
-        return cast(Callable[[Exception], bool], on)
+        return None, cast(Callable[[Exception], bool], on)
     raise ConfigError("on", requirement, on)
 
 

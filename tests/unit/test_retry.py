@@ -633,6 +633,20 @@ def test_decorated_methods_bind_self(clock: FakeClock) -> None:
     assert Client().get("k") == "ok:k"
 
 
+def test_objects_with_an_async_call_are_decorated_as_async(clock: FakeClock) -> None:
+    class Handler:
+        def __init__(self) -> None:
+            self.fn = Flaky(2)
+
+        async def __call__(self) -> object:
+            return await self.fn.async_call()
+
+    handler = Handler()
+    retrying = Retry(on=ConnectionError, clock=clock)(handler)
+    assert asyncio.run(retrying()) == "ok"  # type: ignore[arg-type]
+    assert handler.fn.calls == 3
+
+
 def test_generators_are_rejected() -> None:
     def gen() -> Any:
         yield 1
