@@ -75,15 +75,40 @@ def classify(error: object) -> ErrorClass:
     return TRANSIENT
 
 
+# What a class alone tells us, cached per class: classification runs on every failed
+# attempt (and, in the simulator, millions of times). Bounded: cleared when full.
+_by_type: dict[type, tuple[bool, bool]] = {}
+_ATTRIBUTES = frozenset({"throttling", "status_code", "status", "code", "response"})
+
+
+def _type_facts(kind: type) -> tuple[bool, bool]:
+    """(named or typed like a timeout, has class-level attributes throttling looks at)."""
+    facts = _by_type.get(kind)
+    if facts is None:
+        timeout = issubclass(kind, _TIMEOUT_TYPES) or (
+            issubclass(kind, BaseException)
+            and any("Timeout" in klass.__name__ for klass in kind.__mro__)
+        )
+        attributes = hasattr(kind, "__getattr__") or any(
+            hasattr(kind, name) for name in _ATTRIBUTES
+        )
+        facts = (timeout, attributes)
+        if len(_by_type) >= 1024:
+            _by_type.clear()
+        _by_type[kind] = facts
+    return facts
+
+
 def is_timeout(error: object) -> bool:
-    if isinstance(error, _TIMEOUT_TYPES):
-        return True
-    if not isinstance(error, BaseException):
-        return False
-    return any("Timeout" in klass.__name__ for klass in type(error).__mro__)
+    return _type_facts(type(error))[0]
 
 
 def is_throttling(error: object) -> bool:
+    if not _type_facts(type(error))[1]:
+        # Nothing on the class; only instance attributes can say "throttling".
+        instance = getattr(error, "__dict__", None)
+        if not instance or _ATTRIBUTES.isdisjoint(instance):
+            return False
     flag = getattr(error, "throttling", None)
     if flag is not None and not callable(flag):
         return bool(flag)

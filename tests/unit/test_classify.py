@@ -82,3 +82,36 @@ def test_classify_never_raises() -> None:
             raise RuntimeError("boom")
 
     assert classify(Hostile()) == TRANSIENT
+
+
+def test_instance_attributes_set_after_construction_count() -> None:
+    error = ConnectionError("too many requests")
+    error.status_code = 429  # type: ignore[attr-defined]
+    assert classify(error) == THROTTLING
+    assert classify(ConnectionError("plain")) == TRANSIENT  # the class is unchanged
+
+
+def test_slots_and_dynamic_attributes_are_seen() -> None:
+    class Slotted:
+        __slots__ = ("status_code",)
+
+        def __init__(self, status: int) -> None:
+            self.status_code = status
+
+    class Proxy:
+        def __getattr__(self, name: str) -> object:
+            if name == "status":
+                return 429
+            raise AttributeError(name)
+
+    assert classify(Slotted(429)) == THROTTLING
+    assert classify(Slotted(200)) == TRANSIENT
+    assert classify(Proxy()) == THROTTLING
+
+
+def test_the_per_class_cache_is_bounded() -> None:
+    from stormproof import _classify
+
+    for n in range(3000):
+        classify(type(f"Error{n}", (Exception,), {})())
+    assert len(_classify._by_type) <= 1024
