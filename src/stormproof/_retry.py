@@ -7,13 +7,11 @@ out (sync, async, and the ``for attempt in retry`` block form), and the events.
 
 from __future__ import annotations
 
-import functools
-import inspect
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, ParamSpec, TypeVar, cast
+from typing import Any, ClassVar, Literal, TypeVar
 
 from ._backoff import Backoff
 from ._budget import RetryBudget, combine_budgets
@@ -26,15 +24,16 @@ from ._core.events import Event, Listener, _registry
 from ._core.validate import (
     check_callable,
     check_clock,
+    check_exceptions,
     check_int,
     check_name,
     check_number,
     now_function,
 )
+from ._policy import Policy
 
 __all__ = ["Attempt", "Retry", "RetryGaveUp", "RetryScheduled", "RetryState"]
 
-P = ParamSpec("P")
 R = TypeVar("R")
 
 GiveUpReason = Literal["attempts", "deadline", "budget"]
@@ -71,7 +70,7 @@ class RetryGaveUp(Event):
     error: BaseException | None
 
 
-class Retry:
+class Retry(Policy):
     """Retry a call on chosen failures, so that retries cannot become a storm.
 
     ``on`` (required) says what to retry: an exception type, a tuple of them, or a
@@ -132,7 +131,7 @@ class Retry:
         retry_when_nested: bool = False,
         listeners: Iterable[Listener] | None = None,
     ) -> None:
-        self._on_types, self._on = _compile_on(on)
+        self._on_types, self._on = check_exceptions("on", on)
         self._on_spec = on
         self._attempts = check_int("attempts", attempts, low=1)
         self._deadline = (
@@ -213,37 +212,6 @@ class Retry:
         return RetryState(self, self._now() if now is None else now)
 
     # -- drivers: decorator, call, acall -------------------------------------------
-
-    def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
-        """Decorate a function (sync or ``async def``); its signature is kept."""
-        if not callable(fn):
-            raise ConfigError("fn", "a callable", fn)
-        if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
-            raise ConfigError("fn", "a function or coroutine function, not a generator", fn)
-        if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
-            getattr(fn, "__call__", None)  # noqa: B004  (an object with ``async def __call__``)
-        ):
-            arun = self._arun
-            afn = cast(Callable[..., Awaitable[Any]], fn)
-
-            async def async_retrying(*args: Any, **kwargs: Any) -> Any:
-                return await arun(afn, args, kwargs)
-
-            return cast(Callable[P, R], functools.update_wrapper(async_retrying, fn))
-        run = self._run
-
-        def retrying(*args: Any, **kwargs: Any) -> Any:
-            return run(fn, args, kwargs)
-
-        return cast(Callable[P, R], functools.update_wrapper(retrying, fn))
-
-    def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Call ``fn(*args, **kwargs)`` with retries."""
-        return self._run(fn, args, kwargs)
-
-    async def acall(self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Await ``fn(*args, **kwargs)`` with retries, sleeping with the clock's ``asleep``."""
-        return await self._arun(fn, args, kwargs)
 
     def _run(self, fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
         if self._defer_nested and _ACTIVE.get():
@@ -512,21 +480,6 @@ class Attempt:
 
     def __repr__(self) -> str:
         return f"<Attempt {self.number}>"
-
-
-def _compile_on(
-    on: object,
-) -> tuple[tuple[type[Exception], ...] | None, Callable[[Exception], bool]]:
-    """``on=`` as (exception types, or None for a predicate; the predicate)."""
-    requirement = "an exception type (a subclass of Exception), a tuple of them, or a predicate"
-    if isinstance(on, (type, tuple)):
-        types = (on,) if isinstance(on, type) else on
-        if not types or not all(isinstance(t, type) and issubclass(t, Exception) for t in types):
-            raise ConfigError("on", requirement, on)
-        return types, lambda error: isinstance(error, types)
-    if callable(on):
-        return None, cast(Callable[[Exception], bool], on)
-    raise ConfigError("on", requirement, on)
 
 
 def _retry_after(outcome: object) -> float | None:

@@ -13,6 +13,9 @@ __all__ = ["FakeClock"]
 class FakeClock:
     """A ``Clock`` for tests: ``sleep`` and ``asleep`` advance the time instantly.
 
+    Timed waits (a full ``Bulkhead`` queue, say) time out at once too, unless what
+    they wait for has already happened.
+
     ``sleeps`` records every requested sleep, in order. ``asleep`` also yields once
     to the event loop, so other tasks run as they would around a real sleep.
     Thread-safe.
@@ -35,6 +38,14 @@ class FakeClock:
     async def asleep(self, seconds: float, /) -> None:
         self.sleep(seconds)
         await asyncio.sleep(0)
+
+    def wait(self, event: threading.Event, timeout: float) -> bool:
+        """A blocking wait on this clock: returns at once, True if ``event`` is set;
+        otherwise time moves on by ``timeout`` (the wait timed out)."""
+        if event.is_set():
+            return True
+        self.advance(timeout)
+        return event.is_set()
 
     def advance(self, seconds: float) -> None:
         """Move time forward without recording a sleep."""

@@ -19,6 +19,7 @@ __all__ = [
     "check_callable",
     "check_choice",
     "check_clock",
+    "check_exceptions",
     "check_int",
     "check_name",
     "check_number",
@@ -75,6 +76,27 @@ def check_int(parameter: str, value: object, *, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ConfigError(parameter, f"an integer >= {low}", value)
     return value
+
+
+ExceptionMatcher = tuple[tuple[type[Exception], ...] | None, Callable[[Exception], bool]]
+
+
+def check_exceptions(
+    parameter: str, value: object, *, allow_empty: bool = False
+) -> ExceptionMatcher:
+    """An exception type, a tuple of them, or a predicate: as (the types, or None for a
+    predicate; a predicate). Only subclasses of Exception: cancellation, KeyboardInterrupt
+    and SystemExit are never caught."""
+    requirement = "an exception type (a subclass of Exception), a tuple of them, or a predicate"
+    if isinstance(value, (type, tuple)):
+        types = (value,) if isinstance(value, type) else value
+        valid = all(isinstance(t, type) and issubclass(t, Exception) for t in types)
+        if not valid or (not types and not allow_empty):
+            raise ConfigError(parameter, requirement, value)
+        return types, lambda error: isinstance(error, types)
+    if callable(value):
+        return None, cast(Callable[[Exception], bool], value)
+    raise ConfigError(parameter, requirement, value)
 
 
 def check_choice(parameter: str, value: object, choices: tuple[str, ...]) -> str:

@@ -1,0 +1,248 @@
+"""Bulkhead: at most ``max_concurrent`` calls at a time, for threads and asyncio.
+
+Callers beyond the limit wait in a bounded FIFO queue for at most ``max_wait``
+seconds (and never past the current deadline), or are rejected with
+``BulkheadFull``. A permit is handed directly from the caller that releases it to
+the first waiter, so late arrivals cannot barge ahead of the queue. Whatever
+exception or cancellation happens where, a permit is never leaked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+from ._core import events
+from ._core.clock import Clock
+from ._core.deadline import current as current_deadline
+from ._core.errors import ConfigError, Rejected
+from ._core.events import Event, Listener
+from ._core.validate import check_clock, check_int, check_name, check_number, now_function
+from ._core.waiting import wait_event, wait_future
+from ._policy import Policy
+
+__all__ = ["Bulkhead", "BulkheadFull", "BulkheadRejected"]
+
+R = TypeVar("R")
+
+
+class BulkheadFull(Rejected):
+    """The bulkhead's concurrency limit and queue are full (or the wait timed out)."""
+
+    _reason = "bulkhead full"
+
+
+@dataclass(frozen=True, slots=True)
+class BulkheadRejected(Event):
+    """A call was refused: no free permit, and no room or time to wait for one."""
+
+    kind: ClassVar[str] = "bulkhead.rejected"
+    active: int
+    queued: int
+    waited: bool
+
+
+class _ThreadWaiter:
+    __slots__ = ("event", "granted")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.granted = False
+
+    def wake(self) -> bool:
+        self.event.set()
+        return True
+
+
+class _TaskWaiter:
+    __slots__ = ("future", "granted", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.future: asyncio.Future[None] = loop.create_future()
+        self.granted = False
+
+    def wake(self) -> bool:
+        try:
+            self.loop.call_soon_threadsafe(_resolve, self.future)
+        except RuntimeError:  # its loop is closed: nobody is waiting any more
+            return False
+        return True
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class Bulkhead(Policy):
+    """Limit concurrent calls to ``max_concurrent``; queue up to ``max_queue`` more
+    for at most ``max_wait`` seconds each. One object works for threads and tasks."""
+
+    __slots__ = (
+        "_active",
+        "_clock",
+        "_listeners",
+        "_lock",
+        "_max",
+        "_max_queue",
+        "_max_wait",
+        "_name",
+        "_now",
+        "_waiters",
+    )
+
+    def __init__(
+        self,
+        max_concurrent: int,
+        max_queue: int = 0,
+        max_wait: float = 0.0,
+        *,
+        name: str | None = None,
+        clock: Clock | None = None,
+        listeners: Iterable[Listener] | None = None,
+    ) -> None:
+        self._max = check_int("max_concurrent", max_concurrent, low=1)
+        self._max_queue = check_int("max_queue", max_queue, low=0)
+        self._max_wait = check_number("max_wait", max_wait, low=0.0)
+        if self._max_queue and not self._max_wait:
+            raise ConfigError("max_wait", "> 0 when max_queue is set", max_wait)
+        self._name = check_name("name", name, "bulkhead")
+        self._clock = check_clock(clock)
+        self._now = now_function(self._clock)
+        self._listeners = events.check_listeners(listeners)
+        self._lock = threading.Lock()
+        self._active = 0
+        self._waiters: deque[_ThreadWaiter | _TaskWaiter] = deque()
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def max_concurrent(self) -> int:
+        return self._max
+
+    @property
+    def active(self) -> int:
+        """Permits held now."""
+        return self._active
+
+    @property
+    def queued(self) -> int:
+        """Callers waiting for a permit now."""
+        return len(self._waiters)
+
+    def __repr__(self) -> str:
+        return (
+            f"Bulkhead(max_concurrent={self._max}, max_queue={self._max_queue}, "
+            f"max_wait={self._max_wait:g}, name={self._name!r})"
+        )
+
+    # -- the permit core: no I/O, no waiting ----------------------------------------
+
+    def try_acquire(self) -> bool:
+        """Take a permit if one is free right now (and nobody is queued for it)."""
+        with self._lock:
+            if self._active < self._max and not self._waiters:
+                self._active += 1
+                return True
+        return False
+
+    def release(self) -> None:
+        """Give a permit back: to the first waiter, or to the pool."""
+        while True:
+            with self._lock:
+                if not self._waiters:
+                    self._active -= 1
+                    return
+                waiter = self._waiters.popleft()
+                waiter.granted = True  # the permit passes to it; active is unchanged
+            if waiter.wake():
+                return
+            # Its event loop is gone: the permit moves on to the next waiter.
+
+    def _enqueue(self, waiter: _ThreadWaiter | _TaskWaiter) -> float | None:
+        """Queue ``waiter`` if there is room and time; returns how long it may wait."""
+        if len(self._waiters) >= self._max_queue:
+            return None
+        timeout = self._max_wait
+        active_deadline = current_deadline()
+        if active_deadline is not None:
+            timeout = min(timeout, active_deadline.remaining())
+        if timeout <= 0.0:
+            return None
+        self._waiters.append(waiter)
+        return timeout
+
+    def _stop_waiting(self, waiter: _ThreadWaiter | _TaskWaiter) -> bool:
+        """The waiter stops waiting. True if it was granted a permit meanwhile."""
+        with self._lock:
+            if waiter.granted:
+                return True
+            self._waiters.remove(waiter)
+            return False
+
+    def _reject(self, waited: bool) -> BulkheadFull:
+        if events.active(self._listeners):
+            event = BulkheadRejected(self._name, self._now(), self._active, self.queued, waited)
+            events.emit(event, self._listeners)
+        return BulkheadFull(self._name, None)
+
+    # -- drivers ---------------------------------------------------------------------
+
+    def _acquire(self) -> None:
+        with self._lock:
+            if self._active < self._max and not self._waiters:
+                self._active += 1
+                return
+            waiter = _ThreadWaiter()
+            timeout = self._enqueue(waiter)
+        if timeout is None:
+            raise self._reject(waited=False)
+        try:
+            wait_event(self._clock, waiter.event, timeout)
+        except BaseException:
+            if self._stop_waiting(waiter):
+                self.release()
+            raise
+        if not self._stop_waiting(waiter):
+            raise self._reject(waited=True)
+
+    async def _aacquire(self) -> None:
+        with self._lock:
+            if self._active < self._max and not self._waiters:
+                self._active += 1
+                return
+            waiter = _TaskWaiter(asyncio.get_running_loop())
+            timeout = self._enqueue(waiter)
+        if timeout is None:
+            raise self._reject(waited=False)
+        try:
+            await wait_future(self._clock, waiter.future, timeout)
+        except BaseException:
+            if self._stop_waiting(waiter):
+                self.release()
+            raise
+        if not self._stop_waiting(waiter):
+            raise self._reject(waited=True)
+
+    def _run(self, fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
+        self._acquire()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.release()
+
+    async def _arun(
+        self, fn: Callable[..., Awaitable[R]], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> R:
+        await self._aacquire()
+        try:
+            return await fn(*args, **kwargs)
+        finally:
+            self.release()

@@ -1,0 +1,43 @@
+"""Waiting for another caller, with a timeout measured on the policy's clock.
+
+A clock may define ``wait(event, timeout) -> bool`` for blocking waits (``FakeClock``
+does: it returns at once, its time moved on); without it, threads wait in real time.
+Async waits race the future against ``clock.asleep(timeout)``, so on a ``FakeClock``
+a timeout happens at once and deterministically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from .clock import Clock, MonotonicClock
+
+__all__ = ["wait_event", "wait_future"]
+
+
+def wait_event(clock: Clock, event: threading.Event, timeout: float) -> bool:
+    """Block until ``event`` is set or ``timeout`` passes on ``clock``; True if set."""
+    wait = getattr(clock, "wait", None)
+    if wait is not None:
+        return bool(wait(event, timeout))
+    return event.wait(timeout)
+
+
+async def wait_future(clock: Clock, future: asyncio.Future[Any], timeout: float) -> bool:
+    """Wait until ``future`` is done or ``timeout`` passes on ``clock``; True if done.
+
+    Never cancels ``future``; a cancellation of the waiting task propagates.
+    """
+    if future.done():
+        return True
+    if type(clock) is MonotonicClock:
+        await asyncio.wait((future,), timeout=timeout)
+        return future.done()
+    sleeper = asyncio.ensure_future(clock.asleep(timeout))
+    try:
+        await asyncio.wait((future, sleeper), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sleeper.cancel()
+    return future.done()
