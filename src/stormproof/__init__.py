@@ -6,7 +6,10 @@ The public surface is exactly ``__all__``; submodules ``stormproof.testing``,
 """
 
 from ._backoff import Backoff
+from ._breaker import CircuitBreaker, CircuitOpen
 from ._budget import RatioBudget, RetryThrottle, TokenBucketBudget
+from ._bulkhead import Bulkhead, BulkheadFull
+from ._core.deadline import deadline, remaining
 from ._core.errors import (
     BudgetExhausted,
     ConfigError,
@@ -15,22 +18,36 @@ from ._core.errors import (
     StormproofError,
     Throttled,
 )
+from ._fallback import Fallback
+from ._hedge import Hedge
+from ._pipeline import Pipeline
 from ._retry import Retry
 from ._throttle import AdaptiveThrottle
+from ._timeout import Timeout
 
 __all__ = [
     "AdaptiveThrottle",
     "Backoff",
     "BudgetExhausted",
+    "Bulkhead",
+    "BulkheadFull",
+    "CircuitBreaker",
+    "CircuitOpen",
     "ConfigError",
     "DeadlineExceeded",
+    "Fallback",
+    "Hedge",
+    "Pipeline",
     "RatioBudget",
     "Rejected",
     "Retry",
     "RetryThrottle",
     "StormproofError",
     "Throttled",
+    "Timeout",
     "TokenBucketBudget",
+    "deadline",
+    "remaining",
 ]
 
 __version__ = "0.1.0.dev0"

@@ -19,7 +19,8 @@ from ._classify import THROTTLING, TRANSIENT, ErrorClass
 from ._classify import classify as default_classify
 from ._core import events
 from ._core.clock import Clock
-from ._core.errors import ConfigError
+from ._core.deadline import _CURRENT as _CURRENT_DEADLINE
+from ._core.errors import ConfigError, Rejected
 from ._core.events import Event, Listener, _registry
 from ._core.validate import (
     check_callable,
@@ -111,6 +112,7 @@ class Retry(Policy):
         "_on_spec",
         "_on_types",
         "_retry_on_result",
+        "_retry_rejected",
         "_throttling_backoff",
     )
 
@@ -129,6 +131,7 @@ class Retry(Policy):
         name: str | None = None,
         max_retry_after: float = 60.0,
         retry_when_nested: bool = False,
+        retry_rejected: bool = False,
         listeners: Iterable[Listener] | None = None,
     ) -> None:
         self._on_types, self._on = check_exceptions("on", on)
@@ -162,6 +165,9 @@ class Retry(Policy):
         if not isinstance(retry_when_nested, bool):
             raise ConfigError("retry_when_nested", "True or False", retry_when_nested)
         self._defer_nested = not retry_when_nested
+        if not isinstance(retry_rejected, bool):
+            raise ConfigError("retry_rejected", "True or False", retry_rejected)
+        self._retry_rejected = retry_rejected
         self._listeners = events.check_listeners(listeners)
 
     # -- introspection -------------------------------------------------------------
@@ -190,6 +196,10 @@ class Retry(Policy):
     def clock(self) -> Clock:
         return self._clock
 
+    @property
+    def retries_when_nested(self) -> bool:
+        return not self._defer_nested
+
     def __repr__(self) -> str:
         on = getattr(self._on_spec, "__qualname__", None) or repr(self._on_spec)
         if isinstance(self._on_spec, tuple):
@@ -207,6 +217,9 @@ class Retry(Policy):
         Tells the budget a request is starting (which may raise ``Throttled``) and
         returns the call's state machine. ``now`` defaults to the policy's clock.
         """
+        ambient = _CURRENT_DEADLINE.get()
+        if ambient is not None:
+            ambient.check(self._name)
         if self._budget is not None:
             self._budget.on_request()
         return RetryState(self, self._now() if now is None else now)
@@ -216,6 +229,9 @@ class Retry(Policy):
     def _run(self, fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
         if self._defer_nested and _ACTIVE.get():
             return fn(*args, **kwargs)
+        ambient = _CURRENT_DEADLINE.get()
+        if ambient is not None:
+            ambient.check(self._name)
         budget = self._budget
         if budget is not None:
             budget.on_request()
@@ -261,6 +277,9 @@ class Retry(Policy):
     ) -> R:
         if self._defer_nested and _ACTIVE.get():
             return await fn(*args, **kwargs)
+        ambient = _CURRENT_DEADLINE.get()
+        if ambient is not None:
+            ambient.check(self._name)
         budget = self._budget
         if budget is not None:
             budget.on_request()
@@ -348,7 +367,11 @@ class RetryState:
         self.attempt = 1
         """The number of the attempt in progress (1 is the first)."""
         deadline = retry._deadline
-        self._deadline_at = math.inf if deadline is None or started is None else started + deadline
+        deadline_at = math.inf if deadline is None or started is None else started + deadline
+        ambient = _CURRENT_DEADLINE.get()
+        if ambient is not None:
+            deadline_at = min(deadline_at, ambient.expires_on(retry._clock, retry._now()))
+        self._deadline_at = deadline_at
         self._previous: float | None = None
         self._receipt: object | None = None
 
@@ -356,6 +379,8 @@ class RetryState:
         """The attempt raised ``error``. Returns the delay before the next attempt,
         or ``None``: re-raise ``error``."""
         retry = self._retry
+        if isinstance(error, Rejected) and not retry._retry_rejected:
+            return None  # never executed: nothing was learned, and nothing to retry
         types = retry._on_types
         if types is not None:
             matched = isinstance(error, types)  # only Exception subclasses: never cancellation
@@ -405,7 +430,7 @@ class RetryState:
             hint = _retry_after(outcome)
             if hint is not None:
                 delay = max(delay, min(hint, retry._max_retry_after))
-        if now + delay > self._deadline_at:
+        if now + delay >= self._deadline_at:
             self._give_up("deadline", error_class, error, now)
             return None
         if budget is not None:

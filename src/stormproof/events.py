@@ -4,18 +4,30 @@
 own. ``LoggingListener`` logs one line per event; ``Recorder`` collects them.
 """
 
+from ._breaker import BreakerRejected, BreakerStateChanged
+from ._bulkhead import BulkheadRejected
 from ._core.events import Event, Listener, LoggingListener, Recorder, subscribe, unsubscribe
+from ._fallback import FallbackUsed
+from ._hedge import HedgeStarted
 from ._retry import RetryGaveUp, RetryScheduled
 from ._throttle import ThrottleRejected
+from ._timeout import TimeoutExpired, TimeoutOverran
 
 __all__ = [
+    "BreakerRejected",
+    "BreakerStateChanged",
+    "BulkheadRejected",
     "Event",
+    "FallbackUsed",
+    "HedgeStarted",
     "Listener",
     "LoggingListener",
     "Recorder",
     "RetryGaveUp",
     "RetryScheduled",
     "ThrottleRejected",
+    "TimeoutExpired",
+    "TimeoutOverran",
     "subscribe",
     "unsubscribe",
 ]

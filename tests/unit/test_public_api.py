@@ -13,19 +13,31 @@ PUBLIC = {
         "AdaptiveThrottle",
         "Backoff",
         "BudgetExhausted",
+        "Bulkhead",
+        "BulkheadFull",
+        "CircuitBreaker",
+        "CircuitOpen",
         "ConfigError",
         "DeadlineExceeded",
+        "Fallback",
+        "Hedge",
+        "Pipeline",
         "RatioBudget",
         "Rejected",
         "Retry",
         "RetryThrottle",
         "StormproofError",
         "Throttled",
+        "Timeout",
         "TokenBucketBudget",
+        "deadline",
+        "remaining",
     },
+    "stormproof.breaker": {"BreakerMetrics", "BreakerState"},
+    "stormproof.policy": {"Policy"},
     "stormproof.testing": {"FakeClock"},
     "stormproof.retry": {"Attempt", "GiveUpReason", "RetryState"},
-    "stormproof.clock": {"MONOTONIC", "Clock", "MonotonicClock", "RandomSource"},
+    "stormproof.clock": {"MONOTONIC", "Clock", "Deadline", "MonotonicClock", "RandomSource"},
     "stormproof.budget": {"RetryBudget"},
     "stormproof.classify": {
         "THROTTLING",
@@ -38,13 +50,20 @@ PUBLIC = {
         "is_timeout",
     },
     "stormproof.events": {
+        "BreakerRejected",
+        "BreakerStateChanged",
+        "BulkheadRejected",
         "Event",
+        "FallbackUsed",
+        "HedgeStarted",
         "Listener",
         "LoggingListener",
         "Recorder",
         "RetryGaveUp",
         "RetryScheduled",
         "ThrottleRejected",
+        "TimeoutExpired",
+        "TimeoutOverran",
         "subscribe",
         "unsubscribe",
     },
@@ -74,6 +93,8 @@ def test_exception_tree() -> None:
     assert issubclass(stormproof.Throttled, stormproof.Rejected)
     assert issubclass(stormproof.DeadlineExceeded, stormproof.StormproofError)
     assert issubclass(stormproof.DeadlineExceeded, TimeoutError)
+    assert issubclass(stormproof.CircuitOpen, stormproof.Rejected)
+    assert issubclass(stormproof.BulkheadFull, stormproof.Rejected)
     assert not issubclass(stormproof.DeadlineExceeded, stormproof.Rejected)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from .clock import Clock, MonotonicClock
 
-__all__ = ["wait_event", "wait_future"]
+__all__ = ["wait_event", "wait_first", "wait_future"]
 
 
 def wait_event(clock: Clock, event: threading.Event, timeout: float) -> bool:
@@ -41,3 +41,23 @@ async def wait_future(clock: Clock, future: asyncio.Future[Any], timeout: float)
     finally:
         sleeper.cancel()
     return future.done()
+
+
+async def wait_first(
+    clock: Clock, tasks: set[asyncio.Future[Any]], timeout: float | None
+) -> set[asyncio.Future[Any]]:
+    """Wait until one of ``tasks`` is done or ``timeout`` passes on ``clock``.
+
+    Returns the tasks that are done (empty on a timeout). Never cancels ``tasks``.
+    """
+    done: set[asyncio.Future[Any]]
+    if timeout is None or type(clock) is MonotonicClock:
+        done, _ = await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        return done
+    sleeper = asyncio.ensure_future(clock.asleep(timeout))
+    try:
+        done, _ = await asyncio.wait({*tasks, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sleeper.cancel()
+    done.discard(sleeper)
+    return done

@@ -1,0 +1,538 @@
+"""Circuit breaker: stop calling a dependency that is failing, and probe it gently.
+
+The breaker is asked for permission (``acquire``) and told the outcome
+(``on_success`` / ``on_failure`` / ``release``); it never wraps the user's call
+while holding its lock, so concurrent calls run in parallel. It trips on a failure
+*rate* (or slow-call rate) over a count or time window, stays open for
+``open_for`` seconds (growing on consecutive trips), then admits at most
+``half_open_calls`` probes: all succeeding close it, any failure reopens it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, ClassVar, TypeVar
+
+from ._core import events
+from ._core.clock import Clock
+from ._core.errors import ConfigError, Rejected
+from ._core.events import Event, Listener
+from ._core.validate import (
+    check_clock,
+    check_exceptions,
+    check_int,
+    check_name,
+    check_number,
+    now_function,
+)
+from ._core.window import SlidingWindow
+from ._policy import Policy
+
+__all__ = [
+    "BreakerMetrics",
+    "BreakerRejected",
+    "BreakerState",
+    "BreakerStateChanged",
+    "CircuitBreaker",
+    "CircuitOpen",
+]
+
+R = TypeVar("R")
+
+
+class BreakerState(str, Enum):
+    """Where a circuit breaker is. Compares equal to its value (``state == "open"``)."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+    FORCED_OPEN = "forced_open"
+    DISABLED = "disabled"
+    METRICS_ONLY = "metrics_only"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_CLOSED = BreakerState.CLOSED
+_OPEN = BreakerState.OPEN
+_HALF_OPEN = BreakerState.HALF_OPEN
+_FORCED_OPEN = BreakerState.FORCED_OPEN
+_DISABLED = BreakerState.DISABLED
+_METRICS_ONLY = BreakerState.METRICS_ONLY
+_ADMIT_ALL = frozenset({_CLOSED, _DISABLED, _METRICS_ONLY})
+
+
+class CircuitOpen(Rejected):
+    """The circuit breaker refused the call; ``retry_after`` is the time left open."""
+
+    _reason = "circuit open"
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerStateChanged(Event):
+    kind: ClassVar[str] = "breaker.state_changed"
+    previous: BreakerState
+    state: BreakerState
+    failure_rate: float | None
+    slow_call_rate: float | None
+    open_for: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerRejected(Event):
+    kind: ClassVar[str] = "breaker.rejected"
+    state: BreakerState
+    retry_after: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerMetrics:
+    """What the breaker's window holds now."""
+
+    state: BreakerState
+    calls: int
+    failures: int
+    slow_calls: int
+
+    @property
+    def failure_rate(self) -> float | None:
+        return self.failures / self.calls if self.calls else None
+
+    @property
+    def slow_call_rate(self) -> float | None:
+        return self.slow_calls / self.calls if self.calls else None
+
+
+_FAILED = 1
+_SLOW = 2
+
+
+class _CountWindow:
+    """The last ``size`` outcomes, in a ring.
+
+    Slots are taken with ``next()`` on an ``itertools.count``, which is atomic, so a
+    success (the common case) is recorded without the breaker's lock: it only writes
+    0 into its slot. Failures and slow calls are recorded under the lock and counted
+    from the ring when the breaker decides whether to trip.
+    """
+
+    __slots__ = ("ring", "size", "slots")
+
+    timed = False
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.ring = bytearray(size)
+        self.slots = itertools.count()
+
+    def success(self) -> None:
+        self.ring[next(self.slots) % self.size] = 0
+
+    def add(self, outcome: int, now: float) -> None:
+        self.ring[next(self.slots) % self.size] = outcome
+
+    def counts(self, now: float) -> tuple[int, int, int]:
+        ring = self.ring
+        both = ring.count(_FAILED | _SLOW)
+        recorded = int(self.slots.__reduce__()[1][0])  # the next slot number: calls so far
+        return (
+            min(recorded, self.size),
+            ring.count(_FAILED) + both,
+            ring.count(_SLOW) + both,
+        )
+
+    def clear(self) -> None:
+        self.ring = bytearray(self.size)
+        self.slots = itertools.count()
+
+
+class _TimeWindow:
+    """Outcomes of the last ``seconds``, in slices. Guarded by the breaker's lock."""
+
+    __slots__ = ("seconds", "slices", "window")
+
+    timed = True
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.slices = min(120, max(10, math.ceil(seconds)))
+        self.window = SlidingWindow(seconds, self.slices, 3)
+
+    def add(self, outcome: int, now: float) -> None:
+        window = self.window
+        window.advance(now)
+        window.add(0)
+        if outcome & _FAILED:
+            window.add(1)
+        if outcome & _SLOW:
+            window.add(2)
+
+    def counts(self, now: float) -> tuple[int, int, int]:
+        window = self.window
+        window.advance(now)
+        return window.total(0), window.total(1), window.total(2)
+
+    def clear(self) -> None:
+        self.window = SlidingWindow(self.seconds, self.slices, 3)
+
+
+class CircuitBreaker(Policy):
+    """Stop calling a failing dependency; let it recover; probe it with a few calls."""
+
+    __slots__ = (
+        "_clock",
+        "_epoch",
+        "_failure_rate",
+        "_fast_success",
+        "_half_open_calls",
+        "_ignore",
+        "_ignore_types",
+        "_listeners",
+        "_lock",
+        "_minimum_calls",
+        "_name",
+        "_now",
+        "_on",
+        "_on_types",
+        "_open_for",
+        "_open_for_max",
+        "_open_until",
+        "_probe_successes",
+        "_probes",
+        "_slow_call_duration",
+        "_slow_call_rate",
+        "_state",
+        "_trips",
+        "_window",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        failure_rate: float = 0.5,
+        window: int = 100,
+        window_seconds: float | None = None,
+        minimum_calls: int = 20,
+        slow_call_duration: float | None = None,
+        slow_call_rate: float = 1.0,
+        open_for: float = 30.0,
+        open_for_max: float | None = None,
+        half_open_calls: int = 1,
+        on: type[Exception] | tuple[type[Exception], ...] | Callable[[Exception], bool] = Exception,
+        ignore: type[Exception] | tuple[type[Exception], ...] | Callable[[Exception], bool] = (),
+        clock: Clock | None = None,
+        listeners: Iterable[Listener] | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError("name", "a non-empty string", name)
+        self._name = check_name("name", name, name)
+        self._failure_rate = check_number(
+            "failure_rate", failure_rate, low=0.0, high=1.0, low_open=True
+        )
+        size = check_int("window", window, low=1)
+        self._minimum_calls = check_int("minimum_calls", minimum_calls, low=1)
+        if window_seconds is None:
+            if self._minimum_calls > size:
+                raise ConfigError(
+                    "minimum_calls", f"<= window ({size}) or the breaker never trips", minimum_calls
+                )
+            self._window: _CountWindow | _TimeWindow = _CountWindow(size)
+        else:
+            seconds = check_number("window_seconds", window_seconds, low=0.0, low_open=True)
+            self._window = _TimeWindow(seconds)
+        self._slow_call_duration = (
+            None
+            if slow_call_duration is None
+            else check_number("slow_call_duration", slow_call_duration, low=0.0, low_open=True)
+        )
+        self._slow_call_rate = check_number(
+            "slow_call_rate", slow_call_rate, low=0.0, high=1.0, low_open=True
+        )
+        self._open_for = check_number("open_for", open_for, low=0.0, low_open=True)
+        self._open_for_max = (
+            None
+            if open_for_max is None
+            else check_number("open_for_max", open_for_max, low=self._open_for)
+        )
+        self._half_open_calls = check_int("half_open_calls", half_open_calls, low=1)
+        self._on_types, self._on = check_exceptions("on", on)
+        self._ignore_types, self._ignore = check_exceptions("ignore", ignore, allow_empty=True)
+        self._clock = check_clock(clock)
+        self._now = now_function(self._clock)
+        self._listeners = events.check_listeners(listeners)
+        self._lock = threading.Lock()
+        # Successes on a count window skip the lock (see _CountWindow).
+        self._fast_success = (
+            self._window.success if isinstance(self._window, _CountWindow) else None
+        )
+        self._state = _CLOSED
+        self._epoch = 0
+        self._open_until = 0.0
+        self._trips = 0  # consecutive trips since the last close
+        self._probes = 0  # probes admitted in this half-open period
+        self._probe_successes = 0
+
+    # -- introspection ---------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def state(self) -> BreakerState:
+        """The current state; an open breaker whose time is up reports half_open."""
+        state = self._state
+        if state is _OPEN and self._now() >= self._open_until:
+            return _HALF_OPEN
+        return state
+
+    def metrics(self) -> BreakerMetrics:
+        with self._lock:
+            calls, failures, slow = self._window.counts(self._now())
+            return BreakerMetrics(self._state, calls, failures, slow)
+
+    def __repr__(self) -> str:
+        window = (
+            f"window={self._window.size}"
+            if isinstance(self._window, _CountWindow)
+            else f"window_seconds={self._window.seconds:g}"
+        )
+        return (
+            f"CircuitBreaker({self._name!r}, failure_rate={self._failure_rate:g}, {window}, "
+            f"minimum_calls={self._minimum_calls}, open_for={self._open_for:g}, "
+            f"half_open_calls={self._half_open_calls}; state={self.state.value})"
+        )
+
+    # -- manual control --------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Back to closed, with an empty window."""
+        self._set_state(_CLOSED, self._now())
+
+    def force_open(self) -> None:
+        """Reject every call until ``reset()``."""
+        self._set_state(_FORCED_OPEN, self._now())
+
+    def disable(self) -> None:
+        """Admit every call and record nothing, until ``reset()``."""
+        self._set_state(_DISABLED, self._now())
+
+    def metrics_only(self) -> None:
+        """Admit every call and keep recording, but never trip, until ``reset()``."""
+        self._set_state(_METRICS_ONLY, self._now())
+
+    def _set_state(self, state: BreakerState, now: float) -> None:
+        with self._lock:
+            change = self._transition(state, now)
+        self._announce(change)
+
+    # -- the permission-and-outcome core ---------------------------------------------
+
+    def acquire(self, now: float | None = None) -> int:
+        """Ask to make a call. Returns a permit to report the outcome with, or raises
+        ``CircuitOpen`` (a fresh instance each time)."""
+        if self._state is _CLOSED:
+            return self._epoch
+        return self._acquire_slow(self._now() if now is None else now)
+
+    def _acquire_slow(self, now: float) -> int:
+        change = None
+        retry_after: float | None = None
+        with self._lock:
+            state = self._state
+            if state is _OPEN and now >= self._open_until:
+                change = self._transition(_HALF_OPEN, now)
+                state = _HALF_OPEN
+            if state is _HALF_OPEN:
+                if self._probes < self._half_open_calls:
+                    self._probes += 1
+                    permit = self._epoch
+                else:
+                    permit = -1
+            elif state in _ADMIT_ALL:
+                permit = self._epoch
+            else:
+                permit = -1
+                retry_after = self._open_until - now if state is _OPEN else None
+        self._announce(change)
+        if permit < 0:
+            if events.active(self._listeners):
+                event = BreakerRejected(self._name, now, state, retry_after)
+                events.emit(event, self._listeners)
+            raise CircuitOpen(self._name, retry_after)
+        return permit
+
+    def on_success(
+        self, permit: int, duration: float | None = None, now: float | None = None
+    ) -> None:
+        """The call made with ``permit`` succeeded (in ``duration`` seconds, if known)."""
+        slow = self._slow_call_duration
+        if slow is not None and duration is not None and duration >= slow:
+            self._record(permit, _SLOW, now)
+        elif self._fast_success is not None and permit == self._epoch and self._state is _CLOSED:
+            self._fast_success()
+        else:
+            self._record(permit, 0, now)
+
+    def on_failure(
+        self, permit: int, duration: float | None = None, now: float | None = None
+    ) -> None:
+        """The call made with ``permit`` failed."""
+        slow = self._slow_call_duration
+        if slow is not None and duration is not None and duration >= slow:
+            self._record(permit, _FAILED | _SLOW, now)
+        else:
+            self._record(permit, _FAILED, now)
+
+    def release(self, permit: int) -> None:
+        """The call made with ``permit`` ended without an outcome (cancelled, or an
+        ignored exception): a half-open probe slot is given back."""
+        if self._state is not _HALF_OPEN:
+            return
+        with self._lock:
+            if self._state is _HALF_OPEN and permit == self._epoch and self._probes > 0:
+                self._probes -= 1
+
+    def _record(self, permit: int, outcome: int, now: float | None) -> None:
+        if self._state is _DISABLED:
+            return
+        change = None
+        with self._lock:
+            if permit != self._epoch:
+                return  # admitted under an earlier state: its outcome no longer applies
+            state = self._state
+            if state is _CLOSED or state is _METRICS_ONLY:
+                window = self._window
+                if now is None and window.timed:
+                    now = self._now()
+                window.add(outcome, now or 0.0)
+                if outcome and state is _CLOSED:
+                    if now is None:
+                        now = self._now()
+                    calls, failures, slow = window.counts(now)
+                    if calls >= self._minimum_calls and (
+                        failures >= self._failure_rate * calls
+                        or (
+                            self._slow_call_duration is not None
+                            and slow >= self._slow_call_rate * calls
+                        )
+                    ):
+                        change = self._transition(_OPEN, now)
+            elif state is _HALF_OPEN:
+                if now is None:
+                    now = self._now()
+                if outcome:
+                    change = self._transition(_OPEN, now)
+                else:
+                    self._probe_successes += 1
+                    if self._probe_successes >= self._half_open_calls:
+                        change = self._transition(_CLOSED, now)
+        self._announce(change)
+
+    def _transition(self, state: BreakerState, now: float) -> BreakerStateChanged | None:
+        """Move to ``state`` (the lock is held). Returns the event to announce."""
+        previous = self._state
+        calls, failures, slow = self._window.counts(now)
+        open_for = None
+        if state is _OPEN:
+            open_for = self._open_for
+            if self._open_for_max is not None:
+                open_for = min(self._open_for_max, self._open_for * 2.0 ** min(self._trips, 64))
+            self._trips += 1
+            self._open_until = now + open_for
+        elif state is _CLOSED:
+            self._trips = 0
+        if state is _HALF_OPEN:
+            self._probes = 0
+            self._probe_successes = 0
+        if state is not _HALF_OPEN:
+            self._window.clear()
+        self._state = state
+        self._epoch += 1
+        if previous is state and state is not _OPEN:
+            return None
+        if not events.active(self._listeners):
+            return None
+        return BreakerStateChanged(
+            self._name,
+            now,
+            previous,
+            state,
+            failures / calls if calls else None,
+            slow / calls if calls else None,
+            open_for,
+        )
+
+    def _announce(self, change: BreakerStateChanged | None) -> None:
+        if change is not None:
+            events.emit(change, self._listeners)
+
+    # -- drivers ---------------------------------------------------------------------
+
+    def _outcome(self, permit: int, error: Exception, started: float | None) -> None:
+        """Report how a call that raised ``error`` ended."""
+        if isinstance(error, Rejected) or (
+            isinstance(error, self._ignore_types)
+            if self._ignore_types is not None
+            else self._ignore(error)
+        ):
+            self.release(permit)
+            return
+        duration = None if started is None else self._now() - started
+        failed = (
+            isinstance(error, self._on_types) if self._on_types is not None else self._on(error)
+        )
+        if failed:
+            self.on_failure(permit, duration)
+        else:
+            self.on_success(permit, duration)  # the dependency answered
+
+    def _succeeded(self, permit: int, started: float | None) -> None:
+        if started is not None:
+            self.on_success(permit, self._now() - started)
+        elif self._fast_success is not None and permit == self._epoch and self._state is _CLOSED:
+            self._fast_success()
+        else:
+            self._record(permit, 0, None)
+
+    def _run(self, fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
+        permit = self._epoch if self._state is _CLOSED else self._acquire_slow(self._now())
+        started = None if self._slow_call_duration is None else self._now()
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as error:
+            self._outcome(permit, error, started)
+            raise
+        except BaseException:
+            self.release(permit)
+            raise
+        if started is None and permit == self._epoch and self._state is _CLOSED:
+            fast = self._fast_success
+            if fast is not None:
+                fast()
+                return result
+        self._succeeded(permit, started)
+        return result
+
+    async def _arun(
+        self, fn: Callable[..., Awaitable[R]], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> R:
+        permit = self._epoch if self._state is _CLOSED else self._acquire_slow(self._now())
+        started = None if self._slow_call_duration is None else self._now()
+        try:
+            result = await fn(*args, **kwargs)
+        except Exception as error:
+            self._outcome(permit, error, started)
+            raise
+        except BaseException:
+            self.release(permit)
+            raise
+        self._succeeded(permit, started)
+        return result

@@ -1,0 +1,148 @@
+"""Hedge: when an async call is slow to answer, start another attempt in parallel.
+
+After ``delay`` without an answer a hedged attempt starts (up to ``max_hedges``);
+an attempt that fails with an error ``on`` matches starts the next one at once. The
+first success wins and the others are cancelled. Hedges draw from a retry budget,
+so that under trouble they stop instead of doubling the load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+from ._budget import RetryBudget, combine_budgets
+from ._classify import classify
+from ._core import events
+from ._core.clock import Clock
+from ._core.events import Event, Listener
+from ._core.validate import (
+    check_clock,
+    check_exceptions,
+    check_int,
+    check_name,
+    check_number,
+    now_function,
+)
+from ._core.waiting import wait_first
+from ._policy import Policy
+
+__all__ = ["Hedge", "HedgeStarted"]
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class HedgeStarted(Event):
+    kind: ClassVar[str] = "hedge.started"
+    attempt: int
+    reason: str  # "delay": nobody answered in time; "failure": an attempt failed
+
+
+class Hedge(Policy):
+    """Start up to ``max_hedges`` extra attempts of a slow async call, ``delay``
+    seconds apart; the first success wins. Async calls only."""
+
+    __slots__ = (
+        "_budget",
+        "_clock",
+        "_delay",
+        "_listeners",
+        "_max_hedges",
+        "_name",
+        "_now",
+        "_on",
+        "_on_types",
+    )
+
+    supports_sync = False
+
+    def __init__(
+        self,
+        delay: float,
+        max_hedges: int = 1,
+        budget: RetryBudget | Iterable[RetryBudget] | None = None,
+        *,
+        on: type[Exception] | tuple[type[Exception], ...] | Callable[[Exception], bool] = Exception,
+        name: str | None = None,
+        clock: Clock | None = None,
+        listeners: Iterable[Listener] | None = None,
+    ) -> None:
+        self._delay = check_number("delay", delay, low=0.0)
+        self._max_hedges = check_int("max_hedges", max_hedges, low=1)
+        self._budget = combine_budgets(budget)
+        self._on_types, self._on = check_exceptions("on", on)
+        self._name = check_name("name", name, "hedge")
+        self._clock = check_clock(clock)
+        self._now = now_function(self._clock)
+        self._listeners = events.check_listeners(listeners)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def __repr__(self) -> str:
+        return (
+            f"Hedge(delay={self._delay:g}, max_hedges={self._max_hedges}, "
+            f"budget={self._budget!r}, name={self._name!r})"
+        )
+
+    def _run(self, fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
+        self._require_sync()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _matches(self, error: BaseException) -> bool:
+        if not isinstance(error, Exception):
+            return False
+        types = self._on_types
+        return isinstance(error, types) if types is not None else bool(self._on(error))
+
+    async def _arun(
+        self, fn: Callable[..., Awaitable[R]], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> R:
+        budget = self._budget
+        if budget is not None:
+            budget.on_request()
+        pending: set[asyncio.Future[Any]] = {asyncio.ensure_future(fn(*args, **kwargs))}
+        hedges = 0
+        receipt: object | None = None
+        last_error: BaseException | None = None
+        try:
+            while pending:
+                may_hedge = hedges < self._max_hedges
+                done = await wait_first(self._clock, pending, self._delay if may_hedge else None)
+                reason = "delay"
+                for task in done:
+                    pending.discard(task)
+                    error = task.exception()
+                    if error is None:
+                        if budget is not None:
+                            budget.on_success(receipt)
+                        return task.result()  # type: ignore[no-any-return]
+                    if not self._matches(error):
+                        raise error
+                    if budget is not None:
+                        budget.on_failure(classify(error))
+                    last_error = error
+                    reason = "failure"
+                if may_hedge and (not done or not pending):
+                    granted = True
+                    if budget is not None:
+                        taken = budget.try_retry("transient")
+                        granted = taken is not None
+                        receipt = taken if granted else receipt
+                    if granted:
+                        hedges += 1
+                        pending.add(asyncio.ensure_future(fn(*args, **kwargs)))
+                        if events.active(self._listeners):
+                            event = HedgeStarted(self._name, self._now(), hedges + 1, reason)
+                            events.emit(event, self._listeners)
+                    else:
+                        hedges = self._max_hedges  # the budget said no: no more hedges
+            assert last_error is not None
+            raise last_error
+        finally:
+            for task in pending:
+                task.cancel()
