@@ -114,42 +114,50 @@ _SLOW = 2
 
 
 class _CountWindow:
-    """The last ``size`` outcomes, in a ring.
+    """The last ``size`` outcomes, in a ring, with exact running counts.
 
-    Slots are taken with ``next()`` on an ``itertools.count``, which is atomic, so a
-    success (the common case) is recorded without the breaker's lock: it only writes
-    0 into its slot. Failures and slow calls are recorded under the lock and counted
-    from the ring when the breaker decides whether to trip.
+    Every change to the ring and its counts happens under the breaker's lock. The
+    exception is the common case, a success while the ring holds no failure and no
+    slow call: every slot is already 0, so the success only takes a slot number
+    (``next()`` on an ``itertools.count`` is atomic) and needs no lock.
     """
 
-    __slots__ = ("ring", "size", "slots")
+    __slots__ = ("clean", "failures", "ring", "size", "slots", "slow")
 
     timed = False
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.ring = bytearray(size)
-        self.slots = itertools.count()
+        self.clear()
 
-    def success(self) -> None:
-        self.ring[next(self.slots) % self.size] = 0
+    def success(self) -> bool:
+        """Record a success without the lock if the ring is clean; False otherwise."""
+        if self.clean:
+            next(self.slots)
+            return True
+        return False
 
     def add(self, outcome: int, now: float) -> None:
-        self.ring[next(self.slots) % self.size] = outcome
+        index = next(self.slots) % self.size
+        old = self.ring[index]
+        if old:
+            self.failures -= old & _FAILED
+            self.slow -= old >> 1
+        self.ring[index] = outcome
+        if outcome:
+            self.failures += outcome & _FAILED
+            self.slow += outcome >> 1
+        self.clean = not (self.failures or self.slow)
 
     def counts(self, now: float) -> tuple[int, int, int]:
-        ring = self.ring
-        both = ring.count(_FAILED | _SLOW)
         recorded = int(self.slots.__reduce__()[1][0])  # the next slot number: calls so far
-        return (
-            min(recorded, self.size),
-            ring.count(_FAILED) + both,
-            ring.count(_SLOW) + both,
-        )
+        return min(recorded, self.size), self.failures, self.slow
 
     def clear(self) -> None:
         self.ring = bytearray(self.size)
         self.slots = itertools.count()
+        self.failures = self.slow = 0
+        self.clean = True
 
 
 class _TimeWindow:
@@ -376,9 +384,12 @@ class CircuitBreaker(Policy):
         slow = self._slow_call_duration
         if slow is not None and duration is not None and duration >= slow:
             self._record(permit, _SLOW, now)
-        elif self._fast_success is not None and permit == self._epoch and self._state is _CLOSED:
-            self._fast_success()
-        else:
+        elif not (
+            self._fast_success is not None
+            and permit == self._epoch
+            and self._state is _CLOSED
+            and self._fast_success()
+        ):
             self._record(permit, 0, now)
 
     def on_failure(
@@ -497,9 +508,12 @@ class CircuitBreaker(Policy):
     def _succeeded(self, permit: int, started: float | None) -> None:
         if started is not None:
             self.on_success(permit, self._now() - started)
-        elif self._fast_success is not None and permit == self._epoch and self._state is _CLOSED:
-            self._fast_success()
-        else:
+        elif not (
+            self._fast_success is not None
+            and permit == self._epoch
+            and self._state is _CLOSED
+            and self._fast_success()
+        ):
             self._record(permit, 0, None)
 
     def _run(self, fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
@@ -515,8 +529,7 @@ class CircuitBreaker(Policy):
             raise
         if started is None and permit == self._epoch and self._state is _CLOSED:
             fast = self._fast_success
-            if fast is not None:
-                fast()
+            if fast is not None and fast():
                 return result
         self._succeeded(permit, started)
         return result

@@ -36,7 +36,15 @@ class Pipeline(Policy):
     (attempts would multiply) unless the inner one has ``retry_when_nested=True``.
     """
 
-    __slots__ = ("_name", "_policies", "_size")
+    __slots__ = (
+        "_arunners",
+        "_astep_bound",
+        "_name",
+        "_policies",
+        "_runners",
+        "_size",
+        "_step_bound",
+    )
 
     _policies: tuple[Policy, ...]
 
@@ -67,6 +75,11 @@ class Pipeline(Policy):
             outer_retry = outer_retry or (position, policy)
         self._policies = tuple(flat)
         self._size = len(flat)
+        # Bound once: the hot path does no attribute lookups it can avoid.
+        self._runners = tuple(policy._run for policy in flat)
+        self._arunners = tuple(policy._arun for policy in flat)
+        self._step_bound = self._step
+        self._astep_bound = self._astep
         self._name = check_name("name", name, "pipeline")
 
     @property
@@ -98,7 +111,7 @@ class Pipeline(Policy):
     ) -> R:
         if index == self._size:
             return fn(*args, **kwargs)
-        result: R = self._policies[index]._run(self._step, (index + 1, fn, args, kwargs), NO_KWARGS)
+        result: R = self._runners[index](self._step_bound, (index + 1, fn, args, kwargs), NO_KWARGS)
         return result
 
     async def _arun(
@@ -115,6 +128,6 @@ class Pipeline(Policy):
     ) -> R:
         if index == self._size:
             return await fn(*args, **kwargs)
-        policy = self._policies[index]
-        result: R = await policy._arun(self._astep, (index + 1, fn, args, kwargs), NO_KWARGS)
+        arun = self._arunners[index]
+        result: R = await arun(self._astep_bound, (index + 1, fn, args, kwargs), NO_KWARGS)
         return result
