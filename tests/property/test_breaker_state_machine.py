@@ -73,8 +73,14 @@ class BreakerMachine(RuleBasedStateMachine):
         super().__init__()
         self.clock = FakeClock()
         self.breaker = CircuitBreaker(
-            "model", failure_rate=RATE, window=WINDOW, minimum_calls=MINIMUM,
-            open_for=OPEN_FOR, open_for_max=OPEN_MAX, half_open_calls=PROBES, clock=self.clock,
+            "model",
+            failure_rate=RATE,
+            window=WINDOW,
+            minimum_calls=MINIMUM,
+            open_for=OPEN_FOR,
+            open_for_max=OPEN_MAX,
+            half_open_calls=PROBES,
+            clock=self.clock,
         )
         self.model = Model()
         self.held: list[tuple[int, int]] = []  # (real permit, model permit)

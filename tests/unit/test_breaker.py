@@ -251,7 +251,12 @@ def test_state_is_a_str_enum() -> None:
     assert BreakerState.HALF_OPEN == "half_open"
     assert str(BreakerState.OPEN) == "open"
     assert {s.value for s in BreakerState} == {
-        "closed", "open", "half_open", "forced_open", "disabled", "metrics_only"
+        "closed",
+        "open",
+        "half_open",
+        "forced_open",
+        "disabled",
+        "metrics_only",
     }
 
 
@@ -345,8 +350,7 @@ def test_no_lock_is_held_across_the_call(clock: FakeClock) -> None:
 
 
 @pytest.mark.parametrize("probes", [1, 3])
-def test_half_open_admits_exactly_its_probes_across_threads(clock: FakeClock,
-                                                             probes: int) -> None:
+def test_half_open_admits_exactly_its_probes_across_threads(clock: FakeClock, probes: int) -> None:
     b = breaker(clock, half_open_calls=probes)
     outcomes(b, "f" * 10)
     clock.advance(30)
@@ -379,8 +383,7 @@ def test_half_open_admits_exactly_its_probes_across_threads(clock: FakeClock,
 
 
 @pytest.mark.parametrize("probes", [1, 3])
-def test_half_open_admits_exactly_its_probes_across_tasks(clock: FakeClock,
-                                                           probes: int) -> None:
+def test_half_open_admits_exactly_its_probes_across_tasks(clock: FakeClock, probes: int) -> None:
     b = breaker(clock, half_open_calls=probes)
     outcomes(b, "f" * 10)
     clock.advance(30)

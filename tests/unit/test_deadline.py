@@ -61,8 +61,13 @@ def test_deadline_propagates_through_nested_calls_and_tasks(clock: FakeClock) ->
 
 def test_retry_starts_no_sleep_that_cannot_finish_in_time(clock: FakeClock) -> None:
     recorder = Recorder()
-    retry = Retry(on=ConnectionError, attempts=10, clock=clock, listeners=[recorder],
-                  backoff=Backoff(base=1, jitter="none"))
+    retry = Retry(
+        on=ConnectionError,
+        attempts=10,
+        clock=clock,
+        listeners=[recorder],
+        backoff=Backoff(base=1, jitter="none"),
+    )
     calls = []
 
     def down() -> None:

@@ -82,8 +82,9 @@ def test_hedges_draw_from_a_budget(clock: FakeClock) -> None:
         started = []
         for _ in range(3):
             backend = Backend(["slow", "slow", "slow"])
-            task = asyncio.create_task(Hedge(0.05, max_hedges=2, budget=budget,
-                                             clock=clock).acall(backend))
+            task = asyncio.create_task(
+                Hedge(0.05, max_hedges=2, budget=budget, clock=clock).acall(backend)
+            )
             for _ in range(10):
                 await asyncio.sleep(0)
             for gate in backend.gates:

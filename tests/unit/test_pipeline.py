@@ -61,8 +61,13 @@ def test_rejections_are_retried_only_when_asked(clock: FakeClock) -> None:
             raise Down
         return "ok"
 
-    retry = Retry(on=(Down, CircuitOpen), attempts=3, clock=clock, retry_rejected=True,
-                  backoff=Backoff(base=0.01, jitter="none"))
+    retry = Retry(
+        on=(Down, CircuitOpen),
+        attempts=3,
+        clock=clock,
+        retry_rejected=True,
+        backoff=Backoff(base=0.01, jitter="none"),
+    )
     # attempt 1 fails and trips; attempt 2 is rejected (retry_after 1 s is honoured);
     # attempt 3 is the half-open probe and succeeds.
     assert Pipeline(retry, breaker).call(flaky) == "ok"
@@ -171,9 +176,7 @@ def test_async_timeout_per_attempt_lets_retry_continue(clock: FakeClock) -> None
             await asyncio.Event().wait()
         return "ok"
 
-    pipeline = Pipeline(
-        Retry(on=DeadlineExceeded, clock=clock), Timeout(1, clock=clock)
-    )
+    pipeline = Pipeline(Retry(on=DeadlineExceeded, clock=clock), Timeout(1, clock=clock))
     assert asyncio.run(pipeline.acall(sometimes_hangs)) == "ok"
     assert attempts == 2
 
@@ -187,16 +190,16 @@ def test_custom_policies_compose() -> None:
         def __init__(self, tag: str) -> None:
             self.tag = tag
 
-        def _run(self, fn: Callable[..., R], args: tuple[Any, ...],
-                 kwargs: dict[str, Any]) -> R:
+        def _run(self, fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
             log.append(f"enter {self.tag}")
             try:
                 return fn(*args, **kwargs)
             finally:
                 log.append(f"exit {self.tag}")
 
-        async def _arun(self, fn: Callable[..., Awaitable[R]], args: tuple[Any, ...],
-                        kwargs: dict[str, Any]) -> R:
+        async def _arun(
+            self, fn: Callable[..., Awaitable[R]], args: tuple[Any, ...], kwargs: dict[str, Any]
+        ) -> R:
             log.append(f"enter {self.tag}")
             try:
                 return await fn(*args, **kwargs)

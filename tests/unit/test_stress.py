@@ -19,12 +19,10 @@ class Flaky(Exception):
 def test_sixteen_threads_through_retry_breaker_bulkhead() -> None:
     clock = FakeClock()
     budget = TokenBucketBudget(capacity=10**9, retry_cost=1)
-    breaker = CircuitBreaker("db", failure_rate=1.0, window=10**6, minimum_calls=10**6,
-                             clock=clock)
+    breaker = CircuitBreaker("db", failure_rate=1.0, window=10**6, minimum_calls=10**6, clock=clock)
     bulkhead = Bulkhead(4, max_queue=THREADS, max_wait=3600)
     pipeline = Pipeline(
-        Retry(on=Flaky, attempts=3, budget=budget, clock=clock,
-              backoff=Backoff(base=0.0, cap=0.0)),
+        Retry(on=Flaky, attempts=3, budget=budget, clock=clock, backoff=Backoff(base=0.0, cap=0.0)),
         breaker,
         bulkhead,
     )
