@@ -41,20 +41,14 @@ with a note, so the script runs with only stormproof installed.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import gc
 import importlib
 import inspect
-import json
-import os
-import platform
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from importlib import metadata
 from itertools import repeat
 from pathlib import Path
 from time import perf_counter_ns
@@ -63,8 +57,28 @@ from typing import Any
 
 from stormproof import Retry, TokenBucketBudget
 
-REPEATS = 7
-INSTALL_HINT = "pip install -e '.[bench]'"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for _common, run as a script
+
+from _common import (
+    INSTALL_HINT,
+    REPEATS,
+    Row,
+    abest_ns,
+    add_target,
+    aloop,
+    best_ns,
+    find,
+    loop,
+    machine_info,
+    optional,
+    overheads,
+    parse_args,
+    print_header,
+    print_overhead_table,
+    print_ratio_table,
+    print_targets,
+    write_json,
+)
 
 # Targets the project compares against.
 TARGET_SYNC_OVERHEAD_NS = 500.0
@@ -73,16 +87,9 @@ TARGET_ASYNC_OVERHEAD_NS = 1000.0
 TARGET_FAIL_TWICE_NS = 3000.0
 
 
-def _optional(name: str) -> ModuleType | None:
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
-
-
-tenacity = _optional("tenacity")
-stamina = _optional("stamina")
-backoff = _optional("backoff")
+tenacity = optional("tenacity")
+stamina = optional("stamina")
+backoff = optional("backoff")
 PEERS: dict[str, ModuleType | None] = {
     "tenacity": tenacity,
     "stamina": stamina,
@@ -261,19 +268,6 @@ class Case:
     context: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext
 
 
-@dataclass
-class Row:
-    label: str
-    library: str
-    ns: float | None  # None: skipped
-    n: int
-    note: str = ""
-
-    @property
-    def repeat_seconds(self) -> float | None:
-        return None if self.ns is None else self.ns * self.n / 1e9
-
-
 # Calls per repeat in a full run, chosen so a repeat takes about 0.2 s on a 2-core
 # x86-64 VM (CPython 3.11); --quick divides them by 10.
 
@@ -323,13 +317,6 @@ def _skip(case: Case) -> Row | None:
 # -- timing loops ---------------------------------------------------------------------
 
 
-def _loop(fn: Callable[[Any], Any], n: int) -> int:
-    start = perf_counter_ns()
-    for _ in repeat(None, n):
-        fn(1)
-    return perf_counter_ns() - start
-
-
 def _loop_fail_twice(fn: Callable[[Any], Any], n: int) -> int:
     calls = _CALLS
     start = perf_counter_ns()
@@ -339,13 +326,6 @@ def _loop_fail_twice(fn: Callable[[Any], Any], n: int) -> int:
     elapsed = perf_counter_ns() - start
     _check_fail_twice()
     return elapsed
-
-
-async def _aloop(fn: Callable[[Any], Awaitable[Any]], n: int) -> int:
-    start = perf_counter_ns()
-    for _ in repeat(None, n):
-        await fn(1)
-    return perf_counter_ns() - start
 
 
 async def _aloop_fail_twice(fn: Callable[[Any], Awaitable[Any]], n: int) -> int:
@@ -362,18 +342,6 @@ async def _aloop_fail_twice(fn: Callable[[Any], Awaitable[Any]], n: int) -> int:
 def _check_fail_twice() -> None:
     if _CALLS[0] != 3:
         raise RuntimeError(f"expected 3 attempts per call, the last call made {_CALLS[0]}")
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    gc.collect()
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _n(case: Case, scale: int) -> int:
@@ -393,10 +361,8 @@ def run_sync(cases: list[Case], fn: Callable[[Any], Any], loop: Any, scale: int)
             _CALLS[0] = 0
             if target(1) != 1:
                 raise RuntimeError(f"{case.label}: wrong result")
-            loop(target, max(1, n // 10))  # warm-up
-            with _gc_paused():
-                best = min(loop(target, n) for _ in range(REPEATS))
-        rows.append(Row(case.label, case.library, best / n, n))
+            ns = best_ns(loop, target, n)
+        rows.append(Row(case.label, case.library, ns, n))
     return rows
 
 
@@ -415,120 +381,12 @@ async def run_async(
             _CALLS[0] = 0
             if await target(1) != 1:
                 raise RuntimeError(f"{case.label}: wrong result")
-            await loop(target, max(1, n // 10))  # warm-up
-            with _gc_paused():
-                best = min([await loop(target, n) for _ in range(REPEATS)])
-        rows.append(Row(case.label, case.library, best / n, n))
+            ns = await abest_ns(loop, target, n)
+        rows.append(Row(case.label, case.library, ns, n))
     return rows
 
 
 # -- reporting --------------------------------------------------------------------------
-
-
-def _find(rows: list[Row], label: str) -> float | None:
-    return next((row.ns for row in rows if row.label == label), None)
-
-
-def overheads(rows: list[Row], bare_label: str) -> dict[str, float]:
-    bare = _find(rows, bare_label)
-    assert bare is not None
-    return {
-        row.label: row.ns - bare for row in rows if row.ns is not None and row.label != bare_label
-    }
-
-
-def _ratio(ratio: float) -> str:
-    return f"{ratio:.2f}x" if ratio < 1 else f"{ratio:.1f}x"
-
-
-def print_overhead_table(title: str, rows: list[Row], bare_label: str) -> dict[str, Any]:
-    extra = overheads(rows, bare_label)
-    ours = extra["stormproof"]
-    print(f"\n{title}")
-    print(f"  {'library':<22}{'ns/call':>10}{'overhead ns':>13}{'overhead vs stormproof':>24}")
-    section: dict[str, Any] = {}
-    notes = []
-    for row in rows:
-        if row.ns is None:
-            print(f"  {row.label:<22}{'skipped':>10}")
-            notes.append(f"  {row.label}: {row.note}")
-            section[row.label] = None
-            continue
-        entry: dict[str, Any] = {"ns_per_call": round(row.ns, 1), "calls_per_repeat": row.n}
-        if row.label == bare_label:
-            print(f"  {row.label:<22}{row.ns:>10.1f}{'-':>13}{'-':>24}")
-        else:
-            ratio = extra[row.label] / ours
-            entry |= {"overhead_ns": round(extra[row.label], 1), "overhead_ratio": round(ratio, 2)}
-            print(f"  {row.label:<22}{row.ns:>10.1f}{extra[row.label]:>13.1f}{_ratio(ratio):>24}")
-        section[row.label] = entry
-    for row in rows:
-        if row.ns is not None and row.library in PEERS:
-            print(f"  {row.label} overhead = {extra[row.label] / ours:.1f}x stormproof")
-    for note in notes:
-        print(note)
-    return section
-
-
-def print_ratio_table(title: str, rows: list[Row]) -> dict[str, Any]:
-    ours = _find(rows, "stormproof")
-    assert ours is not None
-    print(f"\n{title}")
-    print(f"  {'library':<22}{'ns/call':>10}{'vs stormproof':>15}")
-    section: dict[str, Any] = {}
-    notes = []
-    for row in rows:
-        if row.ns is None:
-            print(f"  {row.label:<22}{'skipped':>10}")
-            notes.append(f"  {row.label}: {row.note}")
-            section[row.label] = None
-            continue
-        ratio = row.ns / ours
-        print(f"  {row.label:<22}{row.ns:>10.1f}{_ratio(ratio):>15}")
-        section[row.label] = {
-            "ns_per_call": round(row.ns, 1),
-            "ratio": round(ratio, 2),
-            "calls_per_repeat": row.n,
-        }
-    for note in notes:
-        print(note)
-    return section
-
-
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def _version(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def machine_info() -> dict[str, Any]:
-    return {
-        "python": sys.version.replace("\n", " "),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "cpu": _cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "versions": {
-            "stormproof": _version("stormproof"),
-            **{
-                name: "not installed" if module is None else _version(name)
-                for name, module in PEERS.items()
-            },
-        },
-    }
-
-
-def _verdict(ok: bool) -> str:
-    return "MET" if ok else "MISSED"
 
 
 def check_targets(
@@ -540,7 +398,7 @@ def check_targets(
     results: list[dict[str, Any]] = []
 
     def add(target: str, value: float | None, ok: bool | None, shown: str) -> None:
-        results.append({"target": target, "measured": value, "met": ok, "shown": shown})
+        add_target(results, target, value, ok, shown)
 
     sync_overhead = sync_extra["stormproof"]
     add(
@@ -572,8 +430,8 @@ def check_targets(
         f"{async_overhead:.1f} ns",
     )
     for kind, rows in (("sync", fail_sync), ("async", fail_async)):
-        ns = _find(rows, "stormproof")
-        plain = _find(rows, HAND_WRITTEN)
+        ns = find(rows, "stormproof")
+        plain = find(rows, HAND_WRITTEN)
         assert ns is not None
         assert plain is not None
         # Strict reading: the whole call (three attempts, two retries) under the target.
@@ -591,10 +449,7 @@ def check_targets(
             per_retry < TARGET_FAIL_TWICE_NS,
             f"{per_retry:.1f} ns over a plain try/except loop",
         )
-    print("\nTargets (stormproof)")
-    for result in results:
-        verdict = "n/a" if result["met"] is None else _verdict(result["met"])
-        print(f"  {result['target']}: {verdict} ({result['shown']})")
+    print_targets(results)
     return results
 
 
@@ -602,24 +457,15 @@ def check_targets(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--quick", action="store_true", help="10x fewer calls: a smoke run")
-    parser.add_argument("--json", metavar="PATH", type=Path, help="also write the numbers here")
-    args = parser.parse_args(argv)
+    args = parse_args(__doc__, argv)
     scale = 10 if args.quick else 1
 
-    info = machine_info()
-    print(
-        "stormproof retry benchmark: ns per call, min of "
-        f"{REPEATS} repeats{' (--quick: 10x fewer calls)' if args.quick else ''}"
-    )
-    print(f"Python {info['python']}")
-    print(f"{info['platform']}; {info['cpu']}; {info['cpu_count']} CPUs")
-    print("Versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()))
+    info = machine_info(PEERS)
+    print_header("retry", info, quick=args.quick)
 
     started = time.monotonic()
-    sync_rows = run_sync(success_cases(is_async=False), f, _loop, scale)
-    async_rows = asyncio.run(run_async(success_cases(is_async=True), af, _aloop, scale))
+    sync_rows = run_sync(success_cases(is_async=False), f, loop, scale)
+    async_rows = asyncio.run(run_async(success_cases(is_async=True), af, aloop, scale))
     fail_sync = run_sync(fail_twice_cases(is_async=False), fail_twice, _loop_fail_twice, scale)
     fail_async = asyncio.run(
         run_async(fail_twice_cases(is_async=True), afail_twice, _aloop_fail_twice, scale)
@@ -627,12 +473,13 @@ def main(argv: list[str] | None = None) -> int:
 
     report: dict[str, Any] = {"machine": info, "repeats": REPEATS, "quick": args.quick}
     report["success_sync"] = print_overhead_table(
-        "Success path, sync (overhead = ns/call - bare call)", sync_rows, "bare call"
+        "Success path, sync (overhead = ns/call - bare call)", sync_rows, "bare call", PEERS
     )
     report["success_async"] = print_overhead_table(
         "Success path, async, one event loop (overhead = ns/call - bare await)",
         async_rows,
         "bare await",
+        PEERS,
     )
     report["fail_twice_sync"] = print_ratio_table(
         "Fail twice then succeed, sync, sleeping disabled", fail_sync
@@ -654,9 +501,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"\nTotal time: {time.monotonic() - started:.1f} s")
 
-    if args.json is not None:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"Wrote {args.json}")
+    write_json(args.json, report)
     return 0
 
 

@@ -351,6 +351,13 @@ class CircuitBreaker(Policy):
         return self._acquire_slow(self._now() if now is None else now)
 
     def _acquire_slow(self, now: float) -> int:
+        state = self._state
+        if not events.active(self._listeners):
+            # Plainly refused: no need for the lock (a stale read only delays by a call).
+            if state is _OPEN and now < self._open_until:
+                raise CircuitOpen(self._name, self._open_until - now)
+            if state is _FORCED_OPEN:
+                raise CircuitOpen(self._name, None)
         change = None
         retry_after: float | None = None
         with self._lock:

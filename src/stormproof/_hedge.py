@@ -145,4 +145,7 @@ class Hedge(Policy):
             raise last_error
         finally:
             for task in pending:
-                task.cancel()
+                if not task.done():
+                    task.cancel()
+                elif not task.cancelled():
+                    task.exception()  # retrieved: a losing attempt's error is not news

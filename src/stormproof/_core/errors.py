@@ -38,15 +38,17 @@ class Rejected(StormproofError):
     """
 
     def __init__(self, policy: str, retry_after: float | None = None) -> None:
+        # Rejections are raised on hot paths (an open breaker refuses every call), so
+        # the message is only built when someone asks for it.
+        super().__init__(policy, retry_after)
         self.policy = policy
         self.retry_after = retry_after
-        super().__init__(self._message())
-
-    def _message(self) -> str:
-        hint = "" if self.retry_after is None else f"; retry after {self.retry_after:.3g}s"
-        return f"{self.policy}: {self._reason}{hint}"
 
     _reason = "rejected"
+
+    def __str__(self) -> str:
+        hint = "" if self.retry_after is None else f"; retry after {self.retry_after:.3g}s"
+        return f"{self.policy}: {self._reason}{hint}"
 
     def __reduce__(self) -> tuple[type[Rejected], tuple[str, float | None]]:
         return (type(self), (self.policy, self.retry_after))
