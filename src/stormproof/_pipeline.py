@@ -119,15 +119,16 @@ class Pipeline(Policy):
     ) -> R:
         return await self._astep(0, fn, args, kwargs)
 
-    async def _astep(
+    def _astep(
         self,
         index: int,
         fn: Callable[..., Awaitable[R]],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-    ) -> R:
+    ) -> Awaitable[R]:
+        # A plain function returning the next stage's awaitable: one coroutine per
+        # policy, not two.
         if index == self._size:
-            return await fn(*args, **kwargs)
+            return fn(*args, **kwargs)
         arun = self._arunners[index]
-        result: R = await arun(self._astep_bound, (index + 1, fn, args, kwargs), NO_KWARGS)
-        return result
+        return arun(self._astep_bound, (index + 1, fn, args, kwargs), NO_KWARGS)
