@@ -150,7 +150,7 @@ class _CountWindow:
         self.clean = not (self.failures or self.slow)
 
     def counts(self, now: float) -> tuple[int, int, int]:
-        recorded = int(self.slots.__reduce__()[1][0])  # the next slot number: calls so far
+        recorded = int(repr(self.slots)[6:-1])  # "count(N)": N slots taken, calls so far
         return min(recorded, self.size), self.failures, self.slow
 
     def clear(self) -> None:
