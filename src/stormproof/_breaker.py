@@ -65,7 +65,6 @@ _HALF_OPEN = BreakerState.HALF_OPEN
 _FORCED_OPEN = BreakerState.FORCED_OPEN
 _DISABLED = BreakerState.DISABLED
 _METRICS_ONLY = BreakerState.METRICS_ONLY
-_ADMIT_ALL = frozenset({_CLOSED, _DISABLED, _METRICS_ONLY})
 
 
 class CircuitOpen(Rejected):
@@ -352,6 +351,8 @@ class CircuitBreaker(Policy):
 
     def _acquire_slow(self, now: float) -> int:
         state = self._state
+        if state is _DISABLED or state is _METRICS_ONLY:
+            return self._epoch
         if not events.active(self._listeners):
             # Plainly refused: no need for the lock (a stale read only delays by a call).
             if state is _OPEN and now < self._open_until:
@@ -371,7 +372,7 @@ class CircuitBreaker(Policy):
                     permit = self._epoch
                 else:
                     permit = -1
-            elif state in _ADMIT_ALL:
+            elif state is _CLOSED or state is _DISABLED or state is _METRICS_ONLY:
                 permit = self._epoch
             else:
                 permit = -1
@@ -430,7 +431,7 @@ class CircuitBreaker(Policy):
                 window = self._window
                 if now is None and window.timed:
                     now = self._now()
-                window.add(outcome, now or 0.0)
+                window.add(outcome, 0.0 if now is None else now)
                 if outcome and state is _CLOSED:
                     if now is None:
                         now = self._now()
