@@ -513,17 +513,6 @@ class CircuitBreaker(Policy):
         else:
             self.on_success(permit, duration)  # the dependency answered
 
-    def _succeeded(self, permit: int, started: float | None) -> None:
-        if started is not None:
-            self.on_success(permit, self._now() - started)
-        elif not (
-            self._fast_success is not None
-            and permit == self._epoch
-            and self._state is _CLOSED
-            and self._fast_success()
-        ):
-            self._record(permit, 0, None)
-
     def _run(self, fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
         permit = self._epoch if self._state is _CLOSED else self._acquire_slow(self._now())
         started = None if self._slow_call_duration is None else self._now()
@@ -539,7 +528,7 @@ class CircuitBreaker(Policy):
             fast = self._fast_success
             if fast is not None and fast():
                 return result
-        self._succeeded(permit, started)
+        self.on_success(permit, None if started is None else self._now() - started)
         return result
 
     async def _arun(
@@ -555,5 +544,5 @@ class CircuitBreaker(Policy):
         except BaseException:
             self.release(permit)
             raise
-        self._succeeded(permit, started)
+        self.on_success(permit, None if started is None else self._now() - started)
         return result
