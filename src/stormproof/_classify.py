@@ -1,14 +1,20 @@
-"""What kind of failure is this? One place that answers, for budgets and retries.
+"""What kind of failure is this? One place that answers, for budgets, retries and
+failover.
 
-Recognises errors by duck typing (attributes and class names), so it works with
-botocore, httpx, requests, urllib3, aiohttp and gRPC errors without importing any
-of them.
+Recognises errors by duck typing (attributes, class names, and the chain of causes
+that HTTP clients build around the original error: ``__cause__``, ``__context__``,
+``reason``, ``os_error``, exception arguments), so it works with botocore, httpx,
+requests, urllib3, aiohttp and gRPC errors without importing any of them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
+from collections.abc import Iterator
 from typing import Final, Literal
+
+from ._core.errors import Rejected
 
 __all__ = [
     "THROTTLING",
@@ -16,7 +22,12 @@ __all__ = [
     "TIMEOUT",
     "TRANSIENT",
     "ErrorClass",
+    "causes",
     "classify",
+    "is_connection_error",
+    "is_dns_failure",
+    "is_regional_failure",
+    "is_server_error",
     "is_throttling",
     "is_timeout",
 ]
@@ -59,8 +70,9 @@ def classify(error: object) -> ErrorClass:
       ``RESOURCE_EXHAUSTED``);
     - timeout: ``TimeoutError`` (which includes ``socket.timeout``),
       ``asyncio.TimeoutError``, or an exception class named like ``...Timeout...``
-      (``ReadTimeoutError``, ``httpx.ConnectTimeout``, ...);
-    - transient: everything else.
+      (``ReadTimeoutError``, ``httpx.ConnectTimeout``, ...), anywhere in the chain of
+      causes; a DNS failure is not a timeout, even where a client's class says so;
+    - transient: everything else, DNS failures included.
 
     Works on results too (an HTTP response with ``status_code == 429`` is throttling).
     Never raises.
@@ -73,6 +85,97 @@ def classify(error: object) -> ErrorClass:
     except Exception:  # a misbehaving attribute must not hide the caller's error
         return TRANSIENT
     return TRANSIENT
+
+
+_MAX_CAUSES = 16
+_LINKS = ("reason", "os_error", "original_error")
+
+
+def causes(error: object) -> Iterator[BaseException]:
+    """``error`` and the errors behind it: ``__cause__``, ``__context__``, and what
+    clients keep as ``reason`` (urllib3, urllib), ``os_error`` (aiohttp), ``kwargs
+    ["error"]`` (botocore) or an exception among ``args`` (requests). Each once,
+    at most 16."""
+    if not isinstance(error, BaseException):
+        return
+    seen: set[int] = set()
+    pending: list[BaseException] = [error]
+    while pending and len(seen) < _MAX_CAUSES:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        linked: list[object] = [current.__cause__, current.__context__]
+        linked.extend(getattr(current, name, None) for name in _LINKS)
+        extra = getattr(current, "kwargs", None)
+        if isinstance(extra, dict):
+            linked.append(extra.get("error"))
+        linked.extend(current.args)
+        pending.extend(link for link in linked if isinstance(link, BaseException))
+
+
+_DNS_NAMES = frozenset({"NameResolutionError", "ClientConnectorDNSError"})
+_CONNECTION_NAMES = (
+    "ConnectError",
+    "ConnectionError",
+    "ClientConnectorError",
+    "EndpointConnectionError",
+    "ConnectionClosedError",
+    "NewConnectionError",
+    "RemoteDisconnected",
+    "ServerDisconnectedError",
+)
+
+
+def is_dns_failure(error: object) -> bool:
+    """Name resolution failed: ``socket.gaierror`` (NXDOMAIN, an empty record,
+    SERVFAIL), or a client's wrapper of it, anywhere in the chain of causes."""
+    for cause in causes(error):
+        if isinstance(cause, socket.gaierror) or type(cause).__name__ in _DNS_NAMES:
+            return True
+    return False
+
+
+def is_connection_error(error: object) -> bool:
+    """No connection could be made or kept: DNS failures, refused or reset
+    connections, and the clients' connection errors, anywhere in the chain."""
+    for cause in causes(error):
+        if isinstance(cause, (ConnectionError, socket.gaierror)):
+            return True
+        names = [klass.__name__ for klass in type(cause).__mro__]
+        if any(name in _DNS_NAMES or name in _CONNECTION_NAMES for name in names):
+            return True
+    return False
+
+
+def is_server_error(error: object) -> bool:
+    """The dependency answered with a 5xx status (HTTP or AWS), anywhere in the chain."""
+    for cause in causes(error) if isinstance(error, BaseException) else iter((error,)):
+        status = _status(cause)
+        if status is not None and 500 <= status <= 599:
+            return True
+    if not isinstance(error, BaseException):
+        status = _status(error)
+        return status is not None and 500 <= status <= 599
+    return False
+
+
+def is_regional_failure(error: object) -> bool:
+    """Is this the place failing, so that another region may well succeed? DNS and
+    connection failures, timeouts, 5xx answers, throttling, and rejections by a
+    policy in front of the region (an open circuit breaker, a full bulkhead)."""
+    if isinstance(error, Rejected):
+        return True
+    try:
+        return (
+            is_connection_error(error)
+            or is_timeout(error)
+            or is_server_error(error)
+            or is_throttling(error)
+        )
+    except Exception:
+        return False
 
 
 # What a class alone tells us, cached per class: classification runs on every failed
@@ -100,7 +203,15 @@ def _type_facts(kind: type) -> tuple[bool, bool]:
 
 
 def is_timeout(error: object) -> bool:
-    return _type_facts(type(error))[0]
+    """A timeout, anywhere in the chain of causes; DNS failures are not timeouts (urllib3
+    files its name-resolution error under a connect-timeout class)."""
+    if _type_facts(type(error))[0] and type(error).__name__ not in _DNS_NAMES:
+        return not isinstance(error, socket.gaierror) and not is_dns_failure(error)
+    if not isinstance(error, BaseException) or (
+        error.__cause__ is None and error.__context__ is None and not error.args
+    ):
+        return False
+    return any(_type_facts(type(cause))[0] for cause in causes(error)) and not is_dns_failure(error)
 
 
 def is_throttling(error: object) -> bool:

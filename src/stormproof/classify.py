@@ -1,4 +1,4 @@
-"""Failure classification shared by retries, budgets and (later) failover."""
+"""Failure classification shared by retries, budgets and failover."""
 
 from ._classify import (
     THROTTLING,
@@ -6,7 +6,12 @@ from ._classify import (
     TIMEOUT,
     TRANSIENT,
     ErrorClass,
+    causes,
     classify,
+    is_connection_error,
+    is_dns_failure,
+    is_regional_failure,
+    is_server_error,
     is_throttling,
     is_timeout,
 )
@@ -17,7 +22,12 @@ __all__ = [
     "TIMEOUT",
     "TRANSIENT",
     "ErrorClass",
+    "causes",
     "classify",
+    "is_connection_error",
+    "is_dns_failure",
+    "is_regional_failure",
+    "is_server_error",
     "is_throttling",
     "is_timeout",
 ]

@@ -6,7 +6,19 @@ from typing import Any
 
 import pytest
 
-from stormproof.classify import THROTTLING, TIMEOUT, TRANSIENT, classify
+from stormproof import CircuitOpen
+from stormproof.classify import (
+    THROTTLING,
+    TIMEOUT,
+    TRANSIENT,
+    causes,
+    classify,
+    is_connection_error,
+    is_dns_failure,
+    is_regional_failure,
+    is_server_error,
+    is_timeout,
+)
 
 
 class ReadTimeoutError(Exception):
@@ -115,3 +127,121 @@ def test_the_per_class_cache_is_bounded() -> None:
     for n in range(3000):
         classify(type(f"Error{n}", (Exception,), {})())
     assert len(_classify._by_type) <= 1024
+
+
+# -- DNS, connection and regional failures, through the clients' wrappers -----------
+
+
+class ConnectTimeoutError(TimeoutError):
+    """urllib3 files name-resolution failures under a connect-timeout class."""
+
+
+class NewConnectionError(ConnectTimeoutError):
+    pass
+
+
+class NameResolutionError(NewConnectionError):
+    def __init__(self, host: str, reason: socket.gaierror) -> None:
+        super().__init__(f"Failed to resolve {host!r}")
+        self.reason = reason
+
+
+class MaxRetryError(Exception):
+    def __init__(self, url: str, reason: BaseException) -> None:
+        super().__init__(url)
+        self.reason = reason
+
+
+class RequestsConnectionError(Exception):
+    """requests.ConnectionError(MaxRetryError(...)): the cause is an argument."""
+
+
+class EndpointConnectionError(Exception):
+    """botocore keeps the original error in kwargs["error"]."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__("Could not connect to the endpoint URL")
+        self.kwargs = kwargs
+
+
+class ClientConnectorDNSError(OSError):
+    """aiohttp, 3.10 and later."""
+
+
+def empty_record() -> socket.gaierror:
+    return socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+
+def wrapped(error: BaseException, wrapper: BaseException) -> BaseException:
+    try:
+        try:
+            raise error
+        except BaseException as inner:
+            raise wrapper from inner
+    except BaseException as outer:
+        return outer
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        empty_record(),
+        NameResolutionError("dynamodb.us-east-1.amazonaws.com", empty_record()),
+        MaxRetryError("/", NameResolutionError("h", empty_record())),
+        RequestsConnectionError(MaxRetryError("/", NameResolutionError("h", empty_record()))),
+        EndpointConnectionError(error=NameResolutionError("h", empty_record())),
+        wrapped(empty_record(), ConnectionError("httpx.ConnectError: [Errno -2]")),
+        ClientConnectorDNSError("Cannot connect to host"),
+    ],
+    ids=["gaierror", "urllib3", "urllib3-retry", "requests", "botocore", "httpx", "aiohttp"],
+)
+def test_dns_failures_are_found_through_wrappers(error: BaseException) -> None:
+    assert is_dns_failure(error)
+    assert is_connection_error(error)
+    assert is_regional_failure(error)
+    assert not is_timeout(error)  # even where the client's class says "timeout"
+    assert classify(error) == TRANSIENT
+
+
+def test_not_dns() -> None:
+    for error in (ConnectionRefusedError(), TimeoutError(), KeyError("k"), ValueError()):
+        assert not is_dns_failure(error)
+
+
+def test_connection_errors() -> None:
+    assert is_connection_error(ConnectionResetError())
+    assert is_connection_error(wrapped(ConnectionRefusedError(), RuntimeError("wrapped")))
+    assert not is_connection_error(KeyError("missing"))
+
+
+def test_timeouts_found_through_the_chain() -> None:
+    error = wrapped(TimeoutError("read timed out"), RuntimeError("request failed"))
+    assert is_timeout(error)
+    assert classify(error) == TIMEOUT
+
+
+def test_server_errors() -> None:
+    assert is_server_error(HTTPStatusError(503))
+    assert is_server_error(ClientError("InternalError", 500))
+    assert not is_server_error(HTTPStatusError(404))
+    assert is_server_error(type("Response", (), {"status_code": 502})())
+
+
+def test_regional_failures() -> None:
+    assert is_regional_failure(CircuitOpen("us-east-1"))
+    assert is_regional_failure(HTTPStatusError(503))
+    assert is_regional_failure(HTTPStatusError(429))
+    assert is_regional_failure(TimeoutError())
+    assert not is_regional_failure(HTTPStatusError(404))
+    assert not is_regional_failure(KeyError("not found"))
+    assert not is_regional_failure(ValueError("validation"))
+
+
+def test_causes_is_bounded_and_handles_cycles() -> None:
+    a, b = ValueError("a"), ValueError("b")
+    a.__context__, b.__context__ = b, a
+    assert list(causes(a)) == [a, b]
+    chain: BaseException = ValueError(0)
+    for n in range(1, 100):
+        chain = wrapped(chain, ValueError(n))
+    assert len(list(causes(chain))) == 16
