@@ -9,6 +9,8 @@ from ._backoff import Backoff
 from ._breaker import CircuitBreaker, CircuitOpen
 from ._budget import RatioBudget, RetryThrottle, TokenBucketBudget
 from ._bulkhead import Bulkhead, BulkheadFull
+from ._cache import Cache
+from ._chaos import Chaos
 from ._core.deadline import deadline, remaining
 from ._core.errors import (
     BudgetExhausted,
@@ -18,6 +20,7 @@ from ._core.errors import (
     StormproofError,
     Throttled,
 )
+from ._failover import Failover
 from ._fallback import Fallback
 from ._hedge import Hedge
 from ._pipeline import Pipeline
@@ -31,10 +34,13 @@ __all__ = [
     "BudgetExhausted",
     "Bulkhead",
     "BulkheadFull",
+    "Cache",
+    "Chaos",
     "CircuitBreaker",
     "CircuitOpen",
     "ConfigError",
     "DeadlineExceeded",
+    "Failover",
     "Fallback",
     "Hedge",
     "Pipeline",

@@ -214,6 +214,7 @@ class CircuitBreaker(Policy):
         "_probes",
         "_slow_call_duration",
         "_slow_call_rate",
+        "_spec",
         "_state",
         "_trips",
         "_window",
@@ -239,6 +240,21 @@ class CircuitBreaker(Policy):
     ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise ConfigError("name", "a non-empty string", name)
+        self._spec: dict[str, Any] = {
+            "failure_rate": failure_rate,
+            "window": window,
+            "window_seconds": window_seconds,
+            "minimum_calls": minimum_calls,
+            "slow_call_duration": slow_call_duration,
+            "slow_call_rate": slow_call_rate,
+            "open_for": open_for,
+            "open_for_max": open_for_max,
+            "half_open_calls": half_open_calls,
+            "on": on,
+            "ignore": ignore,
+            "clock": clock,
+            "listeners": listeners,
+        }
         self._name = check_name("name", name, name)
         self._failure_rate = check_number(
             "failure_rate", failure_rate, low=0.0, high=1.0, low_open=True
@@ -274,6 +290,7 @@ class CircuitBreaker(Policy):
         self._clock = check_clock(clock)
         self._now = now_function(self._clock)
         self._listeners = events.check_listeners(listeners)
+        self._spec["listeners"] = self._listeners
         self._lock = threading.Lock()
         # Successes on a count window skip the lock (see _CountWindow).
         self._fast_success = (
@@ -316,6 +333,10 @@ class CircuitBreaker(Policy):
             f"minimum_calls={self._minimum_calls}, open_for={self._open_for:g}, "
             f"half_open_calls={self._half_open_calls}; state={self.state.value})"
         )
+
+    def clone(self, name: str) -> CircuitBreaker:
+        """A new breaker with this one's options and its own state, named ``name``."""
+        return CircuitBreaker(name, **self._spec)
 
     # -- manual control --------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from ._core.errors import ConfigError
 from ._core.validate import check_name
-from ._policy import NO_KWARGS, Policy
+from ._policy import NO_KWARGS, PIPELINE_STEPS, Policy
 from ._retry import Retry
 
 __all__ = ["Pipeline"]
@@ -132,3 +132,6 @@ class Pipeline(Policy):
             return fn(*args, **kwargs)
         arun = self._arunners[index]
         return arun(self._astep_bound, (index + 1, fn, args, kwargs), NO_KWARGS)
+
+
+PIPELINE_STEPS.update({Pipeline._step, Pipeline._astep})

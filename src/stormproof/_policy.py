@@ -11,13 +11,29 @@ from typing import Any, ClassVar, ParamSpec, TypeVar, cast
 
 from ._core.errors import ConfigError
 
-__all__ = ["NO_KWARGS", "Policy"]
+__all__ = ["NO_KWARGS", "PIPELINE_STEPS", "Policy", "original_call"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 NO_KWARGS: dict[str, Any] = {}
 """Shared empty keyword arguments for internal calls; never mutated."""
+
+PIPELINE_STEPS: set[Any] = set()
+"""The functions a Pipeline hands to its stages as ``fn`` (registered by Pipeline)."""
+
+
+def original_call(
+    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
+    """The caller's own function and arguments, seen through a Pipeline's stages.
+
+    Inside a Pipeline a stage is handed the next stage, not the caller's function;
+    policies that need the caller's arguments (a cache key) look through it here.
+    """
+    if getattr(fn, "__func__", None) in PIPELINE_STEPS:
+        _, fn, args, kwargs = args
+    return fn, args, kwargs
 
 
 class Policy(ABC):

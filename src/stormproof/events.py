@@ -6,7 +6,10 @@ own. ``LoggingListener`` logs one line per event; ``Recorder`` collects them.
 
 from ._breaker import BreakerRejected, BreakerStateChanged
 from ._bulkhead import BulkheadRejected
+from ._cache import CacheStaleServed
+from ._chaos import ChaosInjected
 from ._core.events import Event, Listener, LoggingListener, Recorder, subscribe, unsubscribe
+from ._failover import FailoverSwitched
 from ._fallback import FallbackUsed
 from ._hedge import HedgeStarted
 from ._retry import RetryGaveUp, RetryScheduled
@@ -17,7 +20,10 @@ __all__ = [
     "BreakerRejected",
     "BreakerStateChanged",
     "BulkheadRejected",
+    "CacheStaleServed",
+    "ChaosInjected",
     "Event",
+    "FailoverSwitched",
     "FallbackUsed",
     "HedgeStarted",
     "Listener",

@@ -25,14 +25,15 @@ def wait_event(clock: Clock, event: threading.Event, timeout: float) -> bool:
     return event.wait(timeout)
 
 
-async def wait_future(clock: Clock, future: asyncio.Future[Any], timeout: float) -> bool:
-    """Wait until ``future`` is done or ``timeout`` passes on ``clock``; True if done.
+async def wait_future(clock: Clock, future: asyncio.Future[Any], timeout: float | None) -> bool:
+    """Wait until ``future`` is done or ``timeout`` (None: no limit) passes on ``clock``;
+    True if done.
 
     Never cancels ``future``; a cancellation of the waiting task propagates.
     """
     if future.done():
         return True
-    if type(clock) is MonotonicClock:
+    if timeout is None or type(clock) is MonotonicClock:
         await asyncio.wait((future,), timeout=timeout)
         return future.done()
     sleeper = asyncio.ensure_future(clock.asleep(timeout))

@@ -1,0 +1,288 @@
+"""Failover: do the same work in another region when the preferred one fails.
+
+``regions`` maps names to callables doing the same work in different places, in
+preference order. Each region has its own circuit breaker. A call goes to the
+active region; a regional failure (DNS, connection, timeout, 5xx, throttling, an
+open breaker) moves that call on to the next region. Traffic as a whole moves when
+the active region's breaker opens, not on one failed call, so failover does not
+flap. It moves back only after the preferred region has answered probe calls for
+``failback_after`` seconds without a failure: probed, not guessed.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from ._breaker import BreakerState, CircuitBreaker, CircuitOpen
+from ._classify import is_regional_failure
+from ._core import events
+from ._core.clock import Clock
+from ._core.deadline import current as current_deadline
+from ._core.errors import ConfigError
+from ._core.events import Event, Listener
+from ._core.validate import (
+    check_clock,
+    check_exceptions,
+    check_name,
+    check_number,
+    now_function,
+)
+
+__all__ = ["Failover", "FailoverSwitched"]
+
+_DOWN = (BreakerState.OPEN, BreakerState.FORCED_OPEN)
+
+
+@dataclass(frozen=True, slots=True)
+class FailoverSwitched(Event):
+    """Traffic moved: to another region (``"failover"``) or back (``"failback"``)."""
+
+    kind: ClassVar[str] = "failover.switched"
+    previous: str
+    region: str
+    reason: str
+
+
+class Failover:
+    """Call ``regions`` in preference order, each behind its own circuit breaker.
+
+    Call it like the work itself: ``failover(*args)`` (sync region callables) or
+    ``await failover.acall(*args)`` (async ones, or sync). Compose it with policies
+    as the function they protect: ``Pipeline(Cache(...), Retry(...)).call(failover,
+    key)``. When every region fails, the last error propagates, so a ``Cache``
+    outside can serve a stale value.
+    """
+
+    def __init__(
+        self,
+        regions: Mapping[str, Callable[..., Any]],
+        *,
+        breaker: CircuitBreaker | Callable[[str], CircuitBreaker] | None = None,
+        failover_on: type[Exception]
+        | tuple[type[Exception], ...]
+        | Callable[[Exception], bool]
+        | None = None,
+        failback_after: float = 30.0,
+        probe_interval: float = 5.0,
+        clock: Clock | None = None,
+        name: str | None = None,
+        listeners: Iterable[Listener] | None = None,
+    ) -> None:
+        if not isinstance(regions, Mapping) or len(regions) < 2:
+            raise ConfigError(
+                "regions", "a mapping of at least two region names to callables", regions
+            )
+        for region, work in regions.items():
+            if not isinstance(region, str) or not region:
+                raise ConfigError("regions", "non-empty region names", region)
+            if not callable(work):
+                raise ConfigError(f"regions[{region!r}]", "callable", work)
+        self._names = tuple(regions)
+        self._work = tuple(regions.values())
+        self._name = check_name("name", name, "failover")
+        self._clock = check_clock(clock)
+        self._now = now_function(self._clock)
+        if breaker is None:
+            self._breakers = tuple(
+                CircuitBreaker(
+                    f"{self._name}:{region}",
+                    failure_rate=0.5,
+                    window=20,
+                    minimum_calls=5,
+                    open_for=10.0,
+                    open_for_max=60.0,
+                    clock=self._clock,
+                )
+                for region in self._names
+            )
+        elif isinstance(breaker, CircuitBreaker):
+            self._breakers = tuple(breaker.clone(f"{breaker.name}:{r}") for r in self._names)
+        elif callable(breaker):
+            made = tuple(breaker(region) for region in self._names)
+            if not all(isinstance(b, CircuitBreaker) for b in made):
+                raise ConfigError("breaker", "a factory returning CircuitBreakers", breaker)
+            if len({id(b) for b in made}) != len(made):
+                raise ConfigError(
+                    "breaker", "a factory returning a new breaker per region", breaker
+                )
+            self._breakers = made
+        else:
+            raise ConfigError("breaker", "a CircuitBreaker template, a factory, or None", breaker)
+        if failover_on is None:
+            self._failover_types: tuple[type[Exception], ...] | None = None
+            self._failover_on: Callable[[Exception], bool] = is_regional_failure
+        else:
+            self._failover_types, self._failover_on = check_exceptions("failover_on", failover_on)
+        self._failback_after = check_number("failback_after", failback_after, low=0.0)
+        self._probe_interval = check_number(
+            "probe_interval", probe_interval, low=0.0, low_open=True
+        )
+        self._listeners = events.check_listeners(listeners)
+        self._lock = threading.Lock()
+        self._active = 0
+        self._healthy_since: list[float | None] = [None] * len(self._names)
+        self._last_probe = -float("inf")
+
+    # -- introspection -----------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        return self._names
+
+    @property
+    def active_region(self) -> str:
+        """Where traffic goes now."""
+        return self._names[self._active]
+
+    def breaker(self, region: str) -> CircuitBreaker:
+        """The circuit breaker in front of ``region``."""
+        try:
+            return self._breakers[self._names.index(region)]
+        except ValueError:
+            raise ConfigError("region", f"one of {self._names}", region) from None
+
+    def __repr__(self) -> str:
+        return (
+            f"Failover(regions={list(self._names)}, failback_after={self._failback_after:g}, "
+            f"name={self._name!r}; active={self.active_region!r})"
+        )
+
+    # -- the routing core: no I/O --------------------------------------------------------
+
+    def _plan(self, now: float) -> list[int]:
+        """The regions to try for one call, in order: the active one, or a better region
+        due for a probe; then the rest in preference order."""
+        with self._lock:
+            active = self._active
+            first = active
+            if active > 0 and now - self._last_probe >= self._probe_interval:
+                for index in range(active):
+                    if self._breakers[index].state not in _DOWN:
+                        first = index
+                        self._last_probe = now
+                        break
+        return [first, *(i for i in range(len(self._names)) if i != first)]
+
+    def _failed_over(self, error: Exception) -> bool:
+        types = self._failover_types
+        return isinstance(error, types) if types is not None else bool(self._failover_on(error))
+
+    def _record(self, index: int, ok: bool, now: float) -> None:
+        """Learn from one region's outcome; move traffic if it is time."""
+        switch: tuple[int, int, str] | None = None
+        with self._lock:
+            active = self._active
+            if not ok:
+                self._healthy_since[index] = None
+                if index == active and self._breakers[active].state in _DOWN:
+                    for candidate in range(len(self._names)):
+                        if candidate != active and self._breakers[candidate].state not in _DOWN:
+                            self._active = candidate
+                            switch = (active, candidate, "failover")
+                            break
+            elif index < active:
+                since = self._healthy_since[index]
+                if since is None:
+                    since = self._healthy_since[index] = now
+                if now - since >= self._failback_after:
+                    self._active = index
+                    self._healthy_since[index] = None
+                    switch = (active, index, "failback")
+        if switch is not None and events.active(self._listeners):
+            previous, region, reason = switch
+            event = FailoverSwitched(
+                self._name, now, self._names[previous], self._names[region], reason
+            )
+            events.emit(event, self._listeners)
+
+    def _out_of_time(self) -> bool:
+        active = current_deadline()
+        return active is not None and active.remaining() <= 0.0
+
+    # -- drivers -------------------------------------------------------------------------
+
+    def _admit(self, index: int) -> int | CircuitOpen:
+        """A permit from the region's breaker, or its refusal (recorded as a failure)."""
+        try:
+            return self._breakers[index].acquire()
+        except CircuitOpen as refused:
+            self._record(index, False, self._now())
+            return refused
+
+    def _failed(self, index: int, permit: int, error: Exception) -> None:
+        """The region raised ``error``: re-raise it unless it is a regional failure."""
+        breaker = self._breakers[index]
+        if not self._failed_over(error):
+            breaker.on_success(permit)  # the region answered: it is up
+            raise error
+        breaker.on_failure(permit)
+        self._record(index, False, self._now())
+
+    def _succeeded(self, index: int, permit: int) -> None:
+        self._breakers[index].on_success(permit)
+        self._record(index, True, self._now())
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Do the work in the first region that answers (sync region callables)."""
+        last: Exception | None = None
+        for index in self._plan(self._now()):
+            if last is not None and self._out_of_time():
+                break
+            work = self._work[index]
+            if inspect.iscoroutinefunction(work):
+                raise ConfigError(
+                    f"regions[{self._names[index]!r}]",
+                    "a sync callable (use acall for async ones)",
+                    work,
+                )
+            permit = self._admit(index)
+            if isinstance(permit, CircuitOpen):
+                last = permit
+                continue
+            try:
+                result = work(*args, **kwargs)
+            except Exception as error:
+                self._failed(index, permit, error)
+                last = error
+                continue
+            except BaseException:
+                self._breakers[index].release(permit)
+                raise
+            self._succeeded(index, permit)
+            return result
+        assert last is not None
+        raise last
+
+    async def acall(self, *args: Any, **kwargs: Any) -> Any:
+        """Do the work in the first region that answers (async or sync callables)."""
+        last: Exception | None = None
+        for index in self._plan(self._now()):
+            if last is not None and self._out_of_time():
+                break
+            permit = self._admit(index)
+            if isinstance(permit, CircuitOpen):
+                last = permit
+                continue
+            try:
+                result = self._work[index](*args, **kwargs)
+                if inspect.isawaitable(result):
+                    result = await result
+            except Exception as error:
+                self._failed(index, permit, error)
+                last = error
+                continue
+            except BaseException:
+                self._breakers[index].release(permit)
+                raise
+            self._succeeded(index, permit)
+            return result
+        assert last is not None
+        raise last
