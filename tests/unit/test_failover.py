@@ -153,7 +153,7 @@ def test_open_breakers_everywhere_raise_circuit_open(clock: FakeClock) -> None:
 
 
 def test_no_region_is_tried_once_the_deadline_has_passed(clock: FakeClock) -> None:
-    east, west = regions()
+    _, west = regions()
 
     def slow_failure(key: str) -> str:
         clock.advance(2)
