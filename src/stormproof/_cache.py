@@ -317,6 +317,37 @@ class Cache(Policy):
             ) from None
         return key
 
+    def lookup(self, key: Hashable, now: float | None = None) -> tuple[CacheEntry | None, bool]:
+        """The entry for ``key`` that can still be used (fresh, or within its stale
+        window), and whether it is fresh. ``(None, False)`` is a miss."""
+        entry = self._store.get(key)
+        if entry is None:
+            return None, False
+        if now is None:
+            now = self._now()
+        if now < entry.fresh_until:
+            return entry, True
+        if now >= entry.stale_until:
+            return None, False
+        return entry, False
+
+    def fill(self, key: Hashable, value: Any, now: float | None = None) -> None:
+        """The origin answered ``value``: store it."""
+        self._store.set(key, self._entry_for(value, self._now() if now is None else now))
+
+    def fallback(
+        self, key: Hashable, entry: CacheEntry | None, error: Exception, now: float | None = None
+    ) -> Any:
+        """The origin failed with ``error``: cache it if it means "not found", serve
+        ``entry`` if it is still within its stale window, or re-raise ``error``."""
+        if now is None:
+            now = self._now()
+        negative = self._negative_entry(error, now)
+        if negative is not None:
+            self._store.set(key, negative)
+            raise error
+        return self._stale_or_raise(key, entry, error, now)
+
     def _entry_for(self, value: Any, now: float) -> CacheEntry:
         if self._negative_if is not None and self._negative_if(value):
             until = now + self._negative_ttl
@@ -355,13 +386,9 @@ class Cache(Policy):
 
     def _run(self, fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
         key = self.key_for(fn, args, kwargs)
-        now = self._now()
-        entry = self._store.get(key)
-        if entry is not None:
-            if now < entry.fresh_until:
-                return _served(entry)  # type: ignore[no-any-return]
-            if now >= entry.stale_until:
-                entry = None
+        entry, fresh = self.lookup(key)
+        if fresh:
+            return _served(entry)  # type: ignore[no-any-return, arg-type]
         while True:
             result = self._load(key, fn, args, kwargs, entry)
             if result is not _ABANDONED:
@@ -379,13 +406,8 @@ class Cache(Policy):
         try:
             value = fn(*args, **kwargs)
         except Exception as error:
-            now = self._now()
-            negative = self._negative_entry(error, now)
-            if negative is not None:
-                self._store.set(key, negative)
-                raise
-            return self._stale_or_raise(key, entry, error, now)
-        self._store.set(key, self._entry_for(value, self._now()))
+            return self.fallback(key, entry, error)
+        self.fill(key, value)
         return value
 
     def _load(

@@ -144,10 +144,7 @@ class Failover:
 
     def breaker(self, region: str) -> CircuitBreaker:
         """The circuit breaker in front of ``region``."""
-        try:
-            return self._breakers[self._names.index(region)]
-        except ValueError:
-            raise ConfigError("region", f"one of {self._names}", region) from None
+        return self._breakers[self._index(region)]
 
     def __repr__(self) -> str:
         return (
@@ -156,6 +153,28 @@ class Failover:
         )
 
     # -- the routing core: no I/O --------------------------------------------------------
+
+    def plan(self, now: float | None = None) -> list[str]:
+        """The regions to try for one call, in order (for drivers of your own)."""
+        return [self._names[i] for i in self._plan(self._now() if now is None else now)]
+
+    def admit(self, region: str) -> int | CircuitOpen:
+        """Ask ``region``'s breaker for a permit; its refusal is returned (and recorded)."""
+        return self._admit(self._index(region))
+
+    def failed(self, region: str, permit: int, error: Exception) -> None:
+        """``region`` raised ``error``: recorded if regional, else re-raised at once."""
+        self._failed(self._index(region), permit, error)
+
+    def succeeded(self, region: str, permit: int) -> None:
+        """``region`` answered."""
+        self._succeeded(self._index(region), permit)
+
+    def _index(self, region: str) -> int:
+        try:
+            return self._names.index(region)
+        except ValueError:
+            raise ConfigError("region", f"one of {self._names}", region) from None
 
     def _plan(self, now: float) -> list[int]:
         """The regions to try for one call, in order: the active one, or a better region

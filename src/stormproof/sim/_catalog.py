@@ -1,0 +1,51 @@
+"""The built-in scenarios and strategies, and loading scenario files."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from ._fields import Locator, ScenarioError, Section
+from ._spec import Scenario, StrategySpec, parse_scenario, parse_strategy, read_toml
+from ._strategies import BUILT_IN
+
+__all__ = ["builtin_scenarios", "load_scenario", "strategies_for"]
+
+_STRATEGIES = {
+    name: parse_strategy(
+        Section({"name": name, **spec}, f"strategies.{name}", Locator("built-in", None))
+    )
+    for name, spec in BUILT_IN.items()
+}
+
+
+def builtin_scenarios() -> dict[str, Path]:
+    folder = resources.files("stormproof.sim") / "scenarios"
+    return {
+        entry.name.removesuffix(".toml"): Path(str(entry))
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name)
+        if entry.name.endswith(".toml")
+    }
+
+
+def load_scenario(name_or_path: str) -> Scenario:
+    """A built-in scenario by name, or a scenario file by path."""
+    builtins = builtin_scenarios()
+    path = builtins.get(name_or_path)
+    if path is None:
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise ScenarioError(
+                "scenario",
+                "scenario",
+                "a built-in scenario (" + ", ".join(builtins) + ") or a scenario file",
+                name_or_path,
+            )
+    data, text = read_toml(path)
+    shown = path.name if name_or_path in builtins else str(path)
+    return parse_scenario(data, shown, text, tuple(_STRATEGIES))
+
+
+def strategies_for(scenario: Scenario) -> dict[str, StrategySpec]:
+    """Every strategy the scenario can run: the built-ins and its own."""
+    return {**_STRATEGIES, **scenario.custom}

@@ -1,0 +1,199 @@
+"""The discrete-event core: a heap of timed events, processes as generators, and a
+virtual clock that implements the ``Clock`` protocol.
+
+A process is a generator. It yields a number to wait that many virtual seconds, a
+``Signal`` to wait until it fires, or ``Within(signal, seconds)`` to wait for a signal
+at most that long (it then receives ``TIMED_OUT``). Events that fall on the same
+instant run in the order they were scheduled, so a run is a pure function of its
+inputs and its seed: same seed, same result, bit for bit.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+from collections.abc import Callable, Generator
+from typing import Any
+
+from stormproof._core.errors import ConfigError
+
+__all__ = ["TIMED_OUT", "Process", "Signal", "SimClock", "Simulation", "Within"]
+
+Process = Generator[Any, Any, Any]
+
+
+class _TimedOut:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "TIMED_OUT"
+
+
+TIMED_OUT: Any = _TimedOut()
+"""What a process waiting with ``Within`` receives when its time is up first."""
+
+
+class _Waiter:
+    __slots__ = ("done", "process")
+
+    def __init__(self, process: Process) -> None:
+        self.process = process
+        self.done = False
+
+
+class Signal:
+    """Something processes can wait for; it fires once, with a value or an error."""
+
+    __slots__ = ("_sim", "_waiters", "error", "fired", "value")
+
+    def __init__(self, sim: Simulation) -> None:
+        self._sim = sim
+        self._waiters: list[_Waiter] = []
+        self.fired = False
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+    def succeed(self, value: Any = None) -> None:
+        self._fire(value, None)
+
+    def fail(self, error: BaseException) -> None:
+        self._fire(None, error)
+
+    def _fire(self, value: Any, error: BaseException | None) -> None:
+        if self.fired:
+            return
+        self.fired = True
+        self.value = value
+        self.error = error
+        sim = self._sim
+        for waiter in self._waiters:
+            if not waiter.done:
+                waiter.done = True
+                sim._soon(waiter.process, value, error)
+        self._waiters.clear()
+
+
+class Within:
+    """Wait for ``signal``, but at most ``seconds``."""
+
+    __slots__ = ("seconds", "signal")
+
+    def __init__(self, signal: Signal, seconds: float) -> None:
+        self.signal = signal
+        self.seconds = seconds
+
+
+class SimClock:
+    """The simulation's virtual time, as a ``Clock``. Policies read it with ``now()``;
+    in the simulation nothing sleeps: processes yield their waits to the engine."""
+
+    __slots__ = ("_sim",)
+
+    def __init__(self, sim: Simulation) -> None:
+        self._sim = sim
+
+    def now(self) -> float:
+        return self._sim.now
+
+    def sleep(self, seconds: float, /) -> None:
+        raise RuntimeError("inside the simulation, processes yield their waits instead")
+
+    async def asleep(self, seconds: float, /) -> None:
+        raise RuntimeError("inside the simulation, processes yield their waits instead")
+
+
+class Simulation:
+    """Virtual time, a heap of events, and the processes that run on them."""
+
+    __slots__ = ("_count", "_queue", "clock", "now", "random", "seed")
+
+    def __init__(self, seed: int = 0) -> None:
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ConfigError("seed", "an integer", seed)
+        self.seed = seed
+        self.now = 0.0
+        self.random = random.Random(seed)
+        self.clock = SimClock(self)
+        self._queue: list[tuple[float, int, Callable[[Any], None], Any]] = []
+        self._count = itertools.count()
+
+    # -- scheduling -------------------------------------------------------------------
+
+    def at(self, time: float, action: Callable[[Any], None], argument: Any = None) -> None:
+        """Run ``action(argument)`` at virtual ``time`` (never in the past)."""
+        heapq.heappush(self._queue, (max(time, self.now), next(self._count), action, argument))
+
+    def after(self, delay: float, action: Callable[[Any], None], argument: Any = None) -> None:
+        heapq.heappush(self._queue, (self.now + delay, next(self._count), action, argument))
+
+    def signal(self) -> Signal:
+        return Signal(self)
+
+    def start(self, process: Process) -> None:
+        """Start ``process`` now (it runs until its first wait)."""
+        self._step(process, None, None)
+
+    def run(self, until: float) -> None:
+        """Run every event due up to ``until``; time then stands at ``until``."""
+        queue = self._queue
+        pop = heapq.heappop
+        while queue and queue[0][0] <= until:
+            time, _, action, argument = pop(queue)
+            self.now = time
+            action(argument)
+        self.now = until
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    # -- processes --------------------------------------------------------------------
+
+    def _soon(self, process: Process, value: Any, error: BaseException | None) -> None:
+        heapq.heappush(
+            self._queue, (self.now, next(self._count), self._resume, (process, value, error))
+        )
+
+    def _resume(self, argument: tuple[Process, Any, BaseException | None]) -> None:
+        process, value, error = argument
+        self._step(process, value, error)
+
+    def _wake(self, process: Process) -> None:
+        self._step(process, None, None)
+
+    def _expire(self, waiter: _Waiter) -> None:
+        if not waiter.done:
+            waiter.done = True
+            self._step(waiter.process, TIMED_OUT, None)
+
+    def _step(self, process: Process, value: Any, error: BaseException | None) -> None:
+        try:
+            command = process.throw(error) if error is not None else process.send(value)
+        except StopIteration:
+            return
+        if type(command) is float or type(command) is int:
+            heapq.heappush(
+                self._queue, (self.now + command, next(self._count), self._wake, process)
+            )
+        elif type(command) is Signal:
+            if command.fired:
+                self._soon(process, command.value, command.error)
+            else:
+                command._waiters.append(_Waiter(process))
+        elif type(command) is Within:
+            signal = command.signal
+            if signal.fired:
+                self._soon(process, signal.value, signal.error)
+            else:
+                waiter = _Waiter(process)
+                signal._waiters.append(waiter)
+                heapq.heappush(
+                    self._queue,
+                    (self.now + command.seconds, next(self._count), self._expire, waiter),
+                )
+        else:
+            raise TypeError(
+                f"a simulation process yielded {command!r}: yield seconds (a number), "
+                "a Signal, or Within(signal, seconds)"
+            )

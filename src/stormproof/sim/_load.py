@@ -1,0 +1,61 @@
+"""Traffic: callers grouped into app instances, and the keys they ask for."""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections.abc import Callable
+
+from ._engine import Simulation
+
+__all__ = ["KeySpace", "OpenLoop"]
+
+
+class KeySpace:
+    """``size`` keys whose popularity follows Zipf's law with exponent ``skew``
+    (0: uniform). ``sample()`` returns a key index, 0 being the most popular."""
+
+    def __init__(self, sim: Simulation, size: int, skew: float) -> None:
+        weights = [1.0 / (rank**skew) for rank in range(1, size + 1)]
+        total = sum(weights)
+        self._cdf = list(itertools.accumulate(w / total for w in weights))
+        self._cdf[-1] = 1.0
+        self._random = sim.random.random
+        self._bisect = bisect.bisect_left
+
+    def sample(self) -> int:
+        return self._bisect(self._cdf, self._random())
+
+
+class OpenLoop:
+    """Poisson arrivals at ``rate`` requests per second (times ``factor``, which load
+    triggers change), spread over ``instances``: ``arrive(instance)`` per request."""
+
+    def __init__(
+        self,
+        sim: Simulation,
+        rate: float,
+        instances: int,
+        arrive: Callable[[int], None],
+        until: float,
+    ) -> None:
+        self.sim = sim
+        self.rate = rate
+        self.factor = 1.0
+        self.instances = instances
+        self._arrive = arrive
+        self._until = until
+        self._pick = sim.random.randrange
+        self._expo = sim.random.expovariate
+        sim.after(self._expo(rate), self._next)
+
+    def _next(self, _: object) -> None:
+        sim = self.sim
+        if sim.now >= self._until:
+            return
+        self._arrive(self._pick(self.instances))
+        rate = self.rate * self.factor
+        if rate > 0:
+            sim.after(self._expo(rate), self._next)
+        else:  # no traffic for now: look again in a second
+            sim.after(1.0, self._next)

@@ -1,0 +1,314 @@
+"""One run: a scenario, one strategy, one seed. Builds the world, applies the triggers,
+drives the traffic, and returns the per-second series and the summary metrics."""
+
+from __future__ import annotations
+
+import math
+import time
+from array import array
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any
+
+from ._dns import HostCache, Resolver
+from ._engine import Simulation
+from ._load import KeySpace, OpenLoop
+from ._series import Series
+from ._service import Service
+from ._spec import Scenario, StrategySpec, TriggerSpec
+from ._strategies import Client, build_client
+from ._world import Instance, Region, World
+
+__all__ = ["RunResult", "run"]
+
+SUMMARY_FIELDS = (
+    "requests",
+    "attempts",
+    "amplification",
+    "amplification_during_trigger",
+    "success_rate",
+    "stale_rate",
+    "goodput",
+    "goodput_rate",
+    "p50_latency_s",
+    "p99_latency_s",
+    "recovery_s",
+    "peak_load_ratio",
+    "dns_queries",
+)
+
+
+@dataclass
+class RunResult:
+    scenario: str
+    strategy: str
+    seed: int
+    summary: dict[str, Any]
+    series: dict[str, list[float]]
+    events: int
+    cpu_seconds: float = 0.0
+
+
+class _Recorder:
+    """Counts each request by the second it arrived, and its latency."""
+
+    def __init__(self, sim: Simulation, series: Series, deadline: float) -> None:
+        self.sim = sim
+        self.series = series
+        self.deadline = deadline
+        self.requests = series.counter("requests")
+        self.successes = series.counter("successes")
+        self.goodput = series.counter("goodput")
+        self.stale = series.counter("stale")
+        self.errors = series.counter("errors")
+        self.latencies = array("d")
+
+    def request(self, client: Client, op: str, key: int) -> Generator[Any, Any, None]:
+        sim = self.sim
+        arrived = sim.now
+        add = self.series.add
+        add(self.requests, arrived)
+        try:
+            stale = yield from client.handle(op, key, arrived + self.deadline)
+        except Exception:
+            add(self.errors, arrived)
+            self.latencies.append(sim.now - arrived)
+            return
+        latency = sim.now - arrived
+        self.latencies.append(latency)
+        add(self.successes, arrived)
+        if stale:
+            add(self.stale, arrived)
+        if latency <= self.deadline:
+            add(self.goodput, arrived)
+
+
+def _apply(trigger: TriggerSpec, world: World, load: OpenLoop, sim: Simulation) -> None:
+    """Schedule a trigger's start and end."""
+    kind = trigger.kind
+    if kind == "dns_empty":
+        broken = world.resolver.broken
+
+        def start(_: object) -> None:
+            broken[trigger.target] = trigger.mode
+
+        def end(_: object) -> None:
+            broken.pop(trigger.target, None)
+
+    elif kind == "partition":
+        service = world.by_name[trigger.target].service
+
+        def start(_: object) -> None:
+            service.reachable = False
+
+        def end(_: object) -> None:
+            service.heal()
+            for instance in world.instances:  # every client reconnects
+                instance.setups_due[trigger.target] = instance.connections
+
+    elif kind == "capacity_drop":
+        service = world.by_name[trigger.target].service
+
+        def start(_: object) -> None:
+            service.capacity_factor = trigger.factor
+
+        def end(_: object) -> None:
+            service.capacity_factor = 1.0
+            service.grow()
+
+    elif kind == "errors":
+        service = world.by_name[trigger.target].service
+        baseline = service.error_rate
+
+        def start(_: object) -> None:
+            service.error_rate = trigger.rate
+
+        def end(_: object) -> None:
+            service.error_rate = baseline
+
+    elif kind == "load_spike":
+
+        def start(_: object) -> None:
+            load.factor = trigger.factor
+
+        def end(_: object) -> None:
+            load.factor = 1.0
+
+    else:  # load_ramp: from factor to until_factor, in one-second steps
+        steps = max(1, math.ceil(trigger.end - trigger.start))
+
+        def start(_: object) -> None:
+            for step in range(steps):
+                share = step / steps
+                value = trigger.factor + (trigger.until_factor - trigger.factor) * share
+                sim.at(trigger.start + step, _set_factor, (load, value))
+
+        def end(_: object) -> None:
+            load.factor = 1.0
+
+    sim.at(trigger.start, start)
+    sim.at(trigger.end, end)
+
+
+def _set_factor(argument: tuple[OpenLoop, float]) -> None:
+    load, value = argument
+    load.factor = value
+
+
+def run(
+    scenario: Scenario,
+    strategy: StrategySpec,
+    *,
+    seed: int | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> RunResult:
+    """Simulate ``scenario`` with every app instance running ``strategy``."""
+    started_cpu = time.process_time()
+    sim = Simulation(scenario.seed if seed is None else seed)
+    series = Series(scenario.duration)
+    spec = scenario.clients
+    resolver = Resolver(
+        sim, capacity=scenario.dns.capacity, latency=scenario.dns.latency, series=series
+    )
+    regions = [
+        Region(
+            r.name,
+            r.hostname,
+            Service(
+                sim,
+                r.name,
+                capacity=r.capacity,
+                service_time=r.service_time,
+                queue=r.queue,
+                slowdown=r.slowdown,
+                drop_expired=r.drop_expired,
+                setup_time=r.setup_time,
+                error_rate=r.error_rate,
+                series=series,
+            ),
+        )
+        for r in scenario.regions
+    ]
+    instances = [
+        Instance(
+            n,
+            HostCache(sim, resolver, scenario.dns.ttl, scenario.dns.negative_ttl),
+            spec.connections,
+        )
+        for n in range(spec.instances)
+    ]
+    world = World(sim, series, resolver, regions, instances, spec.attempt_timeout)
+    clients = [build_client(world, instance, strategy, spec.deadline) for instance in instances]
+    recorder = _Recorder(sim, series, spec.deadline)
+    keys = KeySpace(sim, spec.keys, spec.key_skew)
+    read_share = spec.read_share
+    rand = sim.random.random
+    request = recorder.request
+    start = sim.start
+
+    def arrive(instance: int) -> None:
+        op = "read" if rand() < read_share else "write"
+        start(request(clients[instance], op, keys.sample()))
+
+    load = OpenLoop(sim, spec.rate, spec.instances, arrive, until=scenario.duration)
+    for trigger in scenario.triggers:
+        _apply(trigger, world, load, sim)
+
+    breaker_open = series.counter("breaker_open")
+
+    def sample(_: object) -> None:
+        open_count = sum(1 for client in clients if client.breaker_open())
+        series.add(breaker_open, sim.now, open_count / len(clients))
+        if sim.now + 1.0 < scenario.duration:
+            sim.after(1.0, sample)
+
+    sim.at(0.5, sample)
+    step = max(1.0, scenario.duration / 100.0)
+    elapsed = 0.0
+    while elapsed < scenario.duration:
+        elapsed = min(scenario.duration, elapsed + step)
+        sim.run(elapsed)
+        if progress is not None:
+            progress(elapsed / scenario.duration)
+    # Let requests still in flight finish (their answers count for their arrival second).
+    sim.run(scenario.duration + 600.0)
+    summary = summarize(scenario, series, recorder.latencies)
+    return RunResult(
+        scenario=scenario.name,
+        strategy=strategy.name,
+        seed=sim.seed,
+        summary=summary,
+        series={name: list(values) for name, values in series.data.items()},
+        events=0,
+        cpu_seconds=time.process_time() - started_cpu,
+    )
+
+
+def _quantile(values: array[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))
+    return ordered[index]
+
+
+def summarize(scenario: Scenario, series: Series, latencies: array[float]) -> dict[str, Any]:
+    """The metrics, as defined in the design notes (and the docs' glossary)."""
+    data = series.data
+    requests = sum(data["requests"])
+    attempts = sum(data["attempts"])
+    successes = sum(data["successes"])
+    goodput = sum(data["goodput"])
+    stale = sum(data["stale"])
+    window = scenario.trigger_window
+    during = None
+    recovery: float | None = None
+    if window is not None:
+        start, end = int(window[0]), math.ceil(window[1])
+        trigger_requests = sum(data["requests"][start:end])
+        trigger_attempts = sum(data["attempts"][start:end])
+        during = trigger_attempts / trigger_requests if trigger_requests else None
+        recovery = _recovery(data["requests"], data["goodput"], start, end, int(scenario.duration))
+    peaks: dict[str, float] = {}
+    for region in scenario.regions:
+        capacity = region.capacity / region.service_time.mean
+        peaks[region.name] = max(data[f"offered:{region.name}"]) / capacity
+    peaks["dns"] = max(data["offered:dns"]) / scenario.dns.capacity
+    return {
+        "requests": int(requests),
+        "attempts": int(attempts),
+        "amplification": attempts / requests if requests else None,
+        "amplification_during_trigger": during,
+        "success_rate": successes / requests if requests else None,
+        "stale_rate": stale / requests if requests else None,
+        "goodput": int(goodput),
+        "goodput_rate": goodput / requests if requests else None,
+        "p50_latency_s": _quantile(latencies, 0.50),
+        "p99_latency_s": _quantile(latencies, 0.99),
+        "recovery_s": recovery,
+        "peak_load_ratio": max(peaks[r.name] for r in scenario.regions),
+        "peak_load_ratios": peaks,
+        "dns_queries": int(sum(data["offered:dns"])),
+        "wasted_work": int(sum(sum(data[f"wasted:{r.name}"]) for r in scenario.regions)),
+    }
+
+
+def _recovery(
+    requests: array[float], goodput: array[float], start: int, end: int, duration: int
+) -> float | None:
+    """Seconds from the end of the trigger until goodput (the share of each second's
+    requests answered in time) is back to 95% of its pre-trigger level for 10 s."""
+    warm = max(0, start - 300)
+    before_requests = sum(requests[warm:start])
+    if not before_requests:
+        return None
+    level = sum(goodput[warm:start]) / before_requests
+    target = 0.95 * level
+    streak = 0
+    for second in range(end, duration):
+        asked = requests[second]
+        share = goodput[second] / asked if asked else 1.0
+        streak = streak + 1 if share >= target else 0
+        if streak >= 10:
+            return float(second - 9 - end)
+    return None

@@ -1,0 +1,37 @@
+"""Per-second counters and gauges over a run: the raw material of every metric."""
+
+from __future__ import annotations
+
+import math
+from array import array
+
+__all__ = ["Series"]
+
+
+class Series:
+    """Named per-second arrays. ``add(counter, now)`` counts an event in second
+    ``int(now)``; events past the end are counted in the last second."""
+
+    __slots__ = ("_last", "data", "seconds")
+
+    def __init__(self, duration: float) -> None:
+        self.seconds = math.ceil(duration) + 1
+        self._last = self.seconds - 1
+        self.data: dict[str, array[float]] = {}
+
+    def counter(self, name: str) -> array[float]:
+        found = self.data.get(name)
+        if found is None:
+            found = self.data[name] = array("d", bytes(8 * self.seconds))
+        return found
+
+    def add(self, counter: array[float], now: float, amount: float = 1.0) -> None:
+        second = int(now)
+        counter[second if second < self._last else self._last] += amount
+
+    def total(self, name: str, start: float = 0.0, end: float | None = None) -> float:
+        values = self.data.get(name)
+        if values is None:
+            return 0.0
+        last = self.seconds if end is None else min(self.seconds, math.ceil(end))
+        return float(sum(values[int(start) : last]))

@@ -1,0 +1,195 @@
+"""A dependency's service tier: concurrency capacity, a bounded FIFO queue, service
+times from a distribution, latency that grows with load, and the work it keeps doing
+for clients that have already given up (the sustaining effect of metastable failures).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from ._engine import Signal, Simulation
+from ._errors import ServerError, ServiceThrottled
+from ._series import Series
+
+__all__ = ["Distribution", "Job", "Service", "Slowdown"]
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """Service times: ``"constant"``, ``"exponential"`` or ``"lognormal"`` with this mean
+    (lognormal also takes ``sigma``, the standard deviation of the log)."""
+
+    kind: str
+    mean: float
+    sigma: float = 0.5
+
+    def sampler(self, sim: Simulation) -> Any:
+        rng = sim.random
+        mean = self.mean
+        if self.kind == "constant":
+            return lambda: mean
+        if self.kind == "exponential":
+            rate = 1.0 / mean
+            return lambda: rng.expovariate(rate)
+        sigma = self.sigma
+        mu = math.log(mean) - sigma * sigma / 2.0
+        return lambda: rng.lognormvariate(mu, sigma)
+
+
+@dataclass(frozen=True)
+class Slowdown:
+    """Latency that grows with load.
+
+    - ``"rate"``: service times are multiplied by ``factor`` while more than ``above``
+      requests per second arrived over the last ``window`` seconds (a database fast
+      below 300 QPS and an order of magnitude slower above);
+    - ``"concurrency"``: multiplied by ``factor`` while more than ``above`` requests are
+      in the system (in service or queued);
+    - ``"linear"``: multiplied by ``1 + factor * (in the system - above) / above`` above
+      ``above`` requests in the system (contention that grows with concurrency).
+    """
+
+    kind: str
+    above: float
+    factor: float
+    window: float = 1.0
+
+
+class Job:
+    __slots__ = ("deadline", "done", "setup")
+
+    def __init__(self, done: Signal, deadline: float, setup: bool) -> None:
+        self.done = done
+        self.deadline = deadline
+        self.setup = setup
+
+
+class Service:
+    """One dependency endpoint (a regional DynamoDB, a database)."""
+
+    def __init__(
+        self,
+        sim: Simulation,
+        name: str,
+        *,
+        capacity: int,
+        service_time: Distribution,
+        queue: int,
+        slowdown: Slowdown | None,
+        drop_expired: bool,
+        setup_time: float,
+        error_rate: float,
+        series: Series,
+    ) -> None:
+        self.sim = sim
+        self.name = name
+        self.capacity = capacity
+        self.capacity_factor = 1.0
+        self.queue_limit = queue
+        self.slowdown = slowdown
+        self.drop_expired = drop_expired
+        self.setup_time = setup_time
+        self.error_rate = error_rate
+        self.reachable = True
+        self._sample = service_time.sampler(sim)
+        self._mean = service_time.mean
+        self._busy = 0
+        self._queue: deque[Job] = deque()
+        self._held: list[Job] = []
+        self._recent: deque[float] = deque()  # arrival times within the slowdown window
+        self._window = slowdown.window if slowdown is not None else 1.0
+        self._series = series
+        self._offered = series.counter(f"offered:{name}")
+        self._served = series.counter(f"served:{name}")
+        self._wasted = series.counter(f"wasted:{name}")
+
+    @property
+    def capacity_rps(self) -> float:
+        """Requests per second it can serve at its base speed."""
+        return self.capacity / self._mean
+
+    @property
+    def in_system(self) -> int:
+        return self._busy + len(self._queue)
+
+    def submit(self, deadline: float, setup: bool) -> Signal:
+        """Send one request; the returned signal fires with its answer. During a
+        partition requests are held in the network (TCP keeps retransmitting them) and
+        arrive all at once when it heals, long after their clients gave up."""
+        sim = self.sim
+        done = Signal(sim)
+        if not self.reachable:
+            self._held.append(Job(done, deadline, setup))
+            return done
+        self._arrive(Job(done, deadline, setup))
+        return done
+
+    def heal(self) -> None:
+        """The partition is over: the held requests arrive."""
+        self.reachable = True
+        held, self._held = self._held, []
+        for job in held:
+            self._arrive(job)
+
+    def _arrive(self, job: Job) -> None:
+        now = self.sim.now
+        done = job.done
+        self._series.add(self._offered, now)
+        recent = self._recent
+        recent.append(now)
+        while recent[0] <= now - self._window:
+            recent.popleft()
+        if self._busy < self.capacity * self.capacity_factor:
+            self._start(job)
+        elif len(self._queue) < self.queue_limit:
+            self._queue.append(job)
+        else:
+            done.fail(ServiceThrottled(f"{self.name}: request rate too high"))
+
+    def _factor(self) -> float:
+        slowdown = self.slowdown
+        if slowdown is None:
+            return 1.0
+        if slowdown.kind == "rate":
+            rate = len(self._recent) / slowdown.window
+            return slowdown.factor if rate > slowdown.above else 1.0
+        load = self.in_system
+        if slowdown.kind == "concurrency":
+            return slowdown.factor if load > slowdown.above else 1.0
+        excess = load - slowdown.above
+        return 1.0 + slowdown.factor * excess / slowdown.above if excess > 0 else 1.0
+
+    def _start(self, job: Job) -> None:
+        self._busy += 1
+        duration = self._sample() * self._factor()
+        if job.setup:
+            duration += self.setup_time
+        self.sim.after(duration, self._finish, job)
+
+    def _finish(self, job: Job) -> None:
+        self._busy -= 1
+        sim = self.sim
+        now = sim.now
+        self._series.add(self._served, now)
+        if now > job.deadline:
+            self._series.add(self._wasted, now)  # nobody is waiting for this answer
+        if self.error_rate and sim.random.random() < self.error_rate:
+            job.done.fail(ServerError(f"{self.name}: internal error"))
+        else:
+            job.done.succeed(None)
+        queue = self._queue
+        while queue and self._busy < self.capacity * self.capacity_factor:
+            waiting = queue.popleft()
+            if self.drop_expired and now >= waiting.deadline:
+                waiting.done.fail(ServiceThrottled(f"{self.name}: request expired in queue"))
+                continue
+            self._start(waiting)
+
+    def grow(self) -> None:
+        """Capacity went up: start queued work it now has room for."""
+        queue = self._queue
+        while queue and self._busy < self.capacity * self.capacity_factor:
+            self._start(queue.popleft())

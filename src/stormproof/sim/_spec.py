@@ -1,0 +1,428 @@
+"""What a scenario is: clients, DNS, regions, triggers and the strategies to compare,
+parsed and validated from TOML (or plain dicts) into frozen dataclasses."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._fields import Locator, ScenarioError, Section
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    try:
+        import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        tomllib = None
+from ._service import Distribution, Slowdown
+
+__all__ = [
+    "BackoffSpec",
+    "BreakerSpec",
+    "CacheSpec",
+    "ClientsSpec",
+    "DNSSpec",
+    "FailoverSpec",
+    "RegionSpec",
+    "RetrySpec",
+    "Scenario",
+    "StrategySpec",
+    "ThrottleSpec",
+    "TriggerSpec",
+    "parse_scenario",
+    "parse_strategy",
+    "read_toml",
+]
+
+JITTERS = ("none", "full", "equal", "decorrelated")
+BUDGETS = ("aws-standard", "aws-2026", "ratio", "grpc")
+TRIGGERS = ("dns_empty", "partition", "capacity_drop", "load_spike", "load_ramp", "errors")
+
+
+@dataclass(frozen=True)
+class BackoffSpec:
+    base: float = 0.05
+    cap: float = 20.0
+    multiplier: float = 2.0
+    jitter: str = "full"
+
+
+@dataclass(frozen=True)
+class ThrottleSpec:
+    k: float = 2.0
+    window: float = 30.0
+    max_reject: float = 0.9
+    minimum_requests: int = 10
+
+
+@dataclass(frozen=True)
+class RetrySpec:
+    attempts: int = 3
+    on: str = "regional"
+    backoff: BackoffSpec = BackoffSpec()
+    throttling_backoff: BackoffSpec | None = None
+    budget: str | None = None
+    throttle: ThrottleSpec | None = None
+    deadline: bool = False
+
+
+@dataclass(frozen=True)
+class CacheSpec:
+    ttl: float = 300.0
+    stale_ttl: float = 0.0
+    coalesce: bool = True
+
+
+@dataclass(frozen=True)
+class BreakerSpec:
+    failure_rate: float = 0.5
+    window: int = 20
+    minimum_calls: int = 10
+    open_for: float = 10.0
+    open_for_max: float | None = 60.0
+    half_open_calls: int = 1
+
+
+@dataclass(frozen=True)
+class FailoverSpec:
+    failback_after: float = 30.0
+    probe_interval: float = 5.0
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """A client configuration: which policies each app instance runs, and how."""
+
+    name: str
+    summary: str = ""
+    kind: str = "composed"  # or "seed-patterns": the post-mortem snippets, flaws included
+    retry: RetrySpec | None = None
+    cache: CacheSpec | None = None
+    breaker: BreakerSpec | None = None
+    failover: FailoverSpec | None = None
+    bulkhead: int | None = None
+
+
+@dataclass(frozen=True)
+class ClientsSpec:
+    instances: int = 10
+    rate: float = 100.0
+    read_share: float = 0.9
+    keys: int = 10_000
+    key_skew: float = 1.0
+    deadline: float = 2.0
+    attempt_timeout: float = 1.0
+    connections: int = 10
+
+
+@dataclass(frozen=True)
+class DNSSpec:
+    ttl: float = 60.0
+    negative_ttl: float = 5.0
+    capacity: float = 10_000.0
+    latency: float = 0.002
+
+
+@dataclass(frozen=True)
+class RegionSpec:
+    name: str
+    hostname: str
+    capacity: int
+    service_time: Distribution
+    queue: int = 1000
+    slowdown: Slowdown | None = None
+    drop_expired: bool = False
+    setup_time: float = 0.0
+    error_rate: float = 0.0
+
+
+@dataclass(frozen=True)
+class TriggerSpec:
+    kind: str
+    start: float
+    end: float
+    target: str = ""
+    mode: str = "empty"
+    factor: float = 1.0
+    until_factor: float = 1.0
+    rate: float = 0.0
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    description: str
+    duration: float
+    seed: int
+    strategies: tuple[str, ...]
+    clients: ClientsSpec
+    dns: DNSSpec
+    regions: tuple[RegionSpec, ...]
+    triggers: tuple[TriggerSpec, ...]
+    custom: dict[str, StrategySpec] = field(default_factory=dict)
+    source: str = ""
+
+    @property
+    def trigger_window(self) -> tuple[float, float] | None:
+        if not self.triggers:
+            return None
+        return (min(t.start for t in self.triggers), max(t.end for t in self.triggers))
+
+
+def read_toml(path: Path) -> tuple[dict[str, Any], str]:
+    if tomllib is None:  # pragma: no cover - Python 3.10 without tomli
+        raise ScenarioError(
+            str(path),
+            "reading scenario files",
+            "possible: on Python 3.10 install stormproof[cli] (it brings tomli)",
+            None,
+        )
+    text = path.read_text(encoding="utf-8")
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as error:
+        raise ScenarioError(str(path), "the file", f"valid TOML ({error})", path.name) from None
+
+
+# -- strategies -----------------------------------------------------------------------------
+
+
+def _backoff(section: Section) -> BackoffSpec:
+    spec = BackoffSpec(
+        base=section.number("base", 0.05, low=0.0),
+        cap=section.number("cap", 20.0, low=0.0),
+        multiplier=section.number("multiplier", 2.0, low=1.0),
+        jitter=section.string("jitter", "full", choices=JITTERS),
+    )
+    if spec.cap < spec.base:
+        raise section.fail("cap", f">= base ({spec.base:g})", spec.cap)
+    section.done()
+    return spec
+
+
+def parse_strategy(section: Section) -> StrategySpec:
+    name = section.string("name")
+    kind = section.string("kind", "composed", choices=("composed", "seed-patterns"))
+    retry = cache = breaker = failover = None
+    if (part := section.optional_section("retry")) is not None:
+        backoff = _backoff(part.section("backoff"))
+        throttling = part.optional_section("throttling_backoff")
+        throttle = None
+        if (t := part.optional_section("throttle")) is not None:
+            throttle = ThrottleSpec(
+                k=t.number("k", 2.0, low=1.0),
+                window=t.number("window", 30.0, low=0.0, low_open=True),
+                max_reject=t.number("max_reject", 0.9, low=0.0, high=1.0),
+                minimum_requests=t.integer("minimum_requests", 10),
+            )
+            t.done()
+        budget = part.raw("budget")
+        if budget is not None and budget not in BUDGETS:
+            raise part.fail("budget", "one of " + ", ".join(repr(b) for b in BUDGETS), budget)
+        retry = RetrySpec(
+            attempts=part.integer("attempts", 3, low=1),
+            on=part.string("on", "regional", choices=("regional", "all")),
+            backoff=backoff,
+            throttling_backoff=None if throttling is None else _backoff(throttling),
+            budget=budget,
+            throttle=throttle,
+            deadline=part.boolean("deadline", False),
+        )
+        part.done()
+    if (part := section.optional_section("cache")) is not None:
+        cache = CacheSpec(
+            ttl=part.number("ttl", 300.0, low=0.0),
+            stale_ttl=part.number("stale_ttl", 0.0, low=0.0),
+            coalesce=part.boolean("coalesce", True),
+        )
+        part.done()
+    if (part := section.optional_section("breaker")) is not None:
+        window = part.integer("window", 20, low=1)
+        minimum = part.integer("minimum_calls", 10, low=1)
+        if minimum > window:
+            raise part.fail("minimum_calls", f"<= window ({window})", minimum)
+        open_for = part.number("open_for", 10.0, low=0.0, low_open=True)
+        open_max = part.raw("open_for_max", 60.0)
+        if open_max is not None:
+            open_max = part.number("open_for_max", 60.0, low=open_for)
+        breaker = BreakerSpec(
+            failure_rate=part.number("failure_rate", 0.5, low=0.0, high=1.0, low_open=True),
+            window=window,
+            minimum_calls=minimum,
+            open_for=open_for,
+            open_for_max=open_max,
+            half_open_calls=part.integer("half_open_calls", 1, low=1),
+        )
+        part.done()
+    if (part := section.optional_section("failover")) is not None:
+        failover = FailoverSpec(
+            failback_after=part.number("failback_after", 30.0, low=0.0),
+            probe_interval=part.number("probe_interval", 5.0, low=0.0, low_open=True),
+        )
+        part.done()
+    bulkhead = None
+    if section.has("bulkhead"):
+        bulkhead = section.integer("bulkhead", low=1)
+    spec = StrategySpec(
+        name=name,
+        summary=str(section.raw("summary", "")),
+        kind=kind,
+        retry=retry,
+        cache=cache,
+        breaker=breaker,
+        failover=failover,
+        bulkhead=bulkhead,
+    )
+    section.done()
+    return spec
+
+
+# -- scenarios ------------------------------------------------------------------------------
+
+
+def _distribution(section: Section) -> Distribution:
+    kind = section.string(
+        "distribution", "lognormal", choices=("constant", "exponential", "lognormal")
+    )
+    spec = Distribution(
+        kind, section.number("mean", low=0.0, low_open=True), section.number("sigma", 0.5, low=0.0)
+    )
+    section.done()
+    return spec
+
+
+def _region(section: Section) -> RegionSpec:
+    slowdown = None
+    if (part := section.optional_section("slowdown")) is not None:
+        slowdown = Slowdown(
+            part.string("kind", choices=("rate", "concurrency", "linear")),
+            part.number("above", low=0.0, low_open=True),
+            part.number("factor", low=0.0, low_open=True),
+            part.number("window", 1.0, low=0.0, low_open=True),
+        )
+        part.done()
+    spec = RegionSpec(
+        name=section.string("name"),
+        hostname=section.string("hostname"),
+        capacity=section.integer("capacity", low=1),
+        service_time=_distribution(section.section("service_time")),
+        queue=section.integer("queue", 1000),
+        slowdown=slowdown,
+        drop_expired=section.boolean("drop_expired", False),
+        setup_time=section.number("setup_time", 0.0, low=0.0),
+        error_rate=section.number("error_rate", 0.0, low=0.0, high=1.0),
+    )
+    section.done()
+    return spec
+
+
+def _trigger(section: Section, duration: float, regions: dict[str, RegionSpec]) -> TriggerSpec:
+    kind = section.string("kind", choices=TRIGGERS)
+    start = section.number("start", low=0.0)
+    end = section.number("end", low=0.0)
+    if end <= start:
+        raise section.fail("end", f"> start ({start:g})", end)
+    if end > duration:
+        raise section.fail("end", f"<= duration ({duration:g})", end)
+    target = ""
+    if kind == "dns_empty":
+        target = section.string("hostname")
+        known = {r.hostname for r in regions.values()}
+        if target not in known:
+            raise section.fail("hostname", "the hostname of a region", target)
+    elif kind in ("partition", "capacity_drop", "errors"):
+        target = section.string("region", choices=list(regions))
+    spec = TriggerSpec(
+        kind=kind,
+        start=start,
+        end=end,
+        target=target,
+        mode=section.string("mode", "empty", choices=("empty", "nxdomain", "servfail"))
+        if kind == "dns_empty"
+        else "empty",
+        factor=section.number("factor", 1.0, low=0.0)
+        if kind in ("capacity_drop", "load_spike", "load_ramp")
+        else 1.0,
+        until_factor=section.number("until_factor", 1.0, low=0.0) if kind == "load_ramp" else 1.0,
+        rate=section.number("rate", 0.0, low=0.0, high=1.0) if kind == "errors" else 0.0,
+    )
+    section.done()
+    return spec
+
+
+def parse_scenario(
+    data: dict[str, Any],
+    source: str,
+    text: str | None = None,
+    known_strategies: tuple[str, ...] = (),
+) -> Scenario:
+    """Validate a scenario read from TOML; errors name the line, field and value."""
+    locator = Locator(source, text)
+    root = Section(data, "", locator)
+    duration = root.number("duration", low=0.0, low_open=True)
+    c = root.section("clients")
+    clients = ClientsSpec(
+        instances=c.integer("instances", 10, low=1),
+        rate=c.number("rate", 100.0, low=0.0, low_open=True),
+        read_share=c.number("read_share", 0.9, low=0.0, high=1.0),
+        keys=c.integer("keys", 10_000, low=1),
+        key_skew=c.number("key_skew", 1.0, low=0.0),
+        deadline=c.number("deadline", 2.0, low=0.0, low_open=True),
+        attempt_timeout=c.number("attempt_timeout", 1.0, low=0.0, low_open=True),
+        connections=c.integer("connections", 10, low=1),
+    )
+    c.done()
+    d = root.section("dns")
+    dns = DNSSpec(
+        ttl=d.number("ttl", 60.0, low=0.0),
+        negative_ttl=d.number("negative_ttl", 5.0, low=0.0),
+        capacity=d.number("capacity", 10_000.0, low=0.0, low_open=True),
+        latency=d.number("latency", 0.002, low=0.0),
+    )
+    d.done()
+    region_sections = root.sections("regions")
+    if not region_sections:
+        raise root.fail("regions", "at least one [[regions]] table", [])
+    regions: dict[str, RegionSpec] = {}
+    for section in region_sections:
+        region = _region(section)
+        if region.name in regions:
+            raise section.fail("name", "unique", region.name)
+        regions[region.name] = region
+    triggers = tuple(_trigger(s, duration, regions) for s in root.sections("triggers"))
+    custom = {}
+    for section in root.sections("strategy"):
+        spec = parse_strategy(section)
+        custom[spec.name] = spec
+    names = root.raw("strategies", None)
+    available = (*known_strategies, *custom)
+    if names is None:
+        names = list(available)
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise root.fail("strategies", "a non-empty list of strategy names", names)
+    for name in names:
+        if name not in available:
+            raise root.fail(
+                "strategies", "names of known strategies (" + ", ".join(available) + ")", name
+            )
+    seed = root.integer("seed", 1)
+    scenario = Scenario(
+        name=root.string("name"),
+        title=str(root.raw("title", "")),
+        description=str(root.raw("description", "")),
+        duration=duration,
+        seed=seed,
+        strategies=tuple(names),
+        clients=clients,
+        dns=dns,
+        regions=tuple(regions.values()),
+        triggers=triggers,
+        custom=custom,
+        source=source,
+    )
+    root.done()
+    return scenario

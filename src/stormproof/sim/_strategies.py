@@ -1,0 +1,444 @@
+"""Client strategies: how each app instance calls its dependency.
+
+A strategy is a ``StrategySpec``; for every app instance it builds a client whose
+``handle(op, key, deadline)`` is a simulation process returning whether the answer
+was stale. Composed strategies drive the real policy objects (``Retry``, the budgets,
+``AdaptiveThrottle``, ``CircuitBreaker``, ``Cache``, ``Failover``, ``Bulkhead``)
+through their sans-I/O cores on the simulation's clock; every built-in one but
+``seed-patterns`` is composed. ``seed-patterns`` reproduces the usual post-mortem
+snippets exactly, flaws included.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Generator
+from typing import Any, Protocol
+
+from stormproof import (
+    AdaptiveThrottle,
+    Backoff,
+    Bulkhead,
+    BulkheadFull,
+    Cache,
+    CircuitBreaker,
+    CircuitOpen,
+    Failover,
+    RatioBudget,
+    Retry,
+    RetryThrottle,
+    TokenBucketBudget,
+)
+from stormproof.breaker import BreakerState
+from stormproof.classify import is_regional_failure
+
+from ._engine import TIMED_OUT, Signal, Simulation, Within
+from ._spec import BackoffSpec, RetrySpec, StrategySpec
+from ._world import Instance, World
+
+__all__ = ["BUILT_IN", "Client", "build_client", "retrying"]
+
+Op = Callable[[], Generator[Any, Any, Any]]
+
+
+class Client(Protocol):
+    def handle(self, op: str, key: int, deadline: float) -> Generator[Any, Any, bool]: ...
+
+    def breaker_open(self) -> bool: ...
+
+
+def retrying(sim: Simulation, retry: Retry, operation: Op) -> Generator[Any, Any, Any]:
+    """Run ``operation`` under ``retry``'s state machine (the simulator's Retry driver)."""
+    state = retry.begin(sim.now)
+    while True:
+        try:
+            value = yield from operation()
+        except Exception as error:
+            delay = state.on_exception(error, sim.now)
+            if delay is None:
+                raise
+        else:
+            delay = state.on_result(value, sim.now)
+            if delay is None:
+                return value
+        if delay > 0:
+            yield delay
+
+
+# -- the seed patterns, exactly as the post-mortem blog writes them -------------------------
+
+
+class SeedRetryError(Exception):
+    """The snippet's generic error: the original one is dropped."""
+
+
+class SeedCircuitOpen(Exception):
+    pass
+
+
+class SeedClient:
+    """5 attempts on every exception, sleeping min(10, 0.5 * 2**k) plus up to 10% before
+    each retry *and after the last failure*; a breaker opening after 3 consecutive
+    failures, refusing calls until 30 s after the last failure, then letting everyone
+    through; a 1000-entry, 300 s TTL cache on reads, with no stale serving."""
+
+    def __init__(self, world: World, instance: Instance) -> None:
+        self.world = world
+        self.instance = instance
+        self.sim = world.sim
+        self.failures = 0
+        self.open = False
+        self.last_failure = -1e18
+        self.cache: OrderedDict[int, float] = OrderedDict()  # key -> expiry
+
+    def breaker_open(self) -> bool:
+        return self.open and self.sim.now - self.last_failure < 30.0
+
+    def _breaker(self) -> Generator[Any, Any, None]:
+        sim = self.sim
+        if self.open and sim.now - self.last_failure < 30.0:
+            raise SeedCircuitOpen("circuit open")
+        try:
+            yield from self.world.attempt(self.instance, self.world.primary)
+        except Exception:
+            self.failures += 1
+            self.last_failure = sim.now
+            if self.failures >= 3:
+                self.open = True
+            raise
+        self.failures = 0
+        self.open = False
+
+    def _retry(self) -> Generator[Any, Any, None]:
+        uniform = self.sim.random.uniform
+        for k in range(5):
+            try:
+                yield from self._breaker()
+            except Exception:
+                delay = min(10.0, 0.5 * 2**k)
+                yield delay + uniform(0.0, 0.1 * delay)
+                continue
+            return
+        raise SeedRetryError("max retries exceeded")
+
+    def handle(self, op: str, key: int, deadline: float) -> Generator[Any, Any, bool]:
+        now = self.sim.now
+        cache = self.cache
+        if op == "read":
+            expires = cache.get(key)
+            if expires is not None:
+                if now < expires:
+                    cache.move_to_end(key)
+                    return False
+                del cache[key]
+        yield from self._retry()
+        if op == "read":
+            cache[key] = self.sim.now + 300.0
+            cache.move_to_end(key)
+            while len(cache) > 1000:
+                cache.popitem(last=False)
+        return False
+
+
+# -- composed strategies: the policies a StrategySpec names, in the recommended order ------
+
+
+class ComposedClient:
+    """Reads through a cache (if any); every request through a retry (if any), failover
+    over the regions (if any, with a breaker each), a breaker and a bulkhead per region
+    (if any), then an attempt. The real stormproof policy objects, one set per instance."""
+
+    def __init__(
+        self, world: World, instance: Instance, spec: StrategySpec, deadline: float
+    ) -> None:
+        sim = world.sim
+        clock = sim.clock
+        self.world = world
+        self.instance = instance
+        self.sim = sim
+        self.cache = None
+        if spec.cache is not None:
+            self.cache = Cache(
+                spec.cache.ttl,
+                stale_ttl=spec.cache.stale_ttl,
+                coalesce=spec.cache.coalesce,
+                clock=clock,
+            )
+        self.coalesce = spec.cache is not None and spec.cache.coalesce
+        self.retry = None if spec.retry is None else _retry(spec.retry, sim, deadline)
+        names = [region.name for region in world.regions]
+        self.primary = names[0]
+        self.breakers: dict[str, CircuitBreaker] = {}
+        self.failover = None
+        if spec.breaker is not None:
+            b = spec.breaker
+            template = CircuitBreaker(
+                "dependency",
+                failure_rate=b.failure_rate,
+                window=b.window,
+                minimum_calls=b.minimum_calls,
+                open_for=b.open_for,
+                open_for_max=b.open_for_max,
+                half_open_calls=b.half_open_calls,
+                clock=clock,
+            )
+        else:
+            template = None
+        if spec.failover is not None and len(names) > 1:
+            self.failover = Failover(
+                dict.fromkeys(names, _unused),
+                breaker=template or CircuitBreaker("dependency", clock=clock),
+                failback_after=spec.failover.failback_after,
+                probe_interval=spec.failover.probe_interval,
+                clock=clock,
+            )
+            self.breakers = {name: self.failover.breaker(name) for name in names}
+        elif template is not None:
+            self.breakers = {self.primary: template.clone(f"dependency:{self.primary}")}
+        self.bulkheads = (
+            {}
+            if spec.bulkhead is None
+            else {name: Bulkhead(spec.bulkhead, clock=clock) for name in names}
+        )
+        self._flights: dict[int, Signal] = {}
+
+    def breaker_open(self) -> bool:
+        breaker = self.breakers.get(self.primary)
+        if breaker is None:
+            return False
+        state = breaker.state
+        return state is BreakerState.OPEN or state is BreakerState.FORCED_OPEN
+
+    def _region(self, name: str, deadline: float) -> Generator[Any, Any, None]:
+        """One attempt at one region, behind its breaker and bulkhead (if any)."""
+        breaker = self.breakers.get(name)
+        permit = breaker.acquire(self.sim.now) if breaker is not None else 0
+        bulkhead = self.bulkheads.get(name)
+        if bulkhead is not None and not bulkhead.try_acquire():
+            if breaker is not None:
+                breaker.release(permit)
+            raise BulkheadFull(bulkhead.name)
+        try:
+            yield from self.world.attempt(self.instance, self.world.by_name[name], deadline)
+        except Exception as error:
+            if breaker is not None:
+                if is_regional_failure(error):
+                    breaker.on_failure(permit, None, self.sim.now)
+                else:
+                    breaker.on_success(permit, None, self.sim.now)
+            raise
+        finally:
+            if bulkhead is not None:
+                bulkhead.release()
+        if breaker is not None:
+            breaker.on_success(permit, None, self.sim.now)
+
+    def _failover(self, deadline: float) -> Generator[Any, Any, None]:
+        """The simulator's Failover driver: the same decisions (plan, admit, failed,
+        succeeded) as Failover's own sync and async drivers."""
+        failover = self.failover
+        assert failover is not None
+        sim = self.sim
+        last: Exception | None = None
+        for name in failover.plan(sim.now):
+            if last is not None and sim.now >= deadline:
+                break
+            permit = failover.admit(name)
+            if isinstance(permit, CircuitOpen):
+                last = permit
+                continue
+            bulkhead = self.bulkheads.get(name)
+            if bulkhead is not None and not bulkhead.try_acquire():
+                failover.breaker(name).release(permit)
+                last = BulkheadFull(bulkhead.name)
+                continue
+            try:
+                yield from self.world.attempt(self.instance, self.world.by_name[name], deadline)
+            except Exception as error:
+                failover.failed(name, permit, error)  # re-raises a non-regional error
+                last = error
+                continue
+            finally:
+                if bulkhead is not None:
+                    bulkhead.release()
+            failover.succeeded(name, permit)
+            return
+        assert last is not None
+        raise last
+
+    def _call(self, deadline: float) -> Generator[Any, Any, None]:
+        if self.failover is not None:
+            return self._failover(deadline)
+        return self._region(self.primary, deadline)
+
+    def _origin(self, deadline: float) -> Generator[Any, Any, None]:
+        if self.retry is None:
+            yield from self._call(deadline)
+        else:
+            yield from retrying(self.sim, self.retry, lambda: self._call(deadline))
+
+    def handle(self, op: str, key: int, deadline: float) -> Generator[Any, Any, bool]:
+        cache = self.cache
+        if cache is None or op != "read":
+            yield from self._origin(deadline)
+            return False
+        sim = self.sim
+        entry, fresh = cache.lookup(key, sim.now)
+        if fresh:
+            return False
+        if self.coalesce:
+            flight = self._flights.get(key)
+            if flight is not None:  # another request is fetching this key: wait for it
+                outcome = yield Within(flight, max(0.0, deadline - sim.now))
+                if outcome is TIMED_OUT:
+                    if entry is None:
+                        raise TimeoutError("the deadline passed waiting for the origin")
+                    return True
+                return bool(outcome)
+            flight = self._flights[key] = Signal(sim)
+        else:
+            flight = None
+        try:
+            yield from self._origin(deadline)
+        except Exception as error:
+            try:
+                cache.fallback(key, entry, error, sim.now)  # stale, or re-raise
+            except Exception as failure:
+                if flight is not None:
+                    flight.fail(failure)
+                raise
+            if flight is not None:
+                flight.succeed(True)
+            return True
+        finally:
+            if flight is not None:
+                del self._flights[key]
+        cache.fill(key, True, sim.now)
+        if flight is not None:
+            flight.succeed(False)
+        return False
+
+
+def _backoff(spec: BackoffSpec, sim: Simulation) -> Backoff:
+    return Backoff(
+        base=spec.base,
+        cap=spec.cap,
+        multiplier=spec.multiplier,
+        jitter=spec.jitter,  # type: ignore[arg-type]
+        random=sim.random.random,
+    )
+
+
+def _retry(spec: RetrySpec, sim: Simulation, deadline: float) -> Retry:
+    budgets: list[Any] = []
+    if spec.budget == "aws-standard":
+        budgets.append(TokenBucketBudget.aws_standard())
+    elif spec.budget == "aws-2026":
+        budgets.append(TokenBucketBudget.aws_2026())
+    elif spec.budget == "ratio":
+        budgets.append(RatioBudget(clock=sim.clock))
+    elif spec.budget == "grpc":
+        budgets.append(RetryThrottle())
+    if spec.throttle is not None:
+        t = spec.throttle
+        budgets.append(
+            AdaptiveThrottle(
+                k=t.k,
+                window=t.window,
+                max_reject=t.max_reject,
+                minimum_requests=t.minimum_requests,
+                clock=sim.clock,
+                random=sim.random.random,
+            )
+        )
+    return Retry(
+        on=is_regional_failure if spec.on == "regional" else Exception,
+        attempts=spec.attempts,
+        backoff=_backoff(spec.backoff, sim),
+        throttling_backoff=None
+        if spec.throttling_backoff is None
+        else _backoff(spec.throttling_backoff, sim),
+        budget=budgets or None,
+        deadline=deadline if spec.deadline else None,
+        clock=sim.clock,
+    )
+
+
+def _unused(*args: Any, **kwargs: Any) -> Any:  # pragma: no cover - the simulator drives it
+    raise RuntimeError("the simulator calls regions itself")
+
+
+def build_client(world: World, instance: Instance, spec: StrategySpec, deadline: float) -> Client:
+    if spec.kind == "seed-patterns":
+        return SeedClient(world, instance)
+    return ComposedClient(world, instance, spec, deadline)
+
+
+_AWS_ON = "regional"
+
+BUILT_IN: dict[str, dict[str, Any]] = {
+    "naive": {
+        "summary": "immediate retries, 5 attempts, on every error",
+        "retry": {
+            "attempts": 5,
+            "on": "all",
+            "backoff": {"base": 0.0, "cap": 0.0, "jitter": "none"},
+        },
+    },
+    "seed-patterns": {
+        "summary": "the usual post-mortem snippets, flaws included: 5 attempts from 0.5 s, "
+        "a consecutive-failure breaker, a 5-minute TTL cache",
+        "kind": "seed-patterns",
+    },
+    "aws-legacy": {
+        "summary": "botocore legacy DynamoDB profile: 10 attempts, 50 ms doubling, no jitter",
+        "retry": {
+            "attempts": 10,
+            "on": _AWS_ON,
+            "backoff": {"base": 0.05, "cap": 3600.0, "jitter": "none"},
+        },
+    },
+    "aws-standard": {
+        "summary": "AWS SDK standard mode: 3 attempts, full jitter from 1 s, a 500-token quota "
+        "(costs 5, timeouts 10)",
+        "retry": {
+            "attempts": 3,
+            "on": _AWS_ON,
+            "budget": "aws-standard",
+            "backoff": {"base": 1.0, "cap": 20.0},
+        },
+    },
+    "aws-2026": {
+        "summary": "AWS SDK 2026 behaviour for DynamoDB: 4 attempts, 25 ms base (1 s for "
+        "throttling), quota costs 14/5",
+        "retry": {
+            "attempts": 4,
+            "on": _AWS_ON,
+            "budget": "aws-2026",
+            "backoff": {"base": 0.025, "cap": 20.0},
+            "throttling_backoff": {"base": 1.0, "cap": 20.0},
+        },
+    },
+    "stormproof": {
+        "summary": "stale-serving cache, the caller's deadline, retry with a shared budget and "
+        "adaptive throttling, failover with a breaker per region, a bulkhead per region",
+        "cache": {"ttl": 300.0, "stale_ttl": 21600.0},
+        "retry": {
+            "attempts": 3,
+            "on": "regional",
+            "budget": "aws-2026",
+            "deadline": True,
+            "backoff": {"base": 0.05, "cap": 20.0},
+            "throttle": {"window": 30.0},
+        },
+        "breaker": {
+            "failure_rate": 0.5,
+            "window": 20,
+            "minimum_calls": 10,
+            "open_for": 10.0,
+            "open_for_max": 60.0,
+        },
+        "failover": {"failback_after": 30.0, "probe_interval": 5.0},
+        "bulkhead": 64,
+    },
+}
