@@ -127,6 +127,11 @@ class Simulation:
     def after(self, delay: float, action: Callable[[Any], None], argument: Any = None) -> None:
         heapq.heappush(self._queue, (self.now + delay, next(self._count), action, argument))
 
+    def stream(self, name: str) -> random.Random:
+        """An independent random stream, seeded from the run's seed and ``name``: the
+        arrivals of every strategy are then the same, whatever each strategy draws."""
+        return random.Random(f"{self.seed}:{name}")
+
     def signal(self) -> Signal:
         return Signal(self)
 

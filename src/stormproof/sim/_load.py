@@ -20,7 +20,7 @@ class KeySpace:
         total = sum(weights)
         self._cdf = list(itertools.accumulate(w / total for w in weights))
         self._cdf[-1] = 1.0
-        self._random = sim.random.random
+        self._random = sim.stream("keys").random
         self._bisect = bisect.bisect_left
 
     def sample(self) -> int:
@@ -45,8 +45,9 @@ class OpenLoop:
         self.instances = instances
         self._arrive = arrive
         self._until = until
-        self._pick = sim.random.randrange
-        self._expo = sim.random.expovariate
+        stream = sim.stream("arrivals")
+        self._pick = stream.randrange
+        self._expo = stream.expovariate
         sim.after(self._expo(rate), self._next)
 
     def _next(self, _: object) -> None:

@@ -202,7 +202,7 @@ def run(
     recorder = _Recorder(sim, series, spec.deadline)
     keys = KeySpace(sim, spec.keys, spec.key_skew)
     read_share = spec.read_share
-    rand = sim.random.random
+    rand = sim.stream("operations").random
     request = recorder.request
     start = sim.start
 

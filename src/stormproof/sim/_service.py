@@ -26,8 +26,7 @@ class Distribution:
     mean: float
     sigma: float = 0.5
 
-    def sampler(self, sim: Simulation) -> Any:
-        rng = sim.random
+    def sampler(self, rng: Any) -> Any:
         mean = self.mean
         if self.kind == "constant":
             return lambda: mean
@@ -94,7 +93,8 @@ class Service:
         self.setup_time = setup_time
         self.error_rate = error_rate
         self.reachable = True
-        self._sample = service_time.sampler(sim)
+        self._random = sim.stream(f"service:{name}")
+        self._sample = service_time.sampler(self._random)
         self._mean = service_time.mean
         self._busy = 0
         self._queue: deque[Job] = deque()
@@ -176,7 +176,7 @@ class Service:
         self._series.add(self._served, now)
         if now > job.deadline:
             self._series.add(self._wasted, now)  # nobody is waiting for this answer
-        if self.error_rate and sim.random.random() < self.error_rate:
+        if self.error_rate and self._random.random() < self.error_rate:
             job.done.fail(ServerError(f"{self.name}: internal error"))
         else:
             job.done.succeed(None)

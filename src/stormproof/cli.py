@@ -1,0 +1,173 @@
+"""The ``stormproof`` command: the Outage Lab from a terminal.
+
+- ``stormproof outage``: the us-east-1 DNS outage, every strategy side by side;
+- ``stormproof simulate NAME_OR_FILE``: any built-in scenario or a scenario file;
+- ``stormproof scenarios``: the built-in scenarios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from .sim import (
+    ScenarioError,
+    builtin_scenarios,
+    html_report,
+    load_scenario,
+    results_document,
+    run_strategies,
+    strategies_for,
+    table,
+)
+from .sim._report import write_json
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stormproof",
+        description="The Outage Lab: what retries, budgets, breakers, caches and failover do "
+        "to a dependency and its users during an outage, simulated with the real policies.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def options(command: argparse.ArgumentParser) -> None:
+        command.add_argument(
+            "--strategies",
+            metavar="A,B,...",
+            help="comma-separated strategies to compare (default: the scenario's list)",
+        )
+        command.add_argument("--seed", type=_seed, help="random seed (default: the scenario's)")
+        command.add_argument(
+            "--out",
+            metavar="DIR",
+            default="stormproof-report",
+            help="folder for report.html and results.json (default: %(default)s)",
+        )
+        command.add_argument("--json", metavar="FILE", help="also write the results here")
+        command.add_argument("--no-plots", action="store_true", help="skip the HTML report")
+        command.add_argument(
+            "--workers", type=_workers, help="parallel processes (default: one per core)"
+        )
+
+    outage = commands.add_parser(
+        "outage", help="simulate the us-east-1 DNS outage with every strategy"
+    )
+    options(outage)
+    simulate = commands.add_parser("simulate", help="simulate a built-in scenario or a file")
+    simulate.add_argument("scenario", metavar="NAME_OR_FILE")
+    options(simulate)
+    commands.add_parser("scenarios", help="list the built-in scenarios")
+    return parser
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _workers(text: str) -> int:
+    value = _seed(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+class _Progress:
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = names
+        self.live = sys.stderr.isatty()
+        self.started = time.monotonic()
+
+    def __call__(self, shares: list[float]) -> None:
+        if not self.live:
+            return
+        done = sum(shares) / len(shares)
+        bar = "#" * int(30 * done)
+        sys.stderr.write(
+            f"\r[{bar:<30}] {100 * done:5.1f}%  {time.monotonic() - self.started:5.0f} s"
+        )
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.live:
+            sys.stderr.write("\r" + " " * 60 + "\r")
+        sys.stderr.write(
+            f"simulated {len(self.names)} strategies in {time.monotonic() - self.started:.1f} s\n"
+        )
+
+
+def _simulate(name: str, args: argparse.Namespace) -> int:
+    scenario = load_scenario(name)
+    known = strategies_for(scenario)
+    names = list(scenario.strategies)
+    if args.strategies is not None:
+        names = [n.strip() for n in args.strategies.split(",") if n.strip()]
+        unknown = [n for n in names if n not in known]
+        if not names or unknown:
+            bad = ",".join(unknown) or args.strategies
+            raise ScenarioError(
+                "--strategies",
+                "--strategies",
+                "names of known strategies (" + ", ".join(known) + ")",
+                bad,
+            )
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ScenarioError(
+            "--out", "--out", f"a folder that can be created ({error.strerror})", args.out
+        ) from None
+    print(
+        f"{scenario.title or scenario.name}: {scenario.duration / 60:g} simulated minutes, "
+        f"{len(names)} strategies",
+        file=sys.stderr,
+    )
+    progress = _Progress(names)
+    results = run_strategies(
+        scenario, [known[n] for n in names], seed=args.seed, workers=args.workers, progress=progress
+    )
+    progress.close()
+    print(table(scenario, results))
+    document = results_document(scenario, known, results)
+    write_json(document, str(out / "results.json"))
+    written = [f"results: {out / 'results.json'}"]
+    if args.json:
+        write_json(document, args.json)
+        written.append(f"results: {args.json}")
+    if not args.no_plots:
+        (out / "report.html").write_text(html_report(scenario, known, results), encoding="utf-8")
+        written.insert(0, f"report:  {out / 'report.html'}")
+    print("\n" + "\n".join(written))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "scenarios":
+            for name in builtin_scenarios():
+                scenario = load_scenario(name)
+                print(f"{name:<16} {scenario.title}")
+            return 0
+        return _simulate("us-east-1" if args.command == "outage" else args.scenario, args)
+    except ScenarioError as error:
+        print(f"stormproof: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

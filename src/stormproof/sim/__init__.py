@@ -1,0 +1,35 @@
+"""The Outage Lab: a discrete-event simulator that runs stormproof's real policy
+objects on a virtual clock against outage scenarios.
+
+``load_scenario("us-east-1")`` (or a path to a TOML file), ``strategies_for(scenario)``,
+then ``run(scenario, strategy)`` for one strategy or ``run_strategies(...)`` for several
+in parallel. The engine (``Simulation``, ``Signal``, ``Within``) is usable on its own.
+"""
+
+from ._catalog import builtin_scenarios, load_scenario, strategies_for
+from ._engine import TIMED_OUT, Signal, SimClock, Simulation, Within
+from ._fields import ScenarioError
+from ._report import html_report, results_document, table
+from ._run import RunResult, run
+from ._runner import run_strategies
+from ._spec import Scenario, StrategySpec
+
+__all__ = [
+    "TIMED_OUT",
+    "RunResult",
+    "Scenario",
+    "ScenarioError",
+    "Signal",
+    "SimClock",
+    "Simulation",
+    "StrategySpec",
+    "Within",
+    "builtin_scenarios",
+    "html_report",
+    "load_scenario",
+    "results_document",
+    "run",
+    "run_strategies",
+    "strategies_for",
+    "table",
+]

@@ -1,0 +1,358 @@
+"""What a run produces: the comparison table, ``results.json``, and a self-contained
+HTML report with the plots (inline SVG, no external files or scripts)."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from ._run import RunResult
+from ._spec import Scenario, StrategySpec
+
+__all__ = ["html_report", "results_document", "table"]
+
+PALETTE = (
+    "#d62728",
+    "#ff7f0e",
+    "#8c564b",
+    "#9467bd",
+    "#1f77b4",
+    "#2ca02c",
+    "#17becf",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+)
+
+
+def _pct(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{100 * value:.{digits}f}%"
+
+
+def _num(value: float | None, fmt: str = ".2f", suffix: str = "") -> str:
+    return "-" if value is None else f"{value:{fmt}}{suffix}"
+
+
+def _recovery(value: float | None) -> str:
+    return "never" if value is None else f"{value:.0f} s"
+
+
+def table(scenario: Scenario, results: Sequence[RunResult]) -> str:
+    """The comparison table printed by the CLI."""
+    header = (
+        "strategy",
+        "success",
+        "stale",
+        "goodput",
+        "amplif.",
+        "in trigger",
+        "peak load",
+        "p99",
+        "recovery",
+    )
+    rows = [header]
+    for result in results:
+        s = result.summary
+        rows.append(
+            (
+                result.strategy,
+                _pct(s["success_rate"], 2),
+                _pct(s["stale_rate"]),
+                _pct(s["goodput_rate"], 2),
+                _num(s["amplification"], ".2f", "x"),
+                _num(s["amplification_during_trigger"], ".2f", "x"),
+                _num(s["peak_load_ratio"], ".2f", "x"),
+                _num(s["p99_latency_s"], ".3g", " s"),
+                _recovery(s["recovery_s"]) if scenario.triggers else "-",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = []
+    for number, row in enumerate(rows):
+        cells = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
+        lines.append("  ".join(cells))
+        if number == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def results_document(
+    scenario: Scenario, strategies: dict[str, StrategySpec], results: Sequence[RunResult]
+) -> dict[str, Any]:
+    """What ``results.json`` holds: the scenario, and per strategy its summary."""
+    window = scenario.trigger_window
+    return {
+        "scenario": scenario.name,
+        "title": scenario.title,
+        "duration_s": scenario.duration,
+        "seed": results[0].seed if results else scenario.seed,
+        "trigger": None if window is None else {"start_s": window[0], "end_s": window[1]},
+        "strategies": {
+            result.strategy: {
+                "summary": strategies[result.strategy].summary,
+                **result.summary,
+                "cpu_seconds": round(result.cpu_seconds, 3),
+            }
+            for result in results
+        },
+    }
+
+
+def write_json(document: dict[str, Any], path: str) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(document, handle, indent=2, allow_nan=False, default=_finite)
+        handle.write("\n")
+
+
+def _finite(value: object) -> object:  # pragma: no cover - json calls it for odd types
+    return str(value)
+
+
+# -- plots ------------------------------------------------------------------------------------
+
+
+def _buckets(values: Sequence[float], size: int) -> list[float]:
+    return [
+        sum(values[i : i + size]) / len(values[i : i + size]) for i in range(0, len(values), size)
+    ]
+
+
+def _share(part: Sequence[float], whole: Sequence[float], size: int) -> list[float | None]:
+    out: list[float | None] = []
+    for i in range(0, len(whole), size):
+        total = sum(whole[i : i + size])
+        out.append(sum(part[i : i + size]) / total if total else None)
+    return out
+
+
+def _chart(
+    title: str,
+    lines: dict[str, Sequence[float | None]],
+    step: float,
+    y_label: str,
+    *,
+    colors: dict[str, str],
+    shade: tuple[float, float] | None,
+    y_max: float | None = None,
+    reference: tuple[float, str] | None = None,
+    percent: bool = False,
+) -> str:
+    width, height = 860, 260
+    left, right, top, bottom = 60, 20, 30, 40
+    plot_w, plot_h = width - left - right, height - top - bottom
+    points = max((len(v) for v in lines.values()), default=1)
+    x_max = points * step
+    values = [v for series in lines.values() for v in series if v is not None]
+    top_value = max([*values, reference[0] if reference else 0.0, 1e-9])
+    if y_max is None:
+        y_max = _nice(top_value * 1.05)
+
+    def x(t: float) -> float:
+        return left + plot_w * t / x_max if x_max else left
+
+    def y(v: float) -> float:
+        return top + plot_h * (1 - min(v, y_max) / y_max)
+
+    out = [
+        f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'role="img" aria-label="{html.escape(title)}">',
+        f'<text x="{left}" y="18" class="title">{html.escape(title)}</text>',
+    ]
+    if shade is not None:
+        out.append(
+            f'<rect x="{x(shade[0]):.1f}" y="{top}" width="{x(shade[1]) - x(shade[0]):.1f}"'
+            f' height="{plot_h}" class="trigger"/>'
+        )
+    for i in range(5):
+        value = y_max * i / 4
+        label = f"{100 * value:.0f}%" if percent else _tick(value)
+        out.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{y(value):.1f}" '
+            f'y2="{y(value):.1f}" class="grid"/>'
+        )
+        out.append(
+            f'<text x="{left - 6}" y="{y(value) + 4:.1f}" class="tick" '
+            f'text-anchor="end">{label}</text>'
+        )
+    for i in range(7):
+        t = x_max * i / 6
+        out.append(
+            f'<text x="{x(t):.1f}" y="{height - bottom + 16}" class="tick" '
+            f'text-anchor="middle">{t / 60:.0f} min</text>'
+        )
+    out.append(
+        f'<text x="14" y="{top + plot_h / 2}" class="tick" transform="rotate(-90 14 '
+        f'{top + plot_h / 2})" text-anchor="middle">{html.escape(y_label)}</text>'
+    )
+    if reference is not None:
+        out.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{y(reference[0]):.1f}" '
+            f'y2="{y(reference[0]):.1f}" class="reference"/>'
+        )
+        out.append(
+            f'<text x="{width - right - 4}" y="{y(reference[0]) - 4:.1f}" class="tick" '
+            f'text-anchor="end">{html.escape(reference[1])}</text>'
+        )
+    for name, series in lines.items():
+        path: list[str] = []
+        pen_up = True
+        for i, v in enumerate(series):
+            if v is None:
+                pen_up = True
+                continue
+            path.append(f"{'M' if pen_up else 'L'}{x((i + 0.5) * step):.1f},{y(v):.1f}")
+            pen_up = False
+        if path:
+            out.append(
+                f'<path d="{" ".join(path)}" stroke="{colors[name]}" class="line">'
+                f"<title>{html.escape(name)}</title></path>"
+            )
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def _nice(value: float) -> float:
+    exponent = math.floor(math.log10(value)) if value > 0 else 0
+    base = 10.0**exponent
+    for multiple in (1.0, 2.0, 2.5, 5.0, 10.0):
+        if value <= multiple * base:
+            return multiple * base
+    return 10.0 * base  # pragma: no cover
+
+
+def _tick(value: float) -> str:
+    return f"{value:.3g}" if value < 1000 else f"{value / 1000:.3g}k"
+
+
+_STYLE = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 920px; color: #222; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 2em; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 13px; }
+th, td { padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+svg { display: block; margin: 0.5em 0 1.5em; }
+svg .title { font-weight: 600; font-size: 13px; }
+svg .tick { font-size: 11px; fill: #555; }
+svg .grid { stroke: #eee; } svg .reference { stroke: #333; stroke-dasharray: 5 4; }
+svg .trigger { fill: #fbe3e3; } svg .line { fill: none; stroke-width: 1.6; }
+.legend span { display: inline-block; margin-right: 1.2em; }
+.legend i { display: inline-block; width: 14px; height: 3px; vertical-align: middle;
+            margin-right: 5px; }
+.note { color: #555; }
+"""
+
+
+def html_report(
+    scenario: Scenario, strategies: dict[str, StrategySpec], results: Sequence[RunResult]
+) -> str:
+    """A self-contained HTML report: the table, and one plot per metric over time."""
+    colors = {r.strategy: PALETTE[i % len(PALETTE)] for i, r in enumerate(results)}
+    size = 10 if scenario.duration > 600 else 1
+    shade = scenario.trigger_window
+    charts: list[str] = []
+
+    def chart(
+        title: str, lines: dict[str, Sequence[float | None]], y_label: str, **options: Any
+    ) -> None:
+        charts.append(_chart(title, lines, size, y_label, colors=colors, shade=shade, **options))
+
+    for region in scenario.regions:
+        capacity = region.capacity / region.service_time.mean
+        chart(
+            f"Offered load at {region.name} (requests/s) vs capacity",
+            {r.strategy: _buckets(r.series[f"offered:{region.name}"], size) for r in results},
+            "requests/s",
+            reference=(capacity, f"capacity {capacity:.0f}/s"),
+        )
+    chart(
+        "Goodput: share of requests answered within the deadline",
+        {r.strategy: _share(r.series["goodput"], r.series["requests"], size) for r in results},
+        "goodput",
+        y_max=1.0,
+        percent=True,
+    )
+    chart(
+        "User-visible errors (per second)",
+        {r.strategy: _buckets(r.series["errors"], size) for r in results},
+        "errors/s",
+    )
+    chart(
+        "Stale share: requests answered from stale cache",
+        {r.strategy: _share(r.series["stale"], r.series["requests"], size) for r in results},
+        "stale",
+        y_max=1.0,
+        percent=True,
+    )
+    chart(
+        "Attempts per second (all regions, DNS failures included)",
+        {r.strategy: _buckets(r.series["attempts"], size) for r in results},
+        "attempts/s",
+    )
+    chart(
+        "Breaker state: share of app instances whose primary-region breaker is open",
+        {r.strategy: _buckets(r.series["breaker_open"], size) for r in results},
+        "open",
+        y_max=1.0,
+        percent=True,
+    )
+    chart(
+        "DNS queries per second",
+        {r.strategy: _buckets(r.series["offered:dns"], size) for r in results},
+        "queries/s",
+    )
+
+    rows = []
+    for result in results:
+        s = result.summary
+        cells = [
+            f'<td><i style="background:{colors[result.strategy]}"></i> '
+            f"{html.escape(result.strategy)}</td>",
+            f"<td>{_pct(s['success_rate'], 2)}</td>",
+            f"<td>{_pct(s['stale_rate'])}</td>",
+            f"<td>{_pct(s['goodput_rate'], 2)}</td>",
+            f"<td>{_num(s['amplification'], '.2f', 'x')}</td>",
+            f"<td>{_num(s['amplification_during_trigger'], '.2f', 'x')}</td>",
+            f"<td>{_num(s['peak_load_ratio'], '.2f', 'x')}</td>",
+            f"<td>{_num(s['p50_latency_s'], '.3g', ' s')}</td>",
+            f"<td>{_num(s['p99_latency_s'], '.3g', ' s')}</td>",
+            f"<td>{_recovery(s['recovery_s']) if scenario.triggers else '-'}</td>",
+        ]
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    legend = " ".join(
+        f'<span><i style="background:{colors[r.strategy]}"></i>{html.escape(r.strategy)}: '
+        f"{html.escape(strategies[r.strategy].summary)}</span><br>"
+        for r in results
+    )
+    trigger = ""
+    if shade is not None:
+        trigger = (
+            f"<p class='note'>Shaded: the trigger, from {shade[0] / 60:g} to "
+            f"{shade[1] / 60:g} minutes.</p>"
+        )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>stormproof: {html.escape(scenario.title or scenario.name)}</title>
+<style>{_STYLE}</style></head><body>
+<h1>{html.escape(scenario.title or scenario.name)}</h1>
+<p>{html.escape(scenario.description.strip())}</p>
+<p class="note">Scenario <code>{html.escape(scenario.name)}</code>, seed {results[0].seed},
+{scenario.duration / 60:g} simulated minutes, {scenario.clients.rate:g} requests/s from
+{scenario.clients.instances} app instances, caller's deadline {scenario.clients.deadline:g} s.</p>
+<table><tr><th>strategy</th><th>success</th><th>stale</th><th>goodput</th><th>amplification</th>
+<th>during trigger</th><th>peak load</th><th>p50</th><th>p99</th><th>recovery</th></tr>
+{"".join(rows)}</table>
+<p class="note">Success: requests answered (fresh or stale). Goodput: answered within the
+caller's deadline. Amplification: attempts sent toward the dependency per request.
+Peak load: the highest offered load at a dependency over its capacity (one-second
+buckets). Recovery: from the end of the trigger until goodput is back to 95% of its
+level before it, for 10 s.</p>
+<div class="legend">{legend}</div>
+{trigger}
+{"".join(charts)}
+</body></html>
+"""

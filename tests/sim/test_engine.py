@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import statistics
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from stormproof import ConfigError, Retry
+from stormproof.clock import Clock
+from stormproof.sim import TIMED_OUT, Signal, Simulation, Within
+from stormproof.sim._series import Series
+from stormproof.sim._service import Distribution, Service
+
+
+def test_events_at_the_same_instant_run_in_the_order_scheduled() -> None:
+    sim = Simulation()
+    seen: list[str] = []
+    for name in "abcde":
+        sim.at(5.0, seen.append, name)
+    sim.at(1.0, seen.append, "first")
+    sim.run(10)
+    assert seen == ["first", "a", "b", "c", "d", "e"]
+    assert sim.now == 10
+
+
+def test_processes_wait_for_time_and_signals() -> None:
+    sim = Simulation()
+    log: list[tuple[float, str]] = []
+    ready = sim.signal()
+
+    def waiter() -> Generator[Any, Any, None]:
+        value = yield ready
+        log.append((sim.now, f"got {value}"))
+        outcome = yield Within(sim.signal(), 2.5)
+        log.append((sim.now, "timed out" if outcome is TIMED_OUT else "?"))
+
+    def sleeper() -> Generator[Any, Any, None]:
+        yield 3.0
+        log.append((sim.now, "slept"))
+        ready.succeed("go")
+
+    sim.start(waiter())
+    sim.start(sleeper())
+    sim.run(100)
+    assert log == [(3.0, "slept"), (3.0, "got go"), (5.5, "timed out")]
+
+
+def test_a_failed_signal_raises_in_the_waiter() -> None:
+    sim = Simulation()
+    caught: list[BaseException] = []
+    failing = sim.signal()
+
+    def waiter() -> Generator[Any, Any, None]:
+        try:
+            yield Within(failing, 10)
+        except KeyError as error:
+            caught.append(error)
+
+    sim.start(waiter())
+    sim.after(1, lambda _: failing.fail(KeyError("gone")))
+    sim.run(5)
+    assert isinstance(caught[0], KeyError)
+
+
+def test_a_signal_fires_once_and_late_waiters_get_its_value() -> None:
+    sim = Simulation()
+    signal = Signal(sim)
+    signal.succeed(1)
+    signal.succeed(2)
+    got: list[Any] = []
+
+    def late() -> Generator[Any, Any, None]:
+        got.append((yield signal))
+
+    sim.start(late())
+    sim.run(1)
+    assert got == [1]
+
+
+def test_bad_yields_are_reported() -> None:
+    sim = Simulation()
+
+    def wrong() -> Generator[Any, Any, None]:
+        yield "soon"
+
+    with pytest.raises(TypeError, match="yield seconds"):
+        sim.start(wrong())
+
+
+def test_seed_is_validated() -> None:
+    with pytest.raises(ConfigError, match="seed must be an integer"):
+        Simulation(seed=1.5)  # type: ignore[arg-type]
+
+
+def test_the_clock_is_a_clock_and_policies_run_on_it() -> None:
+    sim = Simulation()
+    assert isinstance(sim.clock, Clock)
+    retry = Retry(on=ConnectionError, clock=sim.clock)
+    sim.run(42)
+    state = retry.begin()
+    assert state.on_exception(ConnectionError(), sim.now) is not None
+    with pytest.raises(RuntimeError, match="yield their waits"):
+        sim.clock.sleep(1)
+
+
+def test_mm1_response_time_matches_theory() -> None:
+    """M/M/1 with arrival rate 0.5 and service rate 1: mean response time 1/(mu-lambda) = 2."""
+    sim = Simulation(seed=7)
+    series = Series(200_000)
+    service = Service(
+        sim,
+        "server",
+        capacity=1,
+        service_time=Distribution("exponential", 1.0),
+        queue=10**9,
+        slowdown=None,
+        drop_expired=False,
+        setup_time=0.0,
+        error_rate=0.0,
+        series=series,
+    )
+    times: list[float] = []
+
+    def customer() -> Generator[Any, Any, None]:
+        arrived = sim.now
+        yield Within(service.submit(1e18, setup=False), 1e18)
+        times.append(sim.now - arrived)
+
+    def arrivals(_: object) -> None:
+        sim.start(customer())
+        sim.after(sim.random.expovariate(0.5), arrivals)
+
+    sim.after(0.0, arrivals)
+    sim.run(200_000)
+    mean = statistics.fmean(times[1000:])  # after a short warm-up
+    assert mean == pytest.approx(2.0, rel=0.05)
+    wait_in_queue = mean - 1.0
+    assert wait_in_queue == pytest.approx(1.0, rel=0.1)  # Wq = rho / (mu - lambda)

@@ -1,0 +1,162 @@
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from stormproof.sim import TIMED_OUT, Simulation, Within
+from stormproof.sim._dns import HostCache, Resolver
+from stormproof.sim._errors import NameNotResolved, ServiceThrottled
+from stormproof.sim._load import KeySpace, OpenLoop
+from stormproof.sim._series import Series
+from stormproof.sim._service import Distribution, Service, Slowdown
+
+
+def service(sim: Simulation, **options: Any) -> Service:
+    settings: dict[str, Any] = {
+        "capacity": 1,
+        "service_time": Distribution("constant", 1.0),
+        "queue": 10,
+        "slowdown": None,
+        "drop_expired": False,
+        "setup_time": 0.0,
+        "error_rate": 0.0,
+        "series": Series(1000),
+    }
+    settings.update(options)
+    return Service(sim, "db", **settings)
+
+
+def answer_times(
+    sim: Simulation, svc: Service, count: int, *, at: float = 0.0, timeout: float = 1e9
+) -> list[Any]:
+    results: list[Any] = []
+
+    def client(n: int) -> Generator[Any, Any, None]:
+        try:
+            outcome = yield Within(svc.submit(sim.now + timeout, setup=False), timeout)
+        except ServiceThrottled:
+            results.append((n, "throttled", sim.now))
+            return
+        results.append((n, "timeout" if outcome is TIMED_OUT else "ok", sim.now))
+
+    for n in range(count):
+        sim.at(at, lambda _, n=n: sim.start(client(n)))
+    return results
+
+
+def test_capacity_queue_and_throttling() -> None:
+    sim = Simulation()
+    svc = service(sim, capacity=2, queue=2)
+    results = answer_times(sim, svc, 5)
+    sim.run(100)
+    assert sorted(results) == [
+        (0, "ok", 1.0),
+        (1, "ok", 1.0),
+        (2, "ok", 2.0),
+        (3, "ok", 2.0),
+        (4, "throttled", 0.0),
+    ]
+
+
+def test_timed_out_clients_leave_work_behind() -> None:
+    sim = Simulation()
+    svc = service(sim, capacity=1, queue=100)
+    results = answer_times(sim, svc, 3, timeout=1.5)
+    sim.run(100)
+    assert [r[1] for r in sorted(results)] == ["ok", "timeout", "timeout"]
+    assert sum(svc._series.data["served:db"]) == 3  # the server did all three anyway
+    assert sum(svc._series.data["wasted:db"]) == 2
+
+
+def test_expired_requests_can_be_dropped() -> None:
+    sim = Simulation()
+    svc = service(sim, capacity=1, queue=100, drop_expired=True)
+    answer_times(sim, svc, 3, timeout=0.5)
+    sim.run(100)
+    assert sum(svc._series.data["served:db"]) == 1
+
+
+def test_partition_holds_requests_until_it_heals() -> None:
+    sim = Simulation()
+    svc = service(sim, capacity=10)
+    svc.reachable = False
+    results = answer_times(sim, svc, 3, timeout=2.0)
+    sim.at(5.0, lambda _: svc.heal())
+    sim.run(100)
+    assert [r[1] for r in results] == ["timeout"] * 3
+    assert sum(svc._series.data["offered:db"][5:6]) == 3  # they all arrive at the heal
+
+
+@pytest.mark.parametrize(
+    ("slowdown", "expected"),
+    [
+        (Slowdown("concurrency", above=2, factor=10), 10.0),
+        (Slowdown("linear", above=2, factor=1.0), 1.5),
+        (Slowdown("rate", above=2, factor=10), 10.0),
+    ],
+)
+def test_slowdowns(slowdown: Slowdown, expected: float) -> None:
+    sim = Simulation()
+    svc = service(sim, capacity=10, slowdown=slowdown)
+    results = answer_times(sim, svc, 3)
+    sim.run(100)
+    assert max(r[2] for r in results) == pytest.approx(expected)
+
+
+def test_dns_cache_ttl_negative_ttl_and_capacity() -> None:
+    sim = Simulation()
+    resolver = Resolver(sim, capacity=1000, latency=0.01, series=Series(1000))
+    cache = HostCache(sim, resolver, ttl=60, negative_ttl=5)
+    outcomes: list[str] = []
+
+    def lookup() -> Generator[Any, Any, None]:
+        try:
+            yield from cache.resolve("db.test")
+            outcomes.append("ok")
+        except NameNotResolved as error:
+            outcomes.append(f"failed {error.errno}")
+
+    def at(time: float) -> None:
+        sim.at(time, lambda _: sim.start(lookup()))
+
+    at(0)  # resolves, cached for 60 s
+    sim.at(10, lambda _: resolver.broken.__setitem__("db.test", "empty"))
+    at(30)  # still cached: ok
+    at(61)  # expired: asks, "no address", cached 5 s
+    at(62)
+    sim.at(63, lambda _: resolver.broken.clear())
+    at(64)  # negative answer still cached
+    at(67)  # asks again: ok
+    sim.run(100)
+    assert outcomes == ["ok", "ok", "failed -5", "failed -5", "failed -5", "ok"]
+    assert sum(resolver._series.data["offered:dns"]) == 3
+
+
+def test_an_overloaded_resolver_answers_servfail() -> None:
+    sim = Simulation()
+    resolver = Resolver(sim, capacity=2, latency=0.0, series=Series(10))
+    assert [resolver.answer("x") for _ in range(3)] == [None, None, "servfail"]
+
+
+def test_zipf_keys() -> None:
+    sim = Simulation(seed=3)
+    keys = KeySpace(sim, 100, 1.0)
+    counts = Counter(keys.sample() for _ in range(100_000))
+    harmonic = sum(1 / rank for rank in range(1, 101))
+    assert counts[0] / 100_000 == pytest.approx(1 / harmonic, rel=0.05)
+    assert counts[0] > counts[1] > counts[9]
+    uniform = KeySpace(sim, 10, 0.0)
+    spread = Counter(uniform.sample() for _ in range(50_000))
+    assert min(spread.values()) > 4500
+
+
+def test_open_loop_rate() -> None:
+    sim = Simulation(seed=5)
+    arrivals = Counter[int]()
+    OpenLoop(sim, rate=200, instances=4, arrive=lambda i: arrivals.update([i]), until=100)
+    sim.run(200)
+    assert sum(arrivals.values()) == pytest.approx(20_000, rel=0.03)
+    assert set(arrivals) == {0, 1, 2, 3}

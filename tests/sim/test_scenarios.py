@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stormproof.sim import ScenarioError, builtin_scenarios, load_scenario, strategies_for
+
+MINIMAL = """\
+name = "tiny"
+duration = 60
+
+[clients]
+rate = 20
+instances = 2
+
+[[regions]]
+name = "east"
+hostname = "db.east.test"
+capacity = 4
+service_time = { distribution = "exponential", mean = 0.01 }
+"""
+
+
+def write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "scenario.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_builtins_load_and_list_their_strategies() -> None:
+    names = set(builtin_scenarios())
+    assert {"us-east-1", "metastable"} <= names
+    for name in names:
+        scenario = load_scenario(name)
+        assert scenario.name == name
+        known = strategies_for(scenario)
+        assert all(strategy in known for strategy in scenario.strategies)
+
+
+def test_a_minimal_file_gets_defaults(tmp_path: Path) -> None:
+    scenario = load_scenario(write(tmp_path, MINIMAL))
+    assert scenario.clients.deadline == 2.0
+    assert scenario.dns.ttl == 60
+    assert "stormproof" in scenario.strategies
+    assert scenario.trigger_window is None
+
+
+def test_custom_strategies(tmp_path: Path) -> None:
+    text = (
+        MINIMAL
+        + """
+strategies = ["mine"]
+
+[[strategy]]
+name = "mine"
+summary = "a retry with a gRPC throttle"
+retry = { attempts = 4, budget = "grpc", backoff = { base = 0.1, jitter = "equal" } }
+breaker = { window = 10, minimum_calls = 5 }
+"""
+    )
+    text = text.replace('strategies = ["mine"]\n', "")
+    text = 'strategies = ["mine"]\n' + text
+    scenario = load_scenario(write(tmp_path, text))
+    mine = strategies_for(scenario)["mine"]
+    assert mine.retry is not None
+    assert (mine.retry.attempts, mine.retry.budget, mine.retry.backoff.jitter) == (
+        4,
+        "grpc",
+        "equal",
+    )
+    assert mine.breaker is not None
+    assert mine.breaker.minimum_calls == 5
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("rate = 20", "rate = -5"), "scenario.toml:5: clients.rate must be > 0, got -5"),
+        (
+            ("rate = 20", "rtae = 20"),
+            "scenario.toml:5: clients.rtae must be a known field (did you mean 'rate'?)",
+        ),
+        (
+            ("capacity = 4", 'capacity = "lots"'),
+            "scenario.toml:11: regions[0].capacity must be an integer >= 1, got 'lots'",
+        ),
+        (
+            ('distribution = "exponential"', 'distribution = "pareto"'),
+            "scenario.toml:12: regions[0].service_time.distribution must be one of",
+        ),
+        (("duration = 60", "duration = 0"), "scenario.toml:2: duration must be > 0, got 0"),
+        (("duration = 60", 'duration = "1h"'), "duration must be a number, got '1h'"),
+    ],
+)
+def test_errors_name_the_line_the_field_and_the_value(
+    tmp_path: Path, edit: tuple[str, str], message: str
+) -> None:
+    text = MINIMAL.replace(*edit)
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(write(tmp_path, text))
+    assert message in str(caught.value), str(caught.value)
+
+
+def test_trigger_and_strategy_errors(tmp_path: Path) -> None:
+    bad_trigger = (
+        MINIMAL
+        + """
+[[triggers]]
+kind = "dns_empty"
+hostname = "db.east.test"
+start = 30
+end = 20
+"""
+    )
+    with pytest.raises(ScenarioError, match=r"scenario.toml:18: triggers\[0\].end must be > start"):
+        load_scenario(write(tmp_path, bad_trigger))
+    unknown_host = bad_trigger.replace("end = 20", "end = 40").replace(
+        '"db.east.test"\nstart', '"nope.test"\nstart'
+    )
+    with pytest.raises(ScenarioError, match="hostname must be the hostname of a region"):
+        load_scenario(write(tmp_path, unknown_host))
+    unknown_strategy = 'strategies = ["naive", "magic"]\n' + MINIMAL
+    with pytest.raises(ScenarioError, match="strategies must be names of known strategies"):
+        load_scenario(write(tmp_path, unknown_strategy))
+    bad_budget = (
+        MINIMAL
+        + """
+[[strategy]]
+name = "x"
+retry = { budget = "infinite" }
+"""
+    )
+    with pytest.raises(ScenarioError, match=r"strategy\[0\].retry.budget must be one of"):
+        load_scenario(write(tmp_path, bad_budget))
+
+
+def test_syntax_errors_and_missing_files(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="the file must be valid TOML"):
+        load_scenario(write(tmp_path, "name = \n"))
+    with pytest.raises(ScenarioError, match=r"a built-in scenario .* or a scenario file"):
+        load_scenario("no-such-scenario")
