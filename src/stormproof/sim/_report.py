@@ -251,8 +251,15 @@ def html_report(
     scenario: Scenario, strategies: dict[str, StrategySpec], results: Sequence[RunResult]
 ) -> str:
     """A self-contained HTML report: the table, and one plot per metric over time."""
-    colors = {r.strategy: PALETTE[i % len(PALETTE)] for i, r in enumerate(results)}
+    colors = _colors([r.strategy for r in results])
     size = 10 if scenario.duration > 600 else 1
+    seconds = math.ceil(scenario.duration)
+    results = [
+        RunResult(r.scenario, r.strategy, r.seed, r.summary,
+                  {name: values[:seconds] for name, values in r.series.items()}, r.events,
+                  r.cpu_seconds)
+        for r in results
+    ]
     shade = scenario.trigger_window
     charts: list[str] = []
 

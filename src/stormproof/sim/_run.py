@@ -21,6 +21,9 @@ from ._world import Instance, Region, World
 
 __all__ = ["RunResult", "run"]
 
+DRAIN = 600.0
+"""Seconds simulated after the end of traffic, so requests still in flight finish."""
+
 SUMMARY_FIELDS = (
     "requests",
     "attempts",
@@ -165,7 +168,7 @@ def run(
     """Simulate ``scenario`` with every app instance running ``strategy``."""
     started_cpu = time.process_time()
     sim = Simulation(scenario.seed if seed is None else seed)
-    series = Series(scenario.duration)
+    series = Series(scenario.duration + DRAIN)
     spec = scenario.clients
     resolver = Resolver(
         sim, capacity=scenario.dns.capacity, latency=scenario.dns.latency, series=series
@@ -231,7 +234,7 @@ def run(
         if progress is not None:
             progress(elapsed / scenario.duration)
     # Let requests still in flight finish (their answers count for their arrival second).
-    sim.run(scenario.duration + 600.0)
+    sim.run(scenario.duration + DRAIN)
     summary = summarize(scenario, series, recorder.latencies)
     return RunResult(
         scenario=scenario.name,
@@ -255,6 +258,7 @@ def _quantile(values: array[float], q: float) -> float | None:
 def summarize(scenario: Scenario, series: Series, latencies: array[float]) -> dict[str, Any]:
     """The metrics, as defined in the design notes (and the docs' glossary)."""
     data = series.data
+    seconds = math.ceil(scenario.duration)
     requests = sum(data["requests"])
     attempts = sum(data["attempts"])
     successes = sum(data["successes"])
@@ -272,8 +276,8 @@ def summarize(scenario: Scenario, series: Series, latencies: array[float]) -> di
     peaks: dict[str, float] = {}
     for region in scenario.regions:
         capacity = region.capacity / region.service_time.mean
-        peaks[region.name] = max(data[f"offered:{region.name}"]) / capacity
-    peaks["dns"] = max(data["offered:dns"]) / scenario.dns.capacity
+        peaks[region.name] = max(data[f"offered:{region.name}"][:seconds]) / capacity
+    peaks["dns"] = max(data["offered:dns"][:seconds]) / scenario.dns.capacity
     return {
         "requests": int(requests),
         "attempts": int(attempts),
