@@ -26,6 +26,23 @@ PALETTE = (
     "#7f7f7f",
     "#bcbd22",
 )
+# The built-in strategies keep their colour from one report to the next.
+FIXED = {
+    "naive": 0,
+    "seed-patterns": 1,
+    "aws-legacy": 2,
+    "aws-standard": 3,
+    "aws-2026": 4,
+    "stormproof": 5,
+}
+
+
+def _colors(names: Sequence[str]) -> dict[str, str]:
+    colors: dict[str, str] = {}
+    spare = iter(PALETTE[len(FIXED) :] + PALETTE[: len(FIXED)])
+    for name in names:
+        colors[name] = PALETTE[FIXED[name]] if name in FIXED else next(spare, "#444444")
+    return colors
 
 
 def _pct(value: float | None, digits: int = 1) -> str:
@@ -255,9 +272,15 @@ def html_report(
     size = 10 if scenario.duration > 600 else 1
     seconds = math.ceil(scenario.duration)
     results = [
-        RunResult(r.scenario, r.strategy, r.seed, r.summary,
-                  {name: values[:seconds] for name, values in r.series.items()}, r.events,
-                  r.cpu_seconds)
+        RunResult(
+            r.scenario,
+            r.strategy,
+            r.seed,
+            r.summary,
+            {name: values[:seconds] for name, values in r.series.items()},
+            r.events,
+            r.cpu_seconds,
+        )
         for r in results
     ]
     shade = scenario.trigger_window
