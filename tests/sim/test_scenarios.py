@@ -140,3 +140,14 @@ def test_syntax_errors_and_missing_files(tmp_path: Path) -> None:
         load_scenario(write(tmp_path, "name = \n"))
     with pytest.raises(ScenarioError, match=r"a built-in scenario .* or a scenario file"):
         load_scenario("no-such-scenario")
+
+
+def test_the_documented_example_scenario_is_valid(tmp_path: Path) -> None:
+    guide = Path(__file__).parents[2] / "docs" / "scenarios" / "writing.md"
+    text = guide.read_text().split("```toml\n", 1)[1].split("```", 1)[0]
+    scenario = load_scenario(write(tmp_path, text))
+    assert scenario.strategies == ("aws-2026", "stormproof", "ours")
+    ours = strategies_for(scenario)["ours"]
+    assert ours.cache is not None
+    assert ours.failover is not None
+    assert ours.bulkhead == 32
