@@ -7,14 +7,22 @@ cached address had expired could no longer open a connection.
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import Any
+from enum import Enum
+from typing import Final, Literal
 
 from ._engine import Simulation
 from ._errors import NameNotResolved
 from ._series import Series
 
-__all__ = ["HostCache", "Resolver"]
+__all__ = ["ASK", "HostCache", "Resolver", "error_for"]
+
+
+class Ask(Enum):
+    ASK = "ask"
+
+
+ASK: Final = Ask.ASK
+"""``HostCache.lookup`` returns it when the resolver must be asked."""
 
 _MESSAGES = {
     "empty": (-5, "No address associated with hostname"),
@@ -55,7 +63,7 @@ class HostCache:
     """One app instance's cache of answers: addresses for ``ttl``, failures for
     ``negative_ttl``."""
 
-    __slots__ = ("_entries", "negative_ttl", "resolver", "sim", "ttl")
+    __slots__ = ("entries", "negative_ttl", "resolver", "sim", "ttl")
 
     def __init__(
         self, sim: Simulation, resolver: Resolver, ttl: float, negative_ttl: float
@@ -64,18 +72,27 @@ class HostCache:
         self.resolver = resolver
         self.ttl = ttl
         self.negative_ttl = negative_ttl
-        self._entries: dict[str, tuple[float, str | None]] = {}
+        self.entries: dict[str, tuple[float, str | None]] = {}
 
-    def resolve(self, name: str) -> Generator[Any, Any, None]:
-        """Resolve ``name`` or raise ``NameNotResolved`` (a process step)."""
-        entry = self._entries.get(name)
-        sim = self.sim
-        if entry is None or sim.now >= entry[0]:
-            yield self.resolver.latency
-            failure = self.resolver.answer(name)
-            ttl = self.ttl if failure is None else self.negative_ttl
-            entry = self._entries[name] = (sim.now + ttl, failure)
-        failure = entry[1]
-        if failure is not None:
-            code, message = _MESSAGES[failure]
-            raise NameNotResolved(code, f"{name}: {message}")
+    def lookup(self, name: str) -> NameNotResolved | Literal[Ask.ASK] | None:
+        """The cached answer for ``name``: None (it resolves), the error, or
+        ``ASK`` when the resolver must be asked (``ask``, after the resolver's latency)."""
+        entry = self.entries.get(name)
+        if entry is None or self.sim.now >= entry[0]:
+            return ASK
+        return error_for(name, entry[1])
+
+    def ask(self, name: str) -> NameNotResolved | None:
+        """Ask the resolver now and cache its answer."""
+        failure = self.resolver.answer(name)
+        ttl = self.ttl if failure is None else self.negative_ttl
+        self.entries[name] = (self.sim.now + ttl, failure)
+        return error_for(name, failure)
+
+
+def error_for(name: str, mode: str | None) -> NameNotResolved | None:
+    """The error a client gets for ``name`` when the resolver answered ``mode``."""
+    if mode is None:
+        return None
+    code, message = _MESSAGES[mode]
+    return NameNotResolved(code, f"{name}: {message}")

@@ -4,8 +4,9 @@ virtual clock that implements the ``Clock`` protocol.
 A process is a generator. It yields a number to wait that many virtual seconds, a
 ``Signal`` to wait until it fires, or ``Within(signal, seconds)`` to wait for a signal
 at most that long (it then receives ``TIMED_OUT``). Events that fall on the same
-instant run in the order they were scheduled, so a run is a pure function of its
-inputs and its seed: same seed, same result, bit for bit.
+instant run in the order they were scheduled, and a process waiting on a signal
+resumes as soon as the signal fires (before the next event), so a run is a pure
+function of its inputs and its seed: same seed, same result, bit for bit.
 """
 
 from __future__ import annotations
@@ -67,11 +68,11 @@ class Signal:
         self.value = value
         self.error = error
         sim = self._sim
-        for waiter in self._waiters:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
             if not waiter.done:
                 waiter.done = True
-                sim._soon(waiter.process, value, error)
-        self._waiters.clear()
+                sim._step(waiter.process, value, error)
 
 
 class Within:

@@ -16,6 +16,8 @@ class KeySpace:
     (0: uniform). ``sample()`` returns a key index, 0 being the most popular."""
 
     def __init__(self, sim: Simulation, size: int, skew: float) -> None:
+        self._size = size
+        self._uniform = skew == 0.0
         weights = [1.0 / (rank**skew) for rank in range(1, size + 1)]
         total = sum(weights)
         self._cdf = list(itertools.accumulate(w / total for w in weights))
@@ -24,6 +26,8 @@ class KeySpace:
         self._bisect = bisect.bisect_left
 
     def sample(self) -> int:
+        if self._uniform:
+            return int(self._random() * self._size)
         return self._bisect(self._cdf, self._random())
 
 
@@ -46,7 +50,7 @@ class OpenLoop:
         self._arrive = arrive
         self._until = until
         stream = sim.stream("arrivals")
-        self._pick = stream.randrange
+        self._uniform = stream.random
         self._expo = stream.expovariate
         sim.after(self._expo(rate), self._next)
 
@@ -54,7 +58,7 @@ class OpenLoop:
         sim = self.sim
         if sim.now >= self._until:
             return
-        self._arrive(self._pick(self.instances))
+        self._arrive(int(self._uniform() * self.instances))
         rate = self.rate * self.factor
         if rate > 0:
             sim.after(self._expo(rate), self._next)

@@ -3,6 +3,7 @@ drives the traffic, and returns the per-second series and the summary metrics.""
 
 from __future__ import annotations
 
+import gc
 import math
 import time
 from array import array
@@ -16,7 +17,7 @@ from ._load import KeySpace, OpenLoop
 from ._series import Series
 from ._service import Service
 from ._spec import Scenario, StrategySpec, TriggerSpec
-from ._strategies import Client, build_client
+from ._strategies import STALE, Client, build_client
 from ._world import Instance, Region, World
 
 __all__ = ["RunResult", "run"]
@@ -69,21 +70,19 @@ class _Recorder:
     def request(self, client: Client, op: str, key: int) -> Generator[Any, Any, None]:
         sim = self.sim
         arrived = sim.now
-        add = self.series.add
-        add(self.requests, arrived)
-        try:
-            stale = yield from client.handle(op, key, arrived + self.deadline)
-        except Exception:
-            add(self.errors, arrived)
-            self.latencies.append(sim.now - arrived)
-            return
+        second = int(arrived)
+        self.requests[second] += 1
+        outcome = yield from client.handle(op, key, arrived + self.deadline)
         latency = sim.now - arrived
         self.latencies.append(latency)
-        add(self.successes, arrived)
-        if stale:
-            add(self.stale, arrived)
-        if latency <= self.deadline:
-            add(self.goodput, arrived)
+        if outcome is None or outcome is STALE:
+            self.successes[second] += 1
+            if outcome is STALE:
+                self.stale[second] += 1
+            if latency <= self.deadline:
+                self.goodput[second] += 1
+        else:
+            self.errors[second] += 1
 
 
 def _apply(trigger: TriggerSpec, world: World, load: OpenLoop, sim: Simulation) -> None:
@@ -167,6 +166,23 @@ def run(
 ) -> RunResult:
     """Simulate ``scenario`` with every app instance running ``strategy``."""
     started_cpu = time.process_time()
+    # A run allocates millions of short-lived objects and (failures being values) makes
+    # few reference cycles: collect rarely while it runs.
+    thresholds = gc.get_threshold()
+    gc.set_threshold(100_000, 50, 100)
+    try:
+        return _run(scenario, strategy, seed, progress, started_cpu)
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+def _run(
+    scenario: Scenario,
+    strategy: StrategySpec,
+    seed: int | None,
+    progress: Callable[[float], None] | None,
+    started_cpu: float,
+) -> RunResult:
     sim = Simulation(scenario.seed if seed is None else seed)
     series = Series(scenario.duration + DRAIN)
     spec = scenario.clients

@@ -115,39 +115,47 @@ class Service:
     def in_system(self) -> int:
         return self._busy + len(self._queue)
 
-    def submit(self, deadline: float, setup: bool) -> Signal:
-        """Send one request; the returned signal fires with its answer. During a
-        partition requests are held in the network (TCP keeps retransmitting them) and
-        arrive all at once when it heals, long after their clients gave up."""
-        sim = self.sim
-        done = Signal(sim)
+    def submit(self, deadline: float, setup: bool) -> Signal | ServiceThrottled:
+        """Send one request. Returns a signal that fires with the answer (None, or the
+        service's error), or the throttling error at once when the queue is full.
+        During a partition requests are held in the network (TCP keeps retransmitting
+        them) and arrive all at once when it heals, long after their clients gave up."""
         if not self.reachable:
+            done = Signal(self.sim)
             self._held.append(Job(done, deadline, setup))
             return done
-        self._arrive(Job(done, deadline, setup))
-        return done
+        self._count_arrival()
+        if self._busy < self.capacity * self.capacity_factor:
+            done = Signal(self.sim)
+            self._start(Job(done, deadline, setup))
+            return done
+        if len(self._queue) < self.queue_limit:
+            done = Signal(self.sim)
+            self._queue.append(Job(done, deadline, setup))
+            return done
+        return ServiceThrottled(f"{self.name}: request rate too high")
 
     def heal(self) -> None:
         """The partition is over: the held requests arrive."""
         self.reachable = True
         held, self._held = self._held, []
         for job in held:
-            self._arrive(job)
+            self._count_arrival()
+            if self._busy < self.capacity * self.capacity_factor:
+                self._start(job)
+            elif len(self._queue) < self.queue_limit:
+                self._queue.append(job)
+            else:
+                job.done.succeed(ServiceThrottled(f"{self.name}: request rate too high"))
 
-    def _arrive(self, job: Job) -> None:
+    def _count_arrival(self) -> None:
         now = self.sim.now
-        done = job.done
-        self._series.add(self._offered, now)
+        self._offered[int(now)] += 1
         recent = self._recent
         recent.append(now)
-        while recent[0] <= now - self._window:
+        horizon = now - self._window
+        while recent[0] <= horizon:
             recent.popleft()
-        if self._busy < self.capacity * self.capacity_factor:
-            self._start(job)
-        elif len(self._queue) < self.queue_limit:
-            self._queue.append(job)
-        else:
-            done.fail(ServiceThrottled(f"{self.name}: request rate too high"))
 
     def _factor(self) -> float:
         slowdown = self.slowdown
@@ -171,22 +179,27 @@ class Service:
 
     def _finish(self, job: Job) -> None:
         self._busy -= 1
-        sim = self.sim
-        now = sim.now
-        self._series.add(self._served, now)
+        now = self.sim.now
+        second = int(now)
+        self._served[second] += 1
         if now > job.deadline:
-            self._series.add(self._wasted, now)  # nobody is waiting for this answer
+            self._wasted[second] += 1  # nobody is waiting for this answer
+        answer = None
         if self.error_rate and self._random.random() < self.error_rate:
-            job.done.fail(ServerError(f"{self.name}: internal error"))
-        else:
-            job.done.succeed(None)
+            answer = ServerError(f"{self.name}: internal error")
+        expired: list[Job] = []
         queue = self._queue
         while queue and self._busy < self.capacity * self.capacity_factor:
             waiting = queue.popleft()
             if self.drop_expired and now >= waiting.deadline:
-                waiting.done.fail(ServiceThrottled(f"{self.name}: request expired in queue"))
+                expired.append(waiting)
                 continue
             self._start(waiting)
+        # Answers go out last, once the service's own state is settled: the clients
+        # they wake may send new requests at once.
+        for dropped in expired:
+            dropped.done.succeed(ServiceThrottled(f"{self.name}: request expired in queue"))
+        job.done.succeed(answer)
 
     def grow(self) -> None:
         """Capacity went up: start queued work it now has room for."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Generator
+from functools import partial
 from typing import Any, Protocol
 
 from stormproof import (
@@ -36,31 +37,41 @@ from ._engine import TIMED_OUT, Signal, Simulation, Within
 from ._spec import BackoffSpec, RetrySpec, StrategySpec
 from ._world import Instance, World
 
-__all__ = ["BUILT_IN", "Client", "build_client", "retrying"]
+__all__ = ["BUILT_IN", "STALE", "Client", "Outcome", "build_client", "retrying"]
 
-Op = Callable[[], Generator[Any, Any, Any]]
+Outcome = Exception | None
+"""What a simulated call ends with: None (it succeeded) or the error a caller would get.
+Failures are values in the simulator, not raised, which keeps failing runs fast."""
+
+Op = Callable[[], Generator[Any, Any, Outcome]]
+
+STALE: Any = "stale"
+"""``handle`` returns it for a request answered from a stale cache entry."""
 
 
 class Client(Protocol):
-    def handle(self, op: str, key: int, deadline: float) -> Generator[Any, Any, bool]: ...
+    def handle(self, op: str, key: int, deadline: float) -> Generator[Any, Any, Any]:
+        """A simulation process: returns None (answered), STALE, or the error."""
+        ...
 
     def breaker_open(self) -> bool: ...
 
 
-def retrying(sim: Simulation, retry: Retry, operation: Op) -> Generator[Any, Any, Any]:
-    """Run ``operation`` under ``retry``'s state machine (the simulator's Retry driver)."""
-    state = retry.begin(sim.now)
+def retrying(sim: Simulation, retry: Retry, operation: Op) -> Generator[Any, Any, Outcome]:
+    """Run ``operation`` under ``retry``'s state machine (the simulator's Retry driver).
+    Returns None, or the error that ended the call."""
+    try:
+        state = retry.begin(sim.now)
+    except Exception as refused:  # Throttled: rejected locally, never sent
+        return refused
     while True:
-        try:
-            value = yield from operation()
-        except Exception as error:
-            delay = state.on_exception(error, sim.now)
-            if delay is None:
-                raise
-        else:
-            delay = state.on_result(value, sim.now)
-            if delay is None:
-                return value
+        error = yield from operation()
+        if error is None:
+            state.on_success()
+            return None
+        delay = state.on_exception(error, sim.now)
+        if delay is None:
+            return error
         if delay > 0:
             yield delay
 
@@ -94,34 +105,32 @@ class SeedClient:
     def breaker_open(self) -> bool:
         return self.open and self.sim.now - self.last_failure < 30.0
 
-    def _breaker(self) -> Generator[Any, Any, None]:
+    def _breaker(self) -> Generator[Any, Any, Outcome]:
         sim = self.sim
         if self.open and sim.now - self.last_failure < 30.0:
-            raise SeedCircuitOpen("circuit open")
-        try:
-            yield from self.world.attempt(self.instance, self.world.primary)
-        except Exception:
+            return SeedCircuitOpen("circuit open")
+        error = yield from self.world.attempt(self.instance, self.world.primary)
+        if error is not None:
             self.failures += 1
             self.last_failure = sim.now
             if self.failures >= 3:
                 self.open = True
-            raise
+            return error
         self.failures = 0
         self.open = False
+        return None
 
-    def _retry(self) -> Generator[Any, Any, None]:
+    def _retry(self) -> Generator[Any, Any, Outcome]:
         uniform = self.sim.random.uniform
         for k in range(5):
-            try:
-                yield from self._breaker()
-            except Exception:
-                delay = min(10.0, 0.5 * 2**k)
-                yield delay + uniform(0.0, 0.1 * delay)
-                continue
-            return
-        raise SeedRetryError("max retries exceeded")
+            error = yield from self._breaker()
+            if error is None:
+                return None
+            delay = min(10.0, 0.5 * 2**k)
+            yield delay + uniform(0.0, 0.1 * delay)
+        return SeedRetryError("max retries exceeded")
 
-    def handle(self, op: str, key: int, deadline: float) -> Generator[Any, Any, bool]:
+    def handle(self, op: str, key: int, deadline: float) -> Generator[Any, Any, Any]:
         now = self.sim.now
         cache = self.cache
         if op == "read":
@@ -129,15 +138,17 @@ class SeedClient:
             if expires is not None:
                 if now < expires:
                     cache.move_to_end(key)
-                    return False
+                    return None
                 del cache[key]
-        yield from self._retry()
+        error = yield from self._retry()
+        if error is not None:
+            return error
         if op == "read":
             cache[key] = self.sim.now + 300.0
             cache.move_to_end(key)
             while len(cache) > 1000:
                 cache.popitem(last=False)
-        return False
+        return None
 
 
 # -- composed strategies: the policies a StrategySpec names, in the recommended order ------
@@ -201,6 +212,8 @@ class ComposedClient:
             else {name: Bulkhead(spec.bulkhead, clock=clock) for name in names}
         )
         self._flights: dict[int, Signal] = {}
+        # Nothing between the retry and the attempt: skip the per-region layer.
+        self.bare = self.failover is None and not self.breakers and not self.bulkheads
 
     def breaker_open(self) -> bool:
         breaker = self.breakers.get(self.primary)
@@ -209,31 +222,31 @@ class ComposedClient:
         state = breaker.state
         return state is BreakerState.OPEN or state is BreakerState.FORCED_OPEN
 
-    def _region(self, name: str, deadline: float) -> Generator[Any, Any, None]:
+    def _region(self, name: str, deadline: float) -> Generator[Any, Any, Outcome]:
         """One attempt at one region, behind its breaker and bulkhead (if any)."""
         breaker = self.breakers.get(name)
-        permit = breaker.acquire(self.sim.now) if breaker is not None else 0
+        permit = 0
+        if breaker is not None:
+            try:
+                permit = breaker.acquire(self.sim.now)
+            except CircuitOpen as refused:
+                return refused
         bulkhead = self.bulkheads.get(name)
         if bulkhead is not None and not bulkhead.try_acquire():
             if breaker is not None:
                 breaker.release(permit)
-            raise BulkheadFull(bulkhead.name)
-        try:
-            yield from self.world.attempt(self.instance, self.world.by_name[name], deadline)
-        except Exception as error:
-            if breaker is not None:
-                if is_regional_failure(error):
-                    breaker.on_failure(permit, None, self.sim.now)
-                else:
-                    breaker.on_success(permit, None, self.sim.now)
-            raise
-        finally:
-            if bulkhead is not None:
-                bulkhead.release()
+            return BulkheadFull(bulkhead.name)
+        error = yield from self.world.attempt(self.instance, self.world.by_name[name], deadline)
+        if bulkhead is not None:
+            bulkhead.release()
         if breaker is not None:
-            breaker.on_success(permit, None, self.sim.now)
+            if error is not None and is_regional_failure(error):
+                breaker.on_failure(permit, None, self.sim.now)
+            else:
+                breaker.on_success(permit, None, self.sim.now)
+        return error
 
-    def _failover(self, deadline: float) -> Generator[Any, Any, None]:
+    def _failover(self, deadline: float) -> Generator[Any, Any, Outcome]:
         """The simulator's Failover driver: the same decisions (plan, admit, failed,
         succeeded) as Failover's own sync and async drivers."""
         failover = self.failover
@@ -252,71 +265,74 @@ class ComposedClient:
                 failover.breaker(name).release(permit)
                 last = BulkheadFull(bulkhead.name)
                 continue
+            error = yield from self.world.attempt(self.instance, self.world.by_name[name], deadline)
+            if bulkhead is not None:
+                bulkhead.release()
+            if error is None:
+                failover.succeeded(name, permit)
+                return None
             try:
-                yield from self.world.attempt(self.instance, self.world.by_name[name], deadline)
-            except Exception as error:
-                failover.failed(name, permit, error)  # re-raises a non-regional error
-                last = error
-                continue
-            finally:
-                if bulkhead is not None:
-                    bulkhead.release()
-            failover.succeeded(name, permit)
-            return
-        assert last is not None
-        raise last
+                failover.failed(name, permit, error)
+            except Exception:
+                return error  # not a regional failure: the region answered
+            last = error
+        return last
 
-    def _call(self, deadline: float) -> Generator[Any, Any, None]:
+    # The three methods below return the next generator instead of delegating to it,
+    # so a request runs through as few generator frames as its strategy needs.
+
+    def _call(self, deadline: float) -> Generator[Any, Any, Outcome]:
         if self.failover is not None:
             return self._failover(deadline)
+        if self.bare:
+            return self.world.attempt(self.instance, self.world.primary, deadline)
         return self._region(self.primary, deadline)
 
-    def _origin(self, deadline: float) -> Generator[Any, Any, None]:
+    def _origin(self, deadline: float) -> Generator[Any, Any, Outcome]:
         if self.retry is None:
-            yield from self._call(deadline)
-        else:
-            yield from retrying(self.sim, self.retry, lambda: self._call(deadline))
+            return self._call(deadline)
+        if self.bare:
+            attempt = partial(self.world.attempt, self.instance, self.world.primary, deadline)
+            return retrying(self.sim, self.retry, attempt)
+        return retrying(self.sim, self.retry, lambda: self._call(deadline))
 
-    def handle(self, op: str, key: int, deadline: float) -> Generator[Any, Any, bool]:
+    def handle(self, op: str, key: int, deadline: float) -> Generator[Any, Any, Any]:
+        if self.cache is None or op != "read":
+            return self._origin(deadline)
+        return self._cached(key, deadline)
+
+    def _cached(self, key: int, deadline: float) -> Generator[Any, Any, Any]:
         cache = self.cache
-        if cache is None or op != "read":
-            yield from self._origin(deadline)
-            return False
+        assert cache is not None
         sim = self.sim
         entry, fresh = cache.lookup(key, sim.now)
         if fresh:
-            return False
+            return None
+        flight = None
         if self.coalesce:
             flight = self._flights.get(key)
             if flight is not None:  # another request is fetching this key: wait for it
                 outcome = yield Within(flight, max(0.0, deadline - sim.now))
                 if outcome is TIMED_OUT:
                     if entry is None:
-                        raise TimeoutError("the deadline passed waiting for the origin")
-                    return True
-                return bool(outcome)
+                        return TimeoutError("the deadline passed waiting for the origin")
+                    return STALE
+                return outcome
             flight = self._flights[key] = Signal(sim)
+        error = yield from self._origin(deadline)
+        if error is None:
+            cache.fill(key, True, sim.now)
+            outcome = None
         else:
-            flight = None
-        try:
-            yield from self._origin(deadline)
-        except Exception as error:
             try:
-                cache.fallback(key, entry, error, sim.now)  # stale, or re-raise
+                cache.fallback(key, entry, error, sim.now)  # the stale value, or raises
+                outcome = STALE
             except Exception as failure:
-                if flight is not None:
-                    flight.fail(failure)
-                raise
-            if flight is not None:
-                flight.succeed(True)
-            return True
-        finally:
-            if flight is not None:
-                del self._flights[key]
-        cache.fill(key, True, sim.now)
+                outcome = failure
         if flight is not None:
-            flight.succeed(False)
-        return False
+            del self._flights[key]
+            flight.succeed(outcome)
+        return outcome
 
 
 def _backoff(spec: BackoffSpec, sim: Simulation) -> Backoff:
