@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Generator
+from dataclasses import asdict
 from functools import partial
 from typing import Any, Protocol
 
@@ -169,12 +170,7 @@ class ComposedClient:
         self.sim = sim
         self.cache = None
         if spec.cache is not None:
-            self.cache = Cache(
-                spec.cache.ttl,
-                stale_ttl=spec.cache.stale_ttl,
-                coalesce=spec.cache.coalesce,
-                clock=clock,
-            )
+            self.cache = Cache(**asdict(spec.cache), clock=clock)
         self.coalesce = spec.cache is not None and spec.cache.coalesce
         self.retry = None if spec.retry is None else _retry(spec.retry, sim, deadline)
         names = [region.name for region in world.regions]
@@ -183,16 +179,7 @@ class ComposedClient:
         self.failover = None
         if spec.breaker is not None:
             b = spec.breaker
-            template = CircuitBreaker(
-                "dependency",
-                failure_rate=b.failure_rate,
-                window=b.window,
-                minimum_calls=b.minimum_calls,
-                open_for=b.open_for,
-                open_for_max=b.open_for_max,
-                half_open_calls=b.half_open_calls,
-                clock=clock,
-            )
+            template = CircuitBreaker("dependency", **asdict(b), clock=clock)
         else:
             template = None
         if spec.failover is not None and len(names) > 1:
@@ -336,13 +323,7 @@ class ComposedClient:
 
 
 def _backoff(spec: BackoffSpec, sim: Simulation) -> Backoff:
-    return Backoff(
-        base=spec.base,
-        cap=spec.cap,
-        multiplier=spec.multiplier,
-        jitter=spec.jitter,  # type: ignore[arg-type]
-        random=sim.random.random,
-    )
+    return Backoff(**asdict(spec), random=sim.random.random)
 
 
 def _retry(spec: RetrySpec, sim: Simulation, deadline: float) -> Retry:
@@ -357,16 +338,7 @@ def _retry(spec: RetrySpec, sim: Simulation, deadline: float) -> Retry:
         budgets.append(RetryThrottle())
     if spec.throttle is not None:
         t = spec.throttle
-        budgets.append(
-            AdaptiveThrottle(
-                k=t.k,
-                window=t.window,
-                max_reject=t.max_reject,
-                minimum_requests=t.minimum_requests,
-                clock=sim.clock,
-                random=sim.random.random,
-            )
-        )
+        budgets.append(AdaptiveThrottle(**asdict(t), clock=sim.clock, random=sim.random.random))
     return Retry(
         on=is_regional_failure if spec.on == "regional" else Exception,
         attempts=spec.attempts,
