@@ -107,10 +107,12 @@ class TokenBucketBudget(_Budget):
     A retry takes ``retry_cost`` tokens (``timeout_cost`` after a timeout,
     ``throttling_cost`` after throttling) or is not made at all. A request that
     succeeds at its first attempt adds ``success_reward``; one that succeeds after
-    retries refunds the cost of its last retry. Tokens stay within [0, capacity].
+    retries refunds the cost of its last retry (with ``refund=False`` it adds
+    ``success_reward`` like any success: the plain token bucket of Brooker's retry
+    experiments and of gRPC). Tokens stay within [0, capacity].
     """
 
-    __slots__ = ("_capacity", "_costs", "_reward", "_tokens")
+    __slots__ = ("_capacity", "_costs", "_refund_last", "_reward", "_tokens")
 
     def __init__(
         self,
@@ -120,9 +122,13 @@ class TokenBucketBudget(_Budget):
         throttling_cost: float | None = None,
         success_reward: float = 1,
         *,
+        refund: bool = True,
         name: str | None = None,
     ) -> None:
         super().__init__(name, "token-bucket")
+        if not isinstance(refund, bool):
+            raise ConfigError("refund", "True or False", refund)
+        self._refund_last = refund
         self._capacity = check_number("capacity", capacity, low=0.0)
         retry = check_number("retry_cost", retry_cost, low=0.0)
         timeout = check_number("timeout_cost", timeout_cost, low=0.0)
@@ -172,7 +178,7 @@ class TokenBucketBudget(_Budget):
         self._refund(receipt)
 
     def on_success(self, receipt: object | None) -> None:
-        if receipt is None:
+        if receipt is None or not self._refund_last:
             # The common case: a full bucket and a first-attempt success. Reading the
             # float is atomic; only a change takes the lock.
             if self._tokens >= self._capacity or not self._reward:
@@ -192,7 +198,8 @@ class TokenBucketBudget(_Budget):
         return (
             f"TokenBucketBudget(capacity={self._capacity:g}, retry_cost={costs['transient']:g}, "
             f"timeout_cost={costs[TIMEOUT]:g}, throttling_cost={costs[THROTTLING]:g}, "
-            f"success_reward={self._reward:g}, name={self._name!r}; available={self._tokens:g})"
+            f"success_reward={self._reward:g}, refund={self._refund_last}, name={self._name!r}; "
+            f"available={self._tokens:g})"
         )
 
 

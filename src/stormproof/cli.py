@@ -11,16 +11,22 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from .sim import (
+    Scenario,
     ScenarioError,
     builtin_scenarios,
     html_report,
     load_scenario,
     results_document,
     run_strategies,
+    run_sweep,
     strategies_for,
+    sweep_document,
+    sweep_html,
+    sweep_table,
     table,
 )
 from .sim._report import write_json
@@ -53,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--no-plots", action="store_true", help="skip the HTML report")
         command.add_argument(
             "--workers", type=_workers, help="parallel processes (default: one per core)"
+        )
+        command.add_argument(
+            "--repeat",
+            type=_workers,
+            metavar="N",
+            help="for a sweep: runs per point (default: the scenario's)",
         )
 
     outage = commands.add_parser(
@@ -107,6 +119,17 @@ class _Progress:
         )
 
 
+def _size(scenario: Scenario, args: argparse.Namespace) -> str:
+    names = args.strategies.split(",") if args.strategies else scenario.strategies
+    if scenario.sweep is None:
+        return f"{scenario.duration / 60:g} simulated minutes, {len(names)} strategies"
+    repeat = scenario.sweep.repeat if args.repeat is None else args.repeat
+    return (
+        f"{len(scenario.sweep.values)} values of {scenario.sweep.parameter}, "
+        f"{repeat} runs each, {len(names)} strategies"
+    )
+
+
 def _simulate(name: str, args: argparse.Namespace) -> int:
     scenario = load_scenario(name)
     known = strategies_for(scenario)
@@ -129,25 +152,33 @@ def _simulate(name: str, args: argparse.Namespace) -> int:
         raise ScenarioError(
             "--out", "--out", f"a folder that can be created ({error.strerror})", args.out
         ) from None
-    print(
-        f"{scenario.title or scenario.name}: {scenario.duration / 60:g} simulated minutes, "
-        f"{len(names)} strategies",
-        file=sys.stderr,
-    )
+    print(f"{scenario.title or scenario.name}: {_size(scenario, args)}", file=sys.stderr)
     progress = _Progress(names)
-    results = run_strategies(
-        scenario, [known[n] for n in names], seed=args.seed, workers=args.workers, progress=progress
-    )
-    progress.close()
-    print(table(scenario, results))
-    document = results_document(scenario, known, results)
+    chosen = [known[n] for n in names]
+    if scenario.sweep is not None:
+        sweep = scenario.sweep
+        if args.repeat is not None:
+            scenario = replace(scenario, sweep=replace(sweep, repeat=args.repeat))
+        swept = run_sweep(scenario, chosen, seed=args.seed, workers=args.workers, progress=progress)
+        progress.close()
+        print(sweep_table(scenario, swept))
+        document = sweep_document(scenario, known, swept)
+        page = None if args.no_plots else sweep_html(scenario, known, swept)
+    else:
+        results = run_strategies(
+            scenario, chosen, seed=args.seed, workers=args.workers, progress=progress
+        )
+        progress.close()
+        print(table(scenario, results))
+        document = results_document(scenario, known, results)
+        page = None if args.no_plots else html_report(scenario, known, results)
     write_json(document, str(out / "results.json"))
     written = [f"results: {out / 'results.json'}"]
     if args.json:
         write_json(document, args.json)
         written.append(f"results: {args.json}")
-    if not args.no_plots:
-        (out / "report.html").write_text(html_report(scenario, known, results), encoding="utf-8")
+    if page is not None:
+        (out / "report.html").write_text(page, encoding="utf-8")
         written.insert(0, f"report:  {out / 'report.html'}")
     print("\n" + "\n".join(written))
     return 0

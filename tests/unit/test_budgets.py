@@ -55,6 +55,22 @@ def test_token_bucket_success_rewards_and_refunds() -> None:
     assert budget.available == 100  # never above capacity
 
 
+def test_token_bucket_without_refund_rewards_every_success_alike() -> None:
+    budget = TokenBucketBudget(capacity=10, retry_cost=1, success_reward=0.1, refund=False)
+    receipt = budget.try_retry("transient")
+    budget.try_retry("transient")
+    assert budget.available == 8
+    budget.on_success(receipt)  # a success after retries: the reward, not the cost back
+    assert budget.available == pytest.approx(8.1)
+    budget.on_success(None)
+    assert budget.available == pytest.approx(8.2)
+
+
+def test_token_bucket_refund_must_be_a_bool() -> None:
+    with pytest.raises(ConfigError, match="refund"):
+        TokenBucketBudget(refund="no")  # type: ignore[arg-type]
+
+
 def test_token_bucket_zero_capacity_means_no_retries() -> None:
     budget = TokenBucketBudget(capacity=0)
     assert budget.try_retry("transient") is None

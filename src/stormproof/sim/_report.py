@@ -6,13 +6,22 @@ from __future__ import annotations
 import html
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from ._run import RunResult
+from ._result import RunResult
 from ._spec import Scenario, StrategySpec
+from ._sweep import SweepResult
 
-__all__ = ["html_report", "results_document", "table"]
+__all__ = [
+    "html_report",
+    "results_document",
+    "sweep_document",
+    "sweep_html",
+    "sweep_table",
+    "table",
+]
 
 PALETTE = (
     "#d62728",
@@ -147,33 +156,75 @@ def _share(part: Sequence[float], whole: Sequence[float], size: int) -> list[flo
     return out
 
 
+@dataclass(frozen=True)
+class _Axis:
+    """Where a chart's points sit along x, the range shown, and the labelled ticks."""
+
+    positions: Sequence[float]
+    low: float
+    high: float
+    ticks: Sequence[tuple[float, str]]
+    markers: bool = False
+
+
+def _time_axis(points: int, step: float) -> _Axis:
+    end = points * step
+    return _Axis(
+        [(i + 0.5) * step for i in range(points)],
+        0.0,
+        end,
+        [(end * i / 6, f"{end * i / 6 / 60:.0f} min") for i in range(7)],
+    )
+
+
+def _value_axis(values: Sequence[float]) -> _Axis:
+    stride = max(1, math.ceil(len(values) / 12))
+    return _Axis(
+        list(values),
+        min(values),
+        max(values),
+        [(v, _tick(v)) for v in values[::stride]],
+        markers=len(values) <= 40,
+    )
+
+
 def _chart(
     title: str,
     lines: dict[str, Sequence[float | None]],
-    step: float,
+    axis: _Axis,
     y_label: str,
     *,
     colors: dict[str, str],
-    shade: tuple[float, float] | None,
+    shade: tuple[float, float] | None = None,
     y_max: float | None = None,
     reference: tuple[float, str] | None = None,
     percent: bool = False,
+    log: bool = False,
 ) -> str:
     width, height = 860, 260
     left, right, top, bottom = 60, 20, 30, 40
     plot_w, plot_h = width - left - right, height - top - bottom
-    points = max((len(v) for v in lines.values()), default=1)
-    x_max = points * step
+    span = axis.high - axis.low
     values = [v for series in lines.values() for v in series if v is not None]
     top_value = max([*values, reference[0] if reference else 0.0, 1e-9])
     if y_max is None:
         y_max = _nice(top_value * 1.05)
+    y_min = 0.0
+    if log:
+        positive = [v for v in values if v > 0]
+        y_min = 10.0 ** math.floor(math.log10(min(positive))) if positive else 1.0
+        y_max = max(10.0 ** math.ceil(math.log10(top_value)), y_min * 10)
+        low_log, high_log = math.log10(y_min), math.log10(y_max)
 
     def x(t: float) -> float:
-        return left + plot_w * t / x_max if x_max else left
+        return left + plot_w * (t - axis.low) / span if span else left + plot_w / 2
 
     def y(v: float) -> float:
-        return top + plot_h * (1 - min(v, y_max) / y_max)
+        if log:
+            share = (math.log10(min(max(v, y_min), y_max)) - low_log) / (high_log - low_log)
+        else:
+            share = min(v, y_max) / y_max
+        return top + plot_h * (1 - share)
 
     out = [
         f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
@@ -185,8 +236,11 @@ def _chart(
             f'<rect x="{x(shade[0]):.1f}" y="{top}" width="{x(shade[1]) - x(shade[0]):.1f}"'
             f' height="{plot_h}" class="trigger"/>'
         )
-    for i in range(5):
-        value = y_max * i / 4
+    if log:
+        grid = [y_min * 10**i for i in range(round(high_log - low_log) + 1)]
+    else:
+        grid = [y_max * i / 4 for i in range(5)]
+    for value in grid:
         label = f"{100 * value:.0f}%" if percent else _tick(value)
         out.append(
             f'<line x1="{left}" x2="{width - right}" y1="{y(value):.1f}" '
@@ -196,11 +250,10 @@ def _chart(
             f'<text x="{left - 6}" y="{y(value) + 4:.1f}" class="tick" '
             f'text-anchor="end">{label}</text>'
         )
-    for i in range(7):
-        t = x_max * i / 6
+    for t, label in axis.ticks:
         out.append(
             f'<text x="{x(t):.1f}" y="{height - bottom + 16}" class="tick" '
-            f'text-anchor="middle">{t / 60:.0f} min</text>'
+            f'text-anchor="middle">{html.escape(label)}</text>'
         )
     out.append(
         f'<text x="14" y="{top + plot_h / 2}" class="tick" transform="rotate(-90 14 '
@@ -217,18 +270,23 @@ def _chart(
         )
     for name, series in lines.items():
         path: list[str] = []
+        dots: list[str] = []
         pen_up = True
-        for i, v in enumerate(series):
+        for t, v in zip(axis.positions, series, strict=False):
             if v is None:
                 pen_up = True
                 continue
-            path.append(f"{'M' if pen_up else 'L'}{x((i + 0.5) * step):.1f},{y(v):.1f}")
+            path.append(f"{'M' if pen_up else 'L'}{x(t):.1f},{y(v):.1f}")
+            if axis.markers:
+                dots.append(f'<circle cx="{x(t):.1f}" cy="{y(v):.1f}" r="2.5"/>')
             pen_up = False
         if path:
             out.append(
                 f'<path d="{" ".join(path)}" stroke="{colors[name]}" class="line">'
                 f"<title>{html.escape(name)}</title></path>"
             )
+        if dots:
+            out.append(f'<g fill="{colors[name]}">{"".join(dots)}</g>')
     out.append("</svg>")
     return "\n".join(out)
 
@@ -289,7 +347,9 @@ def html_report(
     def chart(
         title: str, lines: dict[str, Sequence[float | None]], y_label: str, **options: Any
     ) -> None:
-        charts.append(_chart(title, lines, size, y_label, colors=colors, shade=shade, **options))
+        points = max((len(v) for v in lines.values()), default=1)
+        axis = _time_axis(points, size)
+        charts.append(_chart(title, lines, axis, y_label, colors=colors, shade=shade, **options))
 
     for region in scenario.regions:
         capacity = region.capacity / region.service_time.mean
@@ -384,5 +444,148 @@ level before it, for 10 s.</p>
 <div class="legend">{legend}</div>
 {trigger}
 {"".join(charts)}
+</body></html>
+"""
+
+
+# -- sweeps -------------------------------------------------------------------------------
+
+_SWEEP_METRICS: dict[str, tuple[str, Callable[[float | None], str], bool]] = {
+    # metric: (title, how a value is shown, shown as a share)
+    "amplification": (
+        "Amplification: attempts per request",
+        lambda v: _num(v, ".2f", "x"),
+        False,
+    ),
+    "success_rate": ("Success rate", lambda v: _pct(v, 2), True),
+    "goodput_rate": ("Goodput: answered within the deadline", lambda v: _pct(v, 2), True),
+    "p99_latency_s": ("p99 latency (s)", lambda v: _num(v, ".3g", " s"), False),
+    "peak_load_ratio": ("Peak load over capacity", lambda v: _num(v, ".2f", "x"), False),
+    "calls": ("Calls the dependency received", lambda v: _num(v, ",.0f"), False),
+    "completion_s": (
+        "Time until the last client is done (s)",
+        lambda v: _num(v, ".3g", " s"),
+        False,
+    ),
+}
+
+
+def _grid(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(header, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines.extend("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in rows)
+    return lines
+
+
+def _sweep_rows(scenario: Scenario, results: Sequence[SweepResult], metric: str) -> list[list[str]]:
+    assert scenario.sweep is not None
+    show = _SWEEP_METRICS[metric][1]
+    return [
+        [_tick(value), *(show(r.points[i].get(metric)) for r in results)]
+        for i, value in enumerate(scenario.sweep.values)
+    ]
+
+
+def sweep_table(scenario: Scenario, results: Sequence[SweepResult]) -> str:
+    """One text table per metric: a row per value, a column per strategy."""
+    sweep = scenario.sweep
+    assert sweep is not None
+    header = [sweep.parameter, *(r.strategy for r in results)]
+    blocks = []
+    for metric in sweep.metrics:
+        runs = "1 run" if sweep.repeat == 1 else f"mean of {sweep.repeat} runs"
+        lines = [f"{_SWEEP_METRICS[metric][0]} ({runs} per point)"]
+        lines.extend(_grid(header, _sweep_rows(scenario, results, metric)))
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def sweep_document(
+    scenario: Scenario, strategies: dict[str, StrategySpec], results: Sequence[SweepResult]
+) -> dict[str, Any]:
+    """What ``results.json`` holds for a sweep: per strategy, the mean metrics at each
+    value of the parameter."""
+    sweep = scenario.sweep
+    assert sweep is not None
+    return {
+        "scenario": scenario.name,
+        "title": scenario.title,
+        "seed": results[0].seed if results else scenario.seed,
+        "sweep": {
+            "parameter": sweep.parameter,
+            "values": list(sweep.values),
+            "repeat": sweep.repeat,
+            "metrics": list(sweep.metrics),
+        },
+        "strategies": {
+            r.strategy: {
+                "summary": strategies[r.strategy].summary,
+                "cpu_seconds": round(r.cpu_seconds, 3),
+                "points": [
+                    {"value": value, **point}
+                    for value, point in zip(r.values, r.points, strict=True)
+                ],
+            }
+            for r in results
+        },
+    }
+
+
+def sweep_html(
+    scenario: Scenario, strategies: dict[str, StrategySpec], results: Sequence[SweepResult]
+) -> str:
+    """A self-contained HTML report of a sweep: a chart and a table per metric."""
+    sweep = scenario.sweep
+    assert sweep is not None
+    colors = _colors([r.strategy for r in results])
+    axis = _value_axis(sweep.values)
+    sections = []
+    for metric in sweep.metrics:
+        title, _, share = _SWEEP_METRICS[metric]
+        lines: dict[str, Sequence[float | None]] = {
+            r.strategy: [p.get(metric) for p in r.points] for r in results
+        }
+        positive = [v for series in lines.values() for v in series if v is not None and v > 0]
+        log = not share and bool(positive) and max(positive) / min(positive) > 50
+        chart = _chart(
+            f"{title} by {sweep.parameter}" + (" (log scale)" if log else ""),
+            lines,
+            axis,
+            metric,
+            colors=colors,
+            y_max=1.0 if share else None,
+            percent=share,
+            log=log,
+        )
+        head = "".join(
+            f'<th><i style="background:{colors[r.strategy]}"></i> {html.escape(r.strategy)}</th>'
+            for r in results
+        )
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+            for row in _sweep_rows(scenario, results, metric)
+        )
+        sections.append(
+            f"<h2>{html.escape(title)}</h2>\n{chart}\n<table><tr><th>"
+            f"{html.escape(sweep.parameter)}</th>{head}</tr>{body}</table>"
+        )
+    legend = " ".join(
+        f'<span><i style="background:{colors[r.strategy]}"></i>{html.escape(r.strategy)}: '
+        f"{html.escape(strategies[r.strategy].summary)}</span><br>"
+        for r in results
+    )
+    name = html.escape(scenario.title or scenario.name)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>stormproof: {name}</title>
+<style>{_STYLE}</style></head><body>
+<h1>{name}</h1>
+<p>{html.escape(scenario.description.strip())}</p>
+<p class="note">Scenario <code>{html.escape(scenario.name)}</code>: {len(sweep.values)} values
+of <code>{html.escape(sweep.parameter)}</code>, each the mean of {sweep.repeat} runs (seeds
+{results[0].seed if results else scenario.seed} onward, the same for every strategy).</p>
+<div class="legend">{legend}</div>
+{"".join(sections)}
 </body></html>
 """

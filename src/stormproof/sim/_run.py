@@ -8,12 +8,13 @@ import math
 import time
 from array import array
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
 from typing import Any
 
 from ._dns import HostCache, Resolver
 from ._engine import Simulation
 from ._load import KeySpace, OpenLoop
+from ._occ import run_occ
+from ._result import RunResult
 from ._series import Series
 from ._service import Service
 from ._spec import Scenario, StrategySpec, TriggerSpec
@@ -40,17 +41,6 @@ SUMMARY_FIELDS = (
     "peak_load_ratio",
     "dns_queries",
 )
-
-
-@dataclass
-class RunResult:
-    scenario: str
-    strategy: str
-    seed: int
-    summary: dict[str, Any]
-    series: dict[str, list[float]]
-    events: int
-    cpu_seconds: float = 0.0
 
 
 class _Recorder:
@@ -164,7 +154,10 @@ def run(
     seed: int | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> RunResult:
-    """Simulate ``scenario`` with every app instance running ``strategy``."""
+    """Simulate ``scenario`` with every app instance running ``strategy`` (or, for a
+    scenario with an ``[occ]`` table, every contending client)."""
+    if scenario.occ is not None:
+        return run_occ(scenario, strategy, seed)
     started_cpu = time.process_time()
     # A run allocates millions of short-lived objects and (failures being values) makes
     # few reference cycles: collect rarely while it runs.

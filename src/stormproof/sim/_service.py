@@ -19,8 +19,9 @@ __all__ = ["Distribution", "Job", "Service", "Slowdown"]
 
 @dataclass(frozen=True)
 class Distribution:
-    """Service times: ``"constant"``, ``"exponential"`` or ``"lognormal"`` with this mean
-    (lognormal also takes ``sigma``, the standard deviation of the log)."""
+    """Service (or network) times: ``"constant"``, ``"exponential"``, ``"lognormal"``
+    (``sigma``: the standard deviation of the log) or ``"normal"`` (``sigma``: the
+    standard deviation; negative draws are folded back, as network delays are)."""
 
     kind: str
     mean: float
@@ -34,6 +35,8 @@ class Distribution:
             rate = 1.0 / mean
             return lambda: rng.expovariate(rate)
         sigma = self.sigma
+        if self.kind == "normal":
+            return lambda: abs(rng.normalvariate(mean, sigma))
         mu = math.log(mean) - sigma * sigma / 2.0
         return lambda: rng.lognormvariate(mu, sigma)
 

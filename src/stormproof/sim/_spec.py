@@ -4,7 +4,7 @@ parsed and validated from TOML (or plain dicts) into frozen dataclasses."""
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,23 +22,36 @@ from ._service import Distribution, Slowdown
 __all__ = [
     "BackoffSpec",
     "BreakerSpec",
+    "BudgetSpec",
     "CacheSpec",
     "ClientsSpec",
     "DNSSpec",
     "FailoverSpec",
+    "OCCSpec",
     "RegionSpec",
     "RetrySpec",
     "Scenario",
     "StrategySpec",
+    "SweepSpec",
     "ThrottleSpec",
     "TriggerSpec",
     "parse_scenario",
     "parse_strategy",
     "read_toml",
+    "with_value",
 ]
 
 JITTERS = ("none", "full", "equal", "decorrelated")
 BUDGETS = ("aws-standard", "aws-2026", "ratio", "grpc")
+SWEEP_METRICS = (
+    "amplification",
+    "success_rate",
+    "goodput_rate",
+    "p99_latency_s",
+    "peak_load_ratio",
+    "calls",
+    "completion_s",
+)
 TRIGGERS = ("dns_empty", "partition", "capacity_drop", "load_spike", "load_ramp", "errors")
 
 
@@ -59,21 +72,15 @@ class ThrottleSpec:
 
 
 @dataclass(frozen=True)
-class RetrySpec:
-    attempts: int = 3
-    on: str = "regional"
-    backoff: BackoffSpec = BackoffSpec()
-    throttling_backoff: BackoffSpec | None = None
-    budget: str | None = None
-    throttle: ThrottleSpec | None = None
-    deadline: bool = False
+class BudgetSpec:
+    """A token bucket of your own (``TokenBucketBudget``'s options)."""
 
-
-@dataclass(frozen=True)
-class CacheSpec:
-    ttl: float = 300.0
-    stale_ttl: float = 0.0
-    coalesce: bool = True
+    capacity: float = 500.0
+    retry_cost: float = 5.0
+    timeout_cost: float = 10.0
+    throttling_cost: float | None = None
+    success_reward: float = 1.0
+    refund: bool = True
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,25 @@ class BreakerSpec:
     open_for: float = 10.0
     open_for_max: float | None = 60.0
     half_open_calls: int = 1
+
+
+@dataclass(frozen=True)
+class RetrySpec:
+    attempts: int = 3
+    on: str = "regional"
+    backoff: BackoffSpec = BackoffSpec()
+    throttling_backoff: BackoffSpec | None = None
+    budget: str | BudgetSpec | None = None
+    throttle: ThrottleSpec | None = None
+    breaker: BreakerSpec | None = None  # a circuit breaker that only stops retries
+    deadline: bool = False
+
+
+@dataclass(frozen=True)
+class CacheSpec:
+    ttl: float = 300.0
+    stale_ttl: float = 0.0
+    coalesce: bool = True
 
 
 @dataclass(frozen=True)
@@ -152,6 +178,26 @@ class TriggerSpec:
 
 
 @dataclass(frozen=True)
+class OCCSpec:
+    """Optimistic-concurrency contention: ``clients`` start together and each updates one
+    row once (read its version, then write conditionally on it), retrying on conflict."""
+
+    clients: int
+    network_delay: Distribution
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """Run the scenario once per value of ``parameter`` (``repeat`` times, seeds
+    ``seed``, ``seed + 1``, ...) and report each metric against the parameter."""
+
+    parameter: str
+    values: tuple[float, ...]
+    repeat: int = 1
+    metrics: tuple[str, ...] = ("amplification", "success_rate")
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     title: str
@@ -165,6 +211,8 @@ class Scenario:
     triggers: tuple[TriggerSpec, ...]
     custom: dict[str, StrategySpec] = field(default_factory=dict)
     source: str = ""
+    occ: OCCSpec | None = None
+    sweep: SweepSpec | None = None
 
     @property
     def trigger_window(self) -> tuple[float, float] | None:
@@ -204,6 +252,54 @@ def _backoff(section: Section) -> BackoffSpec:
     return spec
 
 
+def _breaker(part: Section) -> BreakerSpec:
+    window = part.integer("window", 20, low=1)
+    minimum = part.integer("minimum_calls", 10, low=1)
+    if minimum > window:
+        raise part.fail("minimum_calls", f"<= window ({window})", minimum)
+    open_for = part.number("open_for", 10.0, low=0.0, low_open=True)
+    open_max = part.raw("open_for_max", 60.0)
+    if open_max is not None:
+        open_max = part.number("open_for_max", 60.0, low=open_for)
+    spec = BreakerSpec(
+        failure_rate=part.number("failure_rate", 0.5, low=0.0, high=1.0, low_open=True),
+        window=window,
+        minimum_calls=minimum,
+        open_for=open_for,
+        open_for_max=open_max,
+        half_open_calls=part.integer("half_open_calls", 1, low=1),
+    )
+    part.done()
+    return spec
+
+
+def _budget(part: Section) -> str | BudgetSpec | None:
+    value = part.data.get("budget")
+    if isinstance(value, dict):
+        table = part.section("budget")
+        throttling = table.raw("throttling_cost")
+        spec = BudgetSpec(
+            capacity=table.number("capacity", 500.0, low=0.0),
+            retry_cost=table.number("retry_cost", 5.0, low=0.0),
+            timeout_cost=table.number("timeout_cost", 10.0, low=0.0),
+            throttling_cost=None
+            if throttling is None
+            else table.number("throttling_cost", low=0.0),
+            success_reward=table.number("success_reward", 1.0, low=0.0),
+            refund=table.boolean("refund", True),
+        )
+        table.done()
+        return spec
+    budget = part.raw("budget")
+    if budget is not None and budget not in BUDGETS:
+        raise part.fail(
+            "budget",
+            "one of " + ", ".join(repr(b) for b in BUDGETS) + " or a table of token-bucket options",
+            budget,
+        )
+    return budget  # type: ignore[no-any-return]
+
+
 def parse_strategy(section: Section) -> StrategySpec:
     name = section.string("name")
     kind = section.string("kind", "composed", choices=("composed", "seed-patterns"))
@@ -220,9 +316,8 @@ def parse_strategy(section: Section) -> StrategySpec:
                 minimum_requests=t.integer("minimum_requests", 10),
             )
             t.done()
-        budget = part.raw("budget")
-        if budget is not None and budget not in BUDGETS:
-            raise part.fail("budget", "one of " + ", ".join(repr(b) for b in BUDGETS), budget)
+        budget = _budget(part)
+        retry_breaker = part.optional_section("breaker")
         retry = RetrySpec(
             attempts=part.integer("attempts", 3, low=1),
             on=part.string("on", "regional", choices=("regional", "all")),
@@ -230,6 +325,7 @@ def parse_strategy(section: Section) -> StrategySpec:
             throttling_backoff=None if throttling is None else _backoff(throttling),
             budget=budget,
             throttle=throttle,
+            breaker=None if retry_breaker is None else _breaker(retry_breaker),
             deadline=part.boolean("deadline", False),
         )
         part.done()
@@ -241,23 +337,7 @@ def parse_strategy(section: Section) -> StrategySpec:
         )
         part.done()
     if (part := section.optional_section("breaker")) is not None:
-        window = part.integer("window", 20, low=1)
-        minimum = part.integer("minimum_calls", 10, low=1)
-        if minimum > window:
-            raise part.fail("minimum_calls", f"<= window ({window})", minimum)
-        open_for = part.number("open_for", 10.0, low=0.0, low_open=True)
-        open_max = part.raw("open_for_max", 60.0)
-        if open_max is not None:
-            open_max = part.number("open_for_max", 60.0, low=open_for)
-        breaker = BreakerSpec(
-            failure_rate=part.number("failure_rate", 0.5, low=0.0, high=1.0, low_open=True),
-            window=window,
-            minimum_calls=minimum,
-            open_for=open_for,
-            open_for_max=open_max,
-            half_open_calls=part.integer("half_open_calls", 1, low=1),
-        )
-        part.done()
+        breaker = _breaker(part)
     if (part := section.optional_section("failover")) is not None:
         failover = FailoverSpec(
             failback_after=part.number("failback_after", 30.0, low=0.0),
@@ -286,7 +366,7 @@ def parse_strategy(section: Section) -> StrategySpec:
 
 def _distribution(section: Section) -> Distribution:
     kind = section.string(
-        "distribution", "lognormal", choices=("constant", "exponential", "lognormal")
+        "distribution", "lognormal", choices=("constant", "exponential", "lognormal", "normal")
     )
     spec = Distribution(
         kind, section.number("mean", low=0.0, low_open=True), section.number("sigma", 0.5, low=0.0)
@@ -354,6 +434,49 @@ def _trigger(section: Section, duration: float, regions: dict[str, RegionSpec]) 
     return spec
 
 
+def _occ(part: Section) -> OCCSpec:
+    spec = OCCSpec(
+        clients=part.integer("clients", 10, low=1),
+        network_delay=_distribution(part.section("network_delay")),
+    )
+    part.done()
+    return spec
+
+
+def _sweep(part: Section) -> SweepSpec:
+    values = part.raw("values")
+    if (
+        not isinstance(values, list)
+        or not values
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    ):
+        raise part.fail("values", "a non-empty list of numbers", values)
+    metrics = part.raw("metrics", ["amplification", "success_rate"])
+    if not isinstance(metrics, list) or not metrics or not all(m in SWEEP_METRICS for m in metrics):
+        raise part.fail("metrics", "a list of " + ", ".join(SWEEP_METRICS), metrics)
+    return SweepSpec(
+        parameter=part.string("parameter"),
+        values=tuple(values),
+        repeat=part.integer("repeat", 1, low=1),
+        metrics=tuple(metrics),
+    )
+
+
+def _check_sweep(part: Section, scenario: Scenario) -> None:
+    """Every swept value must make a valid scenario; checked before anything runs."""
+    assert scenario.sweep is not None
+    for value in scenario.sweep.values:
+        try:
+            with_value(scenario, scenario.sweep.parameter, value)
+        except (KeyError, TypeError, ValueError, IndexError) as error:  # noqa: PERF203
+            raise part.fail(
+                "parameter",
+                f"a field of the scenario that takes these values ({error})",
+                scenario.sweep.parameter,
+            ) from None
+    part.done()
+
+
 def parse_scenario(
     data: dict[str, Any],
     source: str,
@@ -384,8 +507,11 @@ def parse_scenario(
         latency=d.number("latency", 0.002, low=0.0),
     )
     d.done()
+    occ = None
+    if (part := root.optional_section("occ")) is not None:
+        occ = _occ(part)
     region_sections = root.sections("regions")
-    if not region_sections:
+    if not region_sections and occ is None:
         raise root.fail("regions", "at least one [[regions]] table", [])
     regions: dict[str, RegionSpec] = {}
     for section in region_sections:
@@ -410,6 +536,8 @@ def parse_scenario(
                 "strategies", "names of known strategies (" + ", ".join(available) + ")", name
             )
     seed = root.integer("seed", 1)
+    sweep_part = root.optional_section("sweep")
+    sweep = None if sweep_part is None else _sweep(sweep_part)
     scenario = Scenario(
         name=root.string("name"),
         title=str(root.raw("title", "")),
@@ -423,6 +551,47 @@ def parse_scenario(
         triggers=triggers,
         custom=custom,
         source=source,
+        occ=occ,
+        sweep=sweep,
     )
+    if sweep_part is not None:
+        _check_sweep(sweep_part, scenario)
     root.done()
     return scenario
+
+
+def with_value(scenario: Scenario, parameter: str, value: float) -> Scenario:
+    """The scenario with one field set: ``"clients.instances"``, ``"occ.clients"``,
+    ``"dns.ttl"``, ``"regions[0].error_rate"``, or ``"duration"``."""
+    head, _, name = parameter.partition(".")
+    if not name:
+        if head != "duration":
+            raise KeyError(f"no field {parameter!r}")
+        return replace(scenario, duration=_typed(scenario.duration, value, parameter))
+    if head.startswith("regions[") and head.endswith("]"):
+        index = int(head[len("regions[") : -1])
+        regions = list(scenario.regions)
+        regions[index] = _replaced(regions[index], name, value, parameter)
+        return replace(scenario, regions=tuple(regions))
+    if head not in ("clients", "dns", "occ"):
+        raise KeyError(f"no table {head!r}")
+    part = getattr(scenario, head)
+    if part is None:
+        raise KeyError(f"the scenario has no [{head}] table")
+    return replace(scenario, **{head: _replaced(part, name, value, parameter)})
+
+
+def _replaced(spec: Any, name: str, value: float, parameter: str) -> Any:
+    if name not in {f.name for f in fields(spec)}:
+        raise KeyError(f"no field {parameter!r}")
+    return replace(spec, **{name: _typed(getattr(spec, name), value, parameter)})
+
+
+def _typed(current: object, value: float, parameter: str) -> Any:
+    if isinstance(current, bool) or not isinstance(current, (int, float)):
+        raise TypeError(f"{parameter} is not a number")
+    if isinstance(current, int) and not float(value).is_integer():
+        raise TypeError(f"{parameter} takes whole numbers")
+    if value < 0:
+        raise ValueError(f"{parameter} cannot be negative")
+    return int(value) if isinstance(current, int) else float(value)

@@ -35,10 +35,10 @@ from stormproof.breaker import BreakerState
 from stormproof.classify import is_regional_failure
 
 from ._engine import TIMED_OUT, Signal, Simulation, Within
-from ._spec import BackoffSpec, RetrySpec, StrategySpec
+from ._spec import BackoffSpec, BudgetSpec, RetrySpec, StrategySpec
 from ._world import Instance, World
 
-__all__ = ["BUILT_IN", "STALE", "Client", "Outcome", "build_client", "retrying"]
+__all__ = ["BUILT_IN", "STALE", "Client", "Outcome", "build_client", "build_retry", "retrying"]
 
 Outcome = Exception | None
 """What a simulated call ends with: None (it succeeded) or the error a caller would get.
@@ -172,7 +172,7 @@ class ComposedClient:
         if spec.cache is not None:
             self.cache = Cache(**asdict(spec.cache), clock=clock)
         self.coalesce = spec.cache is not None and spec.cache.coalesce
-        self.retry = None if spec.retry is None else _retry(spec.retry, sim, deadline)
+        self.retry = None if spec.retry is None else build_retry(spec.retry, sim, deadline)
         names = [region.name for region in world.regions]
         self.primary = names[0]
         self.breakers: dict[str, CircuitBreaker] = {}
@@ -326,9 +326,11 @@ def _backoff(spec: BackoffSpec, sim: Simulation) -> Backoff:
     return Backoff(**asdict(spec), random=sim.random.random)
 
 
-def _retry(spec: RetrySpec, sim: Simulation, deadline: float) -> Retry:
+def build_retry(spec: RetrySpec, sim: Simulation, deadline: float) -> Retry:
     budgets: list[Any] = []
-    if spec.budget == "aws-standard":
+    if isinstance(spec.budget, BudgetSpec):
+        budgets.append(TokenBucketBudget(**asdict(spec.budget)))
+    elif spec.budget == "aws-standard":
         budgets.append(TokenBucketBudget.aws_standard())
     elif spec.budget == "aws-2026":
         budgets.append(TokenBucketBudget.aws_2026())
@@ -336,6 +338,9 @@ def _retry(spec: RetrySpec, sim: Simulation, deadline: float) -> Retry:
         budgets.append(RatioBudget(clock=sim.clock))
     elif spec.budget == "grpc":
         budgets.append(RetryThrottle())
+    if spec.breaker is not None:
+        breaker = CircuitBreaker("retries", **asdict(spec.breaker), clock=sim.clock)
+        budgets.append(RetryBreaker(breaker, sim))
     if spec.throttle is not None:
         t = spec.throttle
         budgets.append(AdaptiveThrottle(**asdict(t), clock=sim.clock, random=sim.random.random))
@@ -350,6 +355,42 @@ def _retry(spec: RetrySpec, sim: Simulation, deadline: float) -> Retry:
         deadline=deadline if spec.deadline else None,
         clock=sim.clock,
     )
+
+
+class RetryBreaker:
+    """A circuit breaker that only stops retries (first attempts always go): every
+    attempt's outcome is recorded in a real ``CircuitBreaker``, and a retry is allowed
+    only while it is closed. Used as one of a Retry's budgets."""
+
+    def __init__(self, breaker: CircuitBreaker, sim: Simulation) -> None:
+        self.breaker = breaker
+        self.sim = sim
+        self.name = breaker.name
+
+    def on_request(self) -> None:
+        return None
+
+    def try_retry(self, error_class: Any) -> object | None:
+        return 0 if self.breaker.state is BreakerState.CLOSED else None
+
+    def cancel_retry(self, receipt: object) -> None:
+        return None
+
+    def _record(self, failed: bool) -> None:
+        try:
+            permit = self.breaker.acquire(self.sim.now)
+        except CircuitOpen:
+            return  # open: outcomes wait for the half-open probes
+        if failed:
+            self.breaker.on_failure(permit, None, self.sim.now)
+        else:
+            self.breaker.on_success(permit, None, self.sim.now)
+
+    def on_success(self, receipt: object | None) -> None:
+        self._record(False)
+
+    def on_failure(self, error_class: Any) -> None:
+        self._record(error_class is not None)
 
 
 def _unused(*args: Any, **kwargs: Any) -> Any:  # pragma: no cover - the simulator drives it
