@@ -352,7 +352,7 @@ def html_report(
         charts.append(_chart(title, lines, axis, y_label, colors=colors, shade=shade, **options))
 
     for region in scenario.regions:
-        capacity = region.capacity / region.service_time.mean
+        capacity = region.capacity_rps
         chart(
             f"Offered load at {region.name} (requests/s) vs capacity",
             {r.strategy: _buckets(r.series[f"offered:{region.name}"], size) for r in results},

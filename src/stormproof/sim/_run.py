@@ -284,8 +284,7 @@ def summarize(scenario: Scenario, series: Series, latencies: array[float]) -> di
         recovery = _recovery(data["requests"], data["goodput"], start, end, int(scenario.duration))
     peaks: dict[str, float] = {}
     for region in scenario.regions:
-        capacity = region.capacity / region.service_time.mean
-        peaks[region.name] = max(data[f"offered:{region.name}"][:seconds]) / capacity
+        peaks[region.name] = max(data[f"offered:{region.name}"][:seconds]) / region.capacity_rps
     peaks["dns"] = max(data["offered:dns"][:seconds]) / scenario.dns.capacity
     return {
         "requests": int(requests),

@@ -3,6 +3,7 @@ parsed and validated from TOML (or plain dicts) into frozen dataclasses."""
 
 from __future__ import annotations
 
+import copy
 import sys
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -163,6 +164,25 @@ class RegionSpec:
     drop_expired: bool = False
     setup_time: float = 0.0
     error_rate: float = 0.0
+
+    @property
+    def capacity_rps(self) -> float:
+        """The most requests per second it can sustain: ``capacity / mean service time``,
+        or, for a server that slows down with load, the best rate it reaches slowed."""
+        mean = self.service_time.mean
+        base = self.capacity / mean
+        slow = self.slowdown
+        if slow is None:
+            return base
+        if slow.kind == "rate":  # fast only while at most `above` arrive per second
+            return max(min(base, slow.above), base / slow.factor)
+        fast = min(self.capacity, slow.above) / mean  # the most it serves unslowed
+        if slow.kind == "concurrency":
+            return max(fast, base / slow.factor)
+        if self.capacity <= slow.above:
+            return base
+        excess = slow.factor * (self.capacity - slow.above) / slow.above
+        return max(fast, base / (1.0 + excess))  # linear: every thread busy, all slowed
 
 
 @dataclass(frozen=True)
@@ -462,19 +482,45 @@ def _sweep(part: Section) -> SweepSpec:
     )
 
 
-def _check_sweep(part: Section, scenario: Scenario) -> None:
-    """Every swept value must make a valid scenario; checked before anything runs."""
-    assert scenario.sweep is not None
-    for value in scenario.sweep.values:
+def _check_sweep(
+    part: Section,
+    data: dict[str, Any],
+    scenario: Scenario,
+    known_strategies: tuple[str, ...],
+) -> None:
+    """Every swept value must make a valid scenario, checked before anything runs: the
+    field must exist and take numbers of that kind, and the scenario with the value in
+    place must pass every check a file passes."""
+    sweep = scenario.sweep
+    assert sweep is not None
+    parameter = sweep.parameter
+    for value in sweep.values:
         try:
-            with_value(scenario, scenario.sweep.parameter, value)
-        except (KeyError, TypeError, ValueError, IndexError) as error:  # noqa: PERF203
+            with_value(scenario, parameter, value)
+        except (KeyError, TypeError, ValueError, IndexError) as error:
             raise part.fail(
-                "parameter",
-                f"a field of the scenario that takes these values ({error})",
-                scenario.sweep.parameter,
+                "parameter", f"a field of the scenario that takes these values ({error})", parameter
             ) from None
+        varied = copy.deepcopy(data)
+        del varied["sweep"]
+        table, key = _field_of(varied, parameter)
+        table[key] = value
+        try:
+            parse_scenario(varied, scenario.source, None, known_strategies)
+        except ScenarioError as error:
+            reason = str(error).split(": ", 1)[-1]
+            raise part.fail("values", f"values that {parameter} takes ({reason})", value) from None
     part.done()
+
+
+def _field_of(data: dict[str, Any], parameter: str) -> tuple[dict[str, Any], str]:
+    """The table of raw scenario data that holds ``parameter``, and its key there."""
+    head, _, name = parameter.partition(".")
+    if not name:
+        return data, head
+    if head.startswith("regions["):
+        return data["regions"][int(head[len("regions[") : -1])], name
+    return data.setdefault(head, {}), name
 
 
 def parse_scenario(
@@ -555,7 +601,7 @@ def parse_scenario(
         sweep=sweep,
     )
     if sweep_part is not None:
-        _check_sweep(sweep_part, scenario)
+        _check_sweep(sweep_part, data, scenario, known_strategies)
     root.done()
     return scenario
 
