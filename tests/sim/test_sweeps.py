@@ -355,3 +355,20 @@ def test_repeat_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["simulate", "jitter", "--repeat", "0"])
     assert "--repeat: must be >= 1, got 0" in capsys.readouterr().err
+
+
+def test_the_documented_contention_and_sweep_tables_are_valid(tmp_path: Path) -> None:
+    guide = Path(__file__).parents[2] / "docs" / "scenarios" / "writing.md"
+    blocks = [b.split("```", 1)[0] for b in guide.read_text().split("```toml\n")[1:]]
+    occ = next(b for b in blocks if b.startswith("[occ]"))
+    sweep = next(b for b in blocks if b.startswith("[sweep]"))
+    contention = load_scenario(write(tmp_path, 'name = "x"\nduration = 60\n' + occ))
+    assert contention.occ is not None
+    assert contention.occ.clients == 50
+    region = (
+        '[[regions]]\nname = "db"\nhostname = "db.test"\ncapacity = 4\n'
+        'service_time = { distribution = "exponential", mean = 0.01 }\n'
+    )
+    swept = load_scenario(write(tmp_path, 'name = "y"\nduration = 60\n' + sweep + region))
+    assert swept.sweep is not None
+    assert swept.sweep.values == (0.0, 0.1, 0.2, 0.5, 1.0)
