@@ -151,3 +151,78 @@ def test_the_documented_example_scenario_is_valid(tmp_path: Path) -> None:
     assert ours.cache is not None
     assert ours.failover is not None
     assert ours.bulkhead == 32
+
+
+MINIMAL_YAML = """\
+name: tiny
+duration: 60
+clients:
+  rate: 20
+  instances: 2
+regions:
+  - name: east
+    hostname: db.east.test
+    capacity: 4
+    service_time: {distribution: exponential, mean: 1e-2}
+strategies: [mine]
+strategy:
+  - name: mine
+    retry:
+      on: all
+      attempts: 2
+      deadline: yes
+"""
+
+
+def test_yaml_scenarios_read_like_toml_ones(tmp_path: Path) -> None:
+    text = MINIMAL_YAML.replace("      deadline: yes\n", "      deadline: true\n")
+    path = tmp_path / "scenario.yaml"
+    path.write_text(text)
+    scenario = load_scenario(str(path))
+    assert scenario.regions[0].service_time.mean == 0.01  # 1e-2 is a number
+    mine = strategies_for(scenario)["mine"]
+    assert mine.retry is not None
+    assert mine.retry.on == "all"  # `on` is a field name, not YAML 1.1's True
+    toml_twin = load_scenario(write(tmp_path, MINIMAL))
+    assert scenario.clients == toml_twin.clients
+    assert scenario.regions == toml_twin.regions
+
+
+def write_yaml(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "scenario.yml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_yaml_errors_name_the_line_the_field_and_the_value(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(write_yaml(tmp_path, MINIMAL_YAML))
+    assert "scenario.yml:17: strategy[0].retry.deadline must be true or false, got 'yes'" in str(
+        caught.value
+    )
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(write_yaml(tmp_path, MINIMAL_YAML.replace("capacity: 4", "capacity: -4")))
+    assert "scenario.yml:9: regions[0].capacity must be an integer >= 1, got -4" in str(
+        caught.value
+    )
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(write_yaml(tmp_path, MINIMAL_YAML.replace("  rate: 20", "  rtae: 20")))
+    assert "scenario.yml:4: clients.rtae must be a known field (did you mean 'rate'?)" in str(
+        caught.value
+    )
+    with pytest.raises(ScenarioError, match=r"the file must be valid YAML \(.*line 2"):
+        load_scenario(write_yaml(tmp_path, "name: [x\nduration: 60\n"))
+    with pytest.raises(ScenarioError, match="scenario must be a table, got 'just text'"):
+        load_scenario(write_yaml(tmp_path, "just text\n"))
+    with pytest.raises(ScenarioError, match="1 must be a known field"):
+        load_scenario(write_yaml(tmp_path, MINIMAL_YAML.replace("yes", "true") + "1: one\n"))
+
+
+def test_the_documented_yaml_example_is_valid(tmp_path: Path) -> None:
+    guide = Path(__file__).parents[2] / "docs" / "scenarios" / "writing.md"
+    text = guide.read_text().split("```yaml\n", 1)[1].split("```", 1)[0]
+    scenario = load_scenario(write_yaml(tmp_path, text))
+    ours = strategies_for(scenario)["ours"]
+    assert ours.retry is not None
+    assert (ours.retry.on, ours.retry.budget) == ("all", "aws-2026")
+    assert scenario.triggers[0].end == 1800

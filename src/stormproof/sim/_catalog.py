@@ -6,7 +6,14 @@ from importlib import resources
 from pathlib import Path
 
 from ._fields import Locator, ScenarioError, Section
-from ._spec import Scenario, StrategySpec, parse_scenario, parse_strategy, read_toml
+from ._spec import (
+    Scenario,
+    StrategySpec,
+    parse_scenario,
+    parse_strategy,
+    read_toml,
+    read_yaml,
+)
 from ._strategies import BUILT_IN
 
 __all__ = ["builtin_scenarios", "load_scenario", "strategies_for"]
@@ -29,7 +36,8 @@ def builtin_scenarios() -> dict[str, Path]:
 
 
 def load_scenario(name_or_path: str) -> Scenario:
-    """A built-in scenario by name, or a scenario file by path."""
+    """A built-in scenario by name, or a scenario file by path (TOML, or YAML when it
+    ends in ``.yaml`` or ``.yml``)."""
     builtins = builtin_scenarios()
     path = builtins.get(name_or_path)
     if path is None:
@@ -41,8 +49,11 @@ def load_scenario(name_or_path: str) -> Scenario:
                 "a built-in scenario (" + ", ".join(builtins) + ") or a scenario file",
                 name_or_path,
             )
-    data, text = read_toml(path)
     shown = path.name if name_or_path in builtins else str(path)
+    if path.suffix.lower() in (".yaml", ".yml"):
+        data, lines = read_yaml(path)
+        return parse_scenario(data, shown, None, tuple(_STRATEGIES), lines)
+    data, text = read_toml(path)
     return parse_scenario(data, shown, text, tuple(_STRATEGIES))
 
 

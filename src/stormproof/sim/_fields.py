@@ -30,11 +30,12 @@ _INLINE_KEY = re.compile(r"([A-Za-z0-9_\-]+)\s*=")
 
 
 class Locator:
-    """Maps a field path (``regions[1].capacity``) to its line in the TOML text."""
+    """Maps a field path (``regions[1].capacity``) to its line: found in TOML ``text``,
+    or given as ``lines`` (the YAML reader takes them from its parse)."""
 
-    def __init__(self, source: str, text: str | None) -> None:
+    def __init__(self, source: str, text: str | None, lines: dict[str, int] | None = None) -> None:
         self.source = source
-        self.lines: dict[str, int] = {}
+        self.lines: dict[str, int] = {} if lines is None else lines
         if text is None:
             return
         table = ""
@@ -170,6 +171,7 @@ class Section:
         """Refuse fields nobody read: they are typos or unsupported."""
         for field in self.data:
             if field not in self.used:
-                close = difflib.get_close_matches(field, list(self.used), n=1)
+                name = str(field)  # YAML keys can be numbers
+                close = difflib.get_close_matches(name, list(self.used), n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise self.fail(field, f"a known field{hint}", field)
+                raise self.fail(name, f"a known field{hint}", field)

@@ -4,6 +4,7 @@ parsed and validated from TOML (or plain dicts) into frozen dataclasses."""
 from __future__ import annotations
 
 import copy
+import re
 import sys
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -18,6 +19,10 @@ else:  # pragma: no cover - Python 3.10
         import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         tomllib = None
+try:
+    import yaml
+except ImportError:  # pragma: no cover - without the cli extra
+    yaml = None  # type: ignore[assignment]
 from ._service import Distribution, Slowdown
 
 __all__ = [
@@ -39,6 +44,7 @@ __all__ = [
     "parse_scenario",
     "parse_strategy",
     "read_toml",
+    "read_yaml",
     "with_value",
 ]
 
@@ -254,6 +260,67 @@ def read_toml(path: Path) -> tuple[dict[str, Any], str]:
         return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as error:
         raise ScenarioError(str(path), "the file", f"valid TOML ({error})", path.name) from None
+
+
+if yaml is not None:
+
+    class _YAMLLoader(yaml.SafeLoader):
+        """YAML as people write scenario files: only ``true`` and ``false`` are booleans
+        (YAML 1.1 also reads ``on``, ``off``, ``yes`` and ``no`` so, and ``on`` is a field
+        here), and ``1e-3`` is a number, as in YAML 1.2."""
+
+    _YAMLLoader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if not tag.endswith((":bool", ":float"))]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    _YAMLLoader.add_implicit_resolver(
+        "tag:yaml.org,2002:bool",
+        re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+        list("tTfF"),
+    )
+    _YAMLLoader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(
+            r"^[-+]?(?:[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?"
+            r"|[0-9][0-9_]*[eE][-+]?[0-9]+|\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+        ),
+        list("-+0123456789."),
+    )
+
+
+def read_yaml(path: Path) -> tuple[Any, dict[str, int]]:
+    """A YAML scenario file: its data, and the line of every field."""
+    if yaml is None:  # pragma: no cover - without the cli extra
+        raise ScenarioError(
+            str(path), "reading YAML scenario files", "possible: install stormproof[cli]", None
+        )
+    text = path.read_text(encoding="utf-8")
+    loader = _YAMLLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = None if node is None else loader.construct_document(node)
+    except yaml.YAMLError as error:
+        reason = " ".join(str(error).split())
+        raise ScenarioError(str(path), "the file", f"valid YAML ({reason})", path.name) from None
+    finally:
+        loader.dispose()
+    lines: dict[str, int] = {}
+    if node is not None:
+        _node_lines(node, "", lines)
+    return data, lines
+
+
+def _node_lines(node: Any, path: str, lines: dict[str, int]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            name = f"{path}.{key.value}" if path else str(key.value)
+            lines.setdefault(name, key.start_mark.line + 1)
+            _node_lines(value, name, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            name = f"{path}[{index}]"
+            lines.setdefault(name, item.start_mark.line + 1)
+            _node_lines(item, name, lines)
 
 
 # -- strategies -----------------------------------------------------------------------------
@@ -528,9 +595,11 @@ def parse_scenario(
     source: str,
     text: str | None = None,
     known_strategies: tuple[str, ...] = (),
+    lines: dict[str, int] | None = None,
 ) -> Scenario:
-    """Validate a scenario read from TOML; errors name the line, field and value."""
-    locator = Locator(source, text)
+    """Validate a scenario read from TOML (``text``) or YAML (``lines``: each field's
+    line); errors name the line, field and value."""
+    locator = Locator(source, text, lines)
     root = Section(data, "", locator)
     duration = root.number("duration", low=0.0, low_open=True)
     c = root.section("clients")
