@@ -9,7 +9,7 @@ import pytest
 from stormproof.sim import TIMED_OUT, Simulation, Within
 from stormproof.sim._dns import ASK, HostCache, Resolver
 from stormproof.sim._errors import NameNotResolved, ServiceThrottled
-from stormproof.sim._load import KeySpace, OpenLoop
+from stormproof.sim._load import ClosedLoop, KeySpace, OpenLoop
 from stormproof.sim._series import Series
 from stormproof.sim._service import Distribution, Service, Slowdown
 
@@ -163,3 +163,41 @@ def test_open_loop_rate() -> None:
     sim.run(200)
     assert sum(arrivals.values()) == pytest.approx(20_000, rel=0.03)
     assert set(arrivals) == {0, 1, 2, 3}
+
+
+def test_closed_loop_waits_for_each_answer() -> None:
+    sim = Simulation(seed=5)
+    started = Counter[int]()
+    in_flight = [0, 0]  # now, most
+
+    def request(instance: int) -> Generator[Any, Any, None]:
+        started.update([instance])
+        in_flight[0] += 1
+        in_flight[1] = max(in_flight[1], in_flight[0])
+        yield 1.0  # every request takes 1 s
+        in_flight[0] -= 1
+
+    loop = ClosedLoop(sim, users=10, think_time=1.0, instances=5, request=request, until=1000)
+    sim.run(1100)
+    # Each user cycles in 2 s on average (1 s thinking, 1 s waiting): 5 requests/s.
+    assert sum(started.values()) == pytest.approx(5000, rel=0.05)
+    assert in_flight[1] <= 10
+    assert set(started) == {0, 1, 2, 3, 4}
+    assert loop.factor == 1.0
+
+
+def test_closed_loop_factor_shortens_thinking() -> None:
+    sim = Simulation(seed=5)
+    count = [0]
+
+    def request(instance: int) -> Generator[Any, Any, None]:
+        count[0] += 1
+        yield 0.0
+
+    loop = ClosedLoop(sim, users=10, think_time=1.0, instances=1, request=request, until=2000)
+    sim.run(1000)
+    first = count[0]
+    loop.factor = 2.0
+    sim.run(2000)
+    assert first == pytest.approx(10_000, rel=0.05)
+    assert count[0] - first == pytest.approx(20_000, rel=0.05)

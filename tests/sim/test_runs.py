@@ -107,3 +107,36 @@ end = 70
     for name in ("aws-standard", "aws-2026", "stormproof"):
         summary = run(scenario, known[name]).summary
         assert summary["requests"] > 0
+
+
+def test_closed_loop_clients_never_outnumber_their_users(tmp_path: Path) -> None:
+    # Ten users against a server that holds one request at a time: however slow it
+    # gets, at most ten requests are ever waiting, so nothing is throttled.
+    text = """\
+name = "closed"
+duration = 120
+strategies = ["naive"]
+
+[clients]
+loop = "closed"
+users = 10
+think_time = 0.1
+instances = 2
+read_share = 0.0
+
+[[regions]]
+name = "db"
+hostname = "db.test"
+capacity = 1
+queue = 9
+service_time = { distribution = "constant", mean = 0.05 }
+"""
+    path = tmp_path / "closed.toml"
+    path.write_text(text)
+    scenario = load_scenario(str(path))
+    result = run(scenario, strategies_for(scenario)["naive"])
+    s = result.summary
+    assert s["success_rate"] == 1.0
+    assert s["amplification"] == 1.0
+    # 20 requests/s at most: the server's 20/s, every user always waiting in its queue.
+    assert s["requests"] == pytest.approx(120 * 20, rel=0.02)

@@ -226,3 +226,20 @@ def test_the_documented_yaml_example_is_valid(tmp_path: Path) -> None:
     assert ours.retry is not None
     assert (ours.retry.on, ours.retry.budget) == ("all", "aws-2026")
     assert scenario.triggers[0].end == 1800
+
+
+def test_closed_loop_clients(tmp_path: Path) -> None:
+    closed = MINIMAL.replace("rate = 20\n", 'loop = "closed"\nusers = 30\nthink_time = 0.5\n')
+    scenario = load_scenario(write(tmp_path, closed))
+    assert (scenario.clients.loop, scenario.clients.users, scenario.clients.think_time) == (
+        "closed",
+        30,
+        0.5,
+    )
+    assert "30 users (closed loop, 0.5 s think time)" in scenario.clients.describe()
+    with pytest.raises(ScenarioError, match=r"clients\.rate must be left out with closed-loop"):
+        load_scenario(write(tmp_path, closed.replace("users = 30\n", "users = 30\nrate = 5\n")))
+    with pytest.raises(ScenarioError, match=r"clients\.users must be an integer >= 1, got None"):
+        load_scenario(write(tmp_path, closed.replace("users = 30\n", "")))
+    with pytest.raises(ScenarioError, match=r"clients\.think_time must be left out with open-loop"):
+        load_scenario(write(tmp_path, MINIMAL.replace("rate = 20\n", "think_time = 2\n")))

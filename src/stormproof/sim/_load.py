@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Generator
+from typing import Any
 
 from ._engine import Simulation
 
-__all__ = ["KeySpace", "OpenLoop"]
+__all__ = ["ClosedLoop", "KeySpace", "OpenLoop"]
 
 
 class KeySpace:
@@ -64,3 +65,38 @@ class OpenLoop:
             sim.after(self._expo(rate), self._next)
         else:  # no traffic for now: look again in a second
             sim.after(1.0, self._next)
+
+
+class ClosedLoop:
+    """``users`` users, each thinking (exponential, mean ``think_time / factor``), then
+    sending one request and waiting for its outcome, retries included, before thinking
+    again: the load can never exceed ``users`` requests in flight. User ``u`` belongs to
+    app instance ``u % instances``; ``request(instance)`` is the request's process."""
+
+    def __init__(
+        self,
+        sim: Simulation,
+        users: int,
+        think_time: float,
+        instances: int,
+        request: Callable[[int], Generator[Any, Any, Any]],
+        until: float,
+    ) -> None:
+        self.sim = sim
+        self.factor = 1.0
+        self._rate = 1.0 / think_time
+        self._request = request
+        self._until = until
+        self._expo = sim.stream("arrivals").expovariate
+        for user in range(users):
+            sim.start(self._user(user % instances))
+
+    def _user(self, instance: int) -> Generator[Any, Any, None]:
+        sim = self.sim
+        while True:
+            factor = self.factor
+            yield self._expo(self._rate * factor) if factor > 0 else 1.0
+            if sim.now >= self._until:
+                return
+            if self.factor > 0:
+                yield from self._request(instance)

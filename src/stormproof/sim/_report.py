@@ -431,8 +431,8 @@ def html_report(
 <h1>{html.escape(scenario.title or scenario.name)}</h1>
 <p>{html.escape(scenario.description.strip())}</p>
 <p class="note">Scenario <code>{html.escape(scenario.name)}</code>, seed {results[0].seed},
-{scenario.duration / 60:g} simulated minutes, {scenario.clients.rate:g} requests/s from
-{scenario.clients.instances} app instances, caller's deadline {scenario.clients.deadline:g} s.</p>
+{scenario.duration / 60:g} simulated minutes, {scenario.clients.describe()},
+caller's deadline {scenario.clients.deadline:g} s.</p>
 <table><tr><th>strategy</th><th>success</th><th>stale</th><th>goodput</th><th>amplification</th>
 <th>during trigger</th><th>peak load</th><th>p50</th><th>p99</th><th>recovery</th></tr>
 {"".join(rows)}</table>

@@ -12,7 +12,7 @@ from typing import Any
 
 from ._dns import HostCache, Resolver
 from ._engine import Simulation
-from ._load import KeySpace, OpenLoop
+from ._load import ClosedLoop, KeySpace, OpenLoop
 from ._occ import run_occ
 from ._result import RunResult
 from ._series import Series
@@ -75,7 +75,9 @@ class _Recorder:
             self.errors[second] += 1
 
 
-def _apply(trigger: TriggerSpec, world: World, load: OpenLoop, sim: Simulation) -> None:
+def _apply(
+    trigger: TriggerSpec, world: World, load: OpenLoop | ClosedLoop, sim: Simulation
+) -> None:
     """Schedule a trigger's start and end."""
     kind = trigger.kind
     if kind == "dns_empty":
@@ -142,7 +144,7 @@ def _apply(trigger: TriggerSpec, world: World, load: OpenLoop, sim: Simulation) 
     sim.at(trigger.end, end)
 
 
-def _set_factor(argument: tuple[OpenLoop, float]) -> None:
+def _set_factor(argument: tuple[OpenLoop | ClosedLoop, float]) -> None:
     load, value = argument
     load.factor = value
 
@@ -218,11 +220,20 @@ def _run(
     request = recorder.request
     start = sim.start
 
-    def arrive(instance: int) -> None:
+    def one(instance: int) -> Generator[Any, Any, None]:
         op = "read" if rand() < read_share else "write"
-        start(request(clients[instance], op, keys.sample()))
+        return request(clients[instance], op, keys.sample())
 
-    load = OpenLoop(sim, spec.rate, spec.instances, arrive, until=scenario.duration)
+    def arrive(instance: int) -> None:
+        start(one(instance))
+
+    load: OpenLoop | ClosedLoop
+    if spec.loop == "closed":
+        load = ClosedLoop(
+            sim, spec.users, spec.think_time, spec.instances, one, until=scenario.duration
+        )
+    else:
+        load = OpenLoop(sim, spec.rate, spec.instances, arrive, until=scenario.duration)
     for trigger in scenario.triggers:
         _apply(trigger, world, load, sim)
 

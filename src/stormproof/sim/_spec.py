@@ -141,6 +141,10 @@ class StrategySpec:
 
 @dataclass(frozen=True)
 class ClientsSpec:
+    """The callers. ``loop = "open"``: requests arrive at ``rate`` per second whatever
+    the latency (a web front end); ``"closed"``: ``users`` users each wait for their
+    answer, then think ``think_time`` seconds on average, before the next request."""
+
     instances: int = 10
     rate: float = 100.0
     read_share: float = 0.9
@@ -149,6 +153,17 @@ class ClientsSpec:
     deadline: float = 2.0
     attempt_timeout: float = 1.0
     connections: int = 10
+    loop: str = "open"
+    users: int = 0
+    think_time: float = 1.0
+
+    def describe(self) -> str:
+        if self.loop == "closed":
+            return (
+                f"{self.users} users (closed loop, {self.think_time:g} s think time) in "
+                f"{self.instances} app instances"
+            )
+        return f"{self.rate:g} requests/s from {self.instances} app instances"
 
 
 @dataclass(frozen=True)
@@ -521,6 +536,30 @@ def _trigger(section: Section, duration: float, regions: dict[str, RegionSpec]) 
     return spec
 
 
+def _clients(c: Section) -> ClientsSpec:
+    loop = c.string("loop", "open", choices=("open", "closed"))
+    unused = ("users", "think_time") if loop == "open" else ("rate",)
+    for name in unused:
+        if c.has(name):
+            raise c.fail(name, f"left out with {loop}-loop clients (loop = {loop!r})", c.raw(name))
+    closed = loop == "closed"
+    spec = ClientsSpec(
+        instances=c.integer("instances", 10, low=1),
+        rate=100.0 if closed else c.number("rate", 100.0, low=0.0, low_open=True),
+        read_share=c.number("read_share", 0.9, low=0.0, high=1.0),
+        keys=c.integer("keys", 10_000, low=1),
+        key_skew=c.number("key_skew", 1.0, low=0.0),
+        deadline=c.number("deadline", 2.0, low=0.0, low_open=True),
+        attempt_timeout=c.number("attempt_timeout", 1.0, low=0.0, low_open=True),
+        connections=c.integer("connections", 10, low=1),
+        loop=loop,
+        users=c.integer("users", low=1) if closed else 0,
+        think_time=c.number("think_time", 1.0, low=0.0, low_open=True) if closed else 1.0,
+    )
+    c.done()
+    return spec
+
+
 def _occ(part: Section) -> OCCSpec:
     spec = OCCSpec(
         clients=part.integer("clients", 10, low=1),
@@ -602,18 +641,7 @@ def parse_scenario(
     locator = Locator(source, text, lines)
     root = Section(data, "", locator)
     duration = root.number("duration", low=0.0, low_open=True)
-    c = root.section("clients")
-    clients = ClientsSpec(
-        instances=c.integer("instances", 10, low=1),
-        rate=c.number("rate", 100.0, low=0.0, low_open=True),
-        read_share=c.number("read_share", 0.9, low=0.0, high=1.0),
-        keys=c.integer("keys", 10_000, low=1),
-        key_skew=c.number("key_skew", 1.0, low=0.0),
-        deadline=c.number("deadline", 2.0, low=0.0, low_open=True),
-        attempt_timeout=c.number("attempt_timeout", 1.0, low=0.0, low_open=True),
-        connections=c.integer("connections", 10, low=1),
-    )
-    c.done()
+    clients = _clients(root.section("clients"))
     d = root.section("dns")
     dns = DNSSpec(
         ttl=d.number("ttl", 60.0, low=0.0),
