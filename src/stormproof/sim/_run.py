@@ -224,8 +224,9 @@ def _run(
         op = "read" if rand() < read_share else "write"
         return request(clients[instance], op, keys.sample())
 
-    def arrive(instance: int) -> None:
-        start(one(instance))
+    def arrive(instance: int) -> None:  # `one`, inlined: it runs for every request
+        op = "read" if rand() < read_share else "write"
+        start(request(clients[instance], op, keys.sample()))
 
     load: OpenLoop | ClosedLoop
     if spec.loop == "closed":
