@@ -56,6 +56,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import gc
+import heapq
+import itertools
 import random
 import shutil
 import subprocess
@@ -218,6 +220,9 @@ VARIANTS = {
 """The SimPy rows. The first, the fastest, is the competitor the target is checked
 against; the other two are the idiomatic alternatives, reported for context."""
 
+FLOOR = "plain Python floor"
+FLOOR_WHAT = "the model as flat callbacks on a heap: no processes, policies or metrics"
+
 
 def simpy_model(p: Params, seed: int, variant: str = "simpy") -> Outcome:
     """The metastable model in idiomatic SimPy, written for speed (locals bound once).
@@ -362,6 +367,119 @@ def simpy_model(p: Params, seed: int, variant: str = "simpy") -> Outcome:
     return Outcome(*counts)
 
 
+# -- the floor: the same model as flat callbacks --------------------------------------------
+
+
+def floor_model(p: Params, seed: int) -> Outcome:
+    """The model with nothing but a heap of callbacks, in plain Python: no processes, no
+    policy objects, no per-second metrics, every step inlined. It shows how fast this
+    model can run in CPython at all, and so whether a target is reachable."""
+    heap: list[tuple[float, int, Callable[[Any], None], Any]] = []
+    push, pop = heapq.heappush, heapq.heappop
+    ticket = itertools.count()
+    arrival_gap = random.Random(f"{seed}:arrivals").expovariate
+    service_time = random.Random(f"{seed}:service").expovariate
+    rate, service_rate = p.rate, 1.0 / p.service_mean
+    window, slow_above, slow_factor = p.slow_window, p.slow_above, p.slow_factor
+    workers, queue_limit, timeout = p.workers, p.queue, p.attempt_timeout
+    tail_from = p.duration - p.tail
+    recent: deque[float] = deque()
+    waiting: deque[list[Any]] = deque()
+    held: list[list[Any]] = []
+    busy, now, reachable = 0, 0.0, True
+    counts = [0] * 7  # as Outcome
+
+    def start(job: list[Any]) -> None:
+        nonlocal busy
+        busy += 1
+        factor = slow_factor if len(recent) / window > slow_above else 1.0
+        push(heap, (now + service_time(service_rate) * factor, next(ticket), finish, job))
+
+    def submit(job: list[Any]) -> bool:
+        recent.append(now)
+        while recent[0] <= now - window:
+            recent.popleft()
+        if busy < workers:
+            start(job)
+        elif len(waiting) < queue_limit:
+            waiting.append(job)
+        else:
+            return False
+        return True
+
+    def attempt(client: list[Any]) -> None:
+        while client[1]:
+            client[1] -= 1
+            counts[1] += 1
+            job = [client, True]  # the client, and whether it still waits
+            if not reachable:
+                held.append(job)
+            elif not submit(job):
+                continue  # rejected at once: retry at once
+            push(heap, (now + timeout, next(ticket), give_up, job))
+            return
+        done(client, ok=False)
+
+    def done(client: list[Any], ok: bool) -> None:
+        arrived = client[0]
+        if ok:
+            counts[2] += 1
+            counts[4] += arrived < p.partition_start
+            counts[6] += arrived >= tail_from
+        counts[3] += arrived < p.partition_start
+        counts[5] += arrived >= tail_from
+
+    def finish(job: list[Any]) -> None:
+        nonlocal busy
+        busy -= 1
+        while waiting and busy < workers:
+            start(waiting.popleft())
+        if job[1]:
+            job[1] = False
+            done(job[0], ok=True)
+
+    def give_up(job: list[Any]) -> None:
+        if job[1]:
+            job[1] = False
+            attempt(job[0])
+
+    def arrival(_: object) -> None:
+        if now >= p.duration:
+            return
+        counts[0] += 1
+        attempt([now, p.attempts])
+        push(heap, (now + arrival_gap(rate), next(ticket), arrival, None))
+
+    def partition(_: object) -> None:
+        nonlocal reachable
+        reachable = False
+
+    def heal(_: object) -> None:
+        nonlocal reachable
+        reachable = True
+        for job in held:
+            if not submit(job) and job[1]:
+                job[1] = False
+                attempt(job[0])
+        held.clear()
+
+    push(heap, (arrival_gap(rate), next(ticket), arrival, None))
+    push(heap, (p.partition_start, next(ticket), partition, None))
+    push(heap, (p.partition_end, next(ticket), heal, None))
+    end = p.duration + p.drain
+    while heap and heap[0][0] <= end:
+        now, _, action, argument = pop(heap)
+        action(argument)
+    return Outcome(*counts)
+
+
+def floor_once(p: Params) -> tuple[float, Outcome]:
+    gc.collect()
+    started = time.process_time()
+    outcome = floor_model(p, p.seed)
+    return time.process_time() - started, outcome
+
+
 def simpy_once(p: Params, variant: str) -> tuple[float, Outcome]:
     gc.collect()
     started = time.process_time()
@@ -454,6 +572,7 @@ def main(argv: list[str] | None = None) -> int:
     if simpy is not None:
         for variant in VARIANTS:
             sides[variant] = best_of(lambda variant=variant: simpy_once(p, variant))
+    sides[FLOOR] = best_of(lambda: floor_once(p))
 
     w = max(len(name) for name in sides) + 2
     print(f"\nThroughput (CPU seconds: time.process_time of the whole run, best of {REPEATS})")
@@ -490,6 +609,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         for name, what in VARIANTS.items():
             print(f"  {name}: {what}")
+        print(f"  {FLOOR}: {FLOOR_WHAT}")
         print("  'stormproof vs': stormproof's requests/CPU-s over the row's")
 
     print("\nBehaviour (SimPy uses other random streams than stormproof: shape, not digits)")
@@ -507,6 +627,12 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"\nstormproof requests/CPU-s / SimPy requests/CPU-s = {ratio:.2f}x"
             f" (target >= {TARGET_RATIO:g}x)"
+        )
+        floor = rates[FLOOR] / rates["simpy"]
+        report["floor_ratio"] = round(floor, 2)
+        print(
+            f"{FLOOR} requests/CPU-s / SimPy requests/CPU-s = {floor:.2f}x: the fastest this "
+            "model ran in CPython here, with no policy objects and no metrics"
         )
         add_target(
             targets,
