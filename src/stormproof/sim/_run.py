@@ -75,6 +75,30 @@ class _Recorder:
             self.errors[second] += 1
 
 
+class _Finish:
+    """Records a request run without a process when its outcome comes."""
+
+    __slots__ = ("arrived", "recorder")
+
+    def __init__(self, recorder: _Recorder, arrived: float) -> None:
+        self.recorder = recorder
+        self.arrived = arrived
+
+    def answer(self, outcome: Any) -> None:
+        recorder = self.recorder
+        second = int(self.arrived)
+        latency = recorder.sim.now - self.arrived
+        recorder.latencies.append(latency)
+        if outcome is None or outcome is STALE:
+            recorder.successes[second] += 1
+            if outcome is STALE:
+                recorder.stale[second] += 1
+            if latency <= recorder.deadline:
+                recorder.goodput[second] += 1
+        else:
+            recorder.errors[second] += 1
+
+
 def _apply(
     trigger: TriggerSpec, world: World, load: OpenLoop | ClosedLoop, sim: Simulation
 ) -> None:
@@ -224,9 +248,19 @@ def _run(
         op = "read" if rand() < read_share else "write"
         return request(clients[instance], op, keys.sample())
 
+    requests = recorder.requests
+    deadline = spec.deadline
+
     def arrive(instance: int) -> None:  # `one`, inlined: it runs for every request
         op = "read" if rand() < read_share else "write"
-        start(request(clients[instance], op, keys.sample()))
+        client = clients[instance]
+        key = keys.sample()
+        if client.immediate:  # no process needed: outcomes come as calls
+            arrived = sim.now
+            requests[int(arrived)] += 1
+            client.handle_now(op, key, arrived + deadline, _Finish(recorder, arrived))
+        else:
+            start(request(client, op, key))
 
     load: OpenLoop | ClosedLoop
     if spec.loop == "closed":

@@ -61,12 +61,32 @@ class Slowdown:
 
 
 class Job:
-    __slots__ = ("deadline", "done", "setup")
+    """A request at the service. ``reply(answer)`` is called once, when it is served
+    (None, or the service's error) or refused after all (a held request meeting a full
+    queue, an expired one dropped). Clients subclass it to take the answer."""
+
+    __slots__ = ("deadline", "setup")
+
+    def __init__(self, deadline: float, setup: bool) -> None:
+        self.deadline = deadline
+        self.setup = setup
+
+    def reply(self, answer: Any) -> None:
+        raise NotImplementedError
+
+
+class _SignalJob(Job):
+    """A job whose answer fires a signal (for clients that run as processes)."""
+
+    __slots__ = ("done",)
 
     def __init__(self, done: Signal, deadline: float, setup: bool) -> None:
         self.done = done
         self.deadline = deadline
         self.setup = setup
+
+    def reply(self, answer: Any) -> None:
+        self.done.succeed(answer)
 
 
 class Service:
@@ -108,6 +128,8 @@ class Service:
         self._offered = series.counter(f"offered:{name}")
         self._served = series.counter(f"served:{name}")
         self._wasted = series.counter(f"wasted:{name}")
+        # Failures are values that nothing raises or changes: one instance serves them all.
+        self._throttled = ServiceThrottled(f"{name}: request rate too high")
 
     @property
     def capacity_rps(self) -> float:
@@ -123,20 +145,45 @@ class Service:
         service's error), or the throttling error at once when the queue is full.
         During a partition requests are held in the network (TCP keeps retransmitting
         them) and arrive all at once when it heals, long after their clients gave up."""
+        done = Signal(self.sim)
+        refused = self.send(_SignalJob(done, deadline, setup))
+        return done if refused is None else refused
+
+    def send(self, job: Job) -> ServiceThrottled | None:
+        """``submit`` for a job that takes its answer itself (``job.reply``): returns
+        the throttling error at once (the job is then dropped), or None."""
+        refused = self.admit()
+        if refused is None:
+            self.accept(job)
+        return refused
+
+    def admit(self) -> ServiceThrottled | None:
+        """A request arrives: count it, and return the throttling error if there is no
+        room for it (it is then refused), else None: ``accept`` its job next."""
         if not self.reachable:
-            done = Signal(self.sim)
-            self._held.append(Job(done, deadline, setup))
-            return done
-        self._count_arrival()
-        if self._busy < self.capacity * self.capacity_factor:
-            done = Signal(self.sim)
-            self._start(Job(done, deadline, setup))
-            return done
-        if len(self._queue) < self.queue_limit:
-            done = Signal(self.sim)
-            self._queue.append(Job(done, deadline, setup))
-            return done
-        return ServiceThrottled(f"{self.name}: request rate too high")
+            return None  # held in the network: counted when the partition heals
+        now = self.sim.now  # inline: this runs for every attempt
+        self._offered[int(now)] += 1
+        recent = self._recent
+        recent.append(now)
+        horizon = now - self._window
+        while recent[0] <= horizon:
+            recent.popleft()
+        if (
+            self._busy >= self.capacity * self.capacity_factor
+            and len(self._queue) >= self.queue_limit
+        ):
+            return self._throttled
+        return None
+
+    def accept(self, job: Job) -> None:
+        """Take an admitted request: serve it, queue it, or hold it (a partition)."""
+        if not self.reachable:
+            self._held.append(job)
+        elif self._busy < self.capacity * self.capacity_factor:
+            self._start(job)
+        else:
+            self._queue.append(job)
 
     def heal(self) -> None:
         """The partition is over: the held requests arrive."""
@@ -149,7 +196,7 @@ class Service:
             elif len(self._queue) < self.queue_limit:
                 self._queue.append(job)
             else:
-                job.done.succeed(ServiceThrottled(f"{self.name}: request rate too high"))
+                job.reply(self._throttled)
 
     def _count_arrival(self) -> None:
         now = self.sim.now
@@ -201,8 +248,8 @@ class Service:
         # Answers go out last, once the service's own state is settled: the clients
         # they wake may send new requests at once.
         for dropped in expired:
-            dropped.done.succeed(ServiceThrottled(f"{self.name}: request expired in queue"))
-        job.done.succeed(answer)
+            dropped.reply(ServiceThrottled(f"{self.name}: request expired in queue"))
+        job.reply(answer)
 
     def grow(self) -> None:
         """Capacity went up: start queued work it now has room for."""

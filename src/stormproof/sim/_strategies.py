@@ -36,7 +36,7 @@ from stormproof.classify import is_regional_failure
 
 from ._engine import TIMED_OUT, Signal, Simulation, Within
 from ._spec import BackoffSpec, BudgetSpec, RetrySpec, StrategySpec
-from ._world import Instance, World
+from ._world import PENDING, Instance, Receiver, Region, World
 
 __all__ = ["BUILT_IN", "STALE", "Client", "Outcome", "build_client", "build_retry", "retrying"]
 
@@ -53,6 +53,14 @@ STALE: Any = "stale"
 class Client(Protocol):
     def handle(self, op: str, key: int, deadline: float) -> Generator[Any, Any, Any]:
         """A simulation process: returns None (answered), STALE, or the error."""
+        ...
+
+    immediate: bool
+    """True: the client runs requests without a process, through ``handle_now``."""
+
+    def handle_now(self, op: str, key: int, deadline: float, done: Receiver) -> None:
+        """The same request without a process (only when ``immediate``):
+        ``done.answer(outcome)`` is called once, perhaps at once."""
         ...
 
     def breaker_open(self) -> bool: ...
@@ -75,6 +83,57 @@ def retrying(sim: Simulation, retry: Retry, operation: Op) -> Generator[Any, Any
             return error
         if delay > 0:
             yield delay
+
+
+class RetryCall:
+    """``retrying`` without a process: one request's retry loop, driven by the outcomes
+    ``World.attempt_now`` reports (it is their receiver). The decisions are the same
+    ``RetryState``'s, taken at the same instants; ``done.answer(outcome)`` ends it."""
+
+    __slots__ = ("deadline", "done", "instance", "region", "sim", "state", "world")
+
+    def __init__(
+        self,
+        world: World,
+        instance: Instance,
+        region: Region,
+        deadline: float,
+        state: Any,
+        done: Receiver,
+    ) -> None:
+        self.world = world
+        self.sim = world.sim
+        self.instance = instance
+        self.region = region
+        self.deadline = deadline
+        self.state = state
+        self.done = done
+
+    def run(self, _: object = None) -> None:
+        attempt = self.world.attempt_now
+        while True:
+            outcome = attempt(self.instance, self.region, self.deadline, self)
+            if outcome is PENDING or not self._again(outcome):
+                return
+
+    def answer(self, outcome: Outcome) -> None:
+        if self._again(outcome):
+            self.run()
+
+    def _again(self, outcome: Outcome) -> bool:
+        """Settle an attempt's outcome; True: make the next attempt now."""
+        if outcome is None:
+            self.state.on_success()
+            self.done.answer(None)
+            return False
+        delay = self.state.on_exception(outcome, self.sim.now)
+        if delay is None:
+            self.done.answer(outcome)
+            return False
+        if delay > 0:
+            self.sim.after(delay, self.run)
+            return False
+        return True
 
 
 # -- the seed patterns, exactly as the post-mortem blog writes them -------------------------
@@ -105,6 +164,11 @@ class SeedClient:
 
     def breaker_open(self) -> bool:
         return self.open and self.sim.now - self.last_failure < 30.0
+
+    immediate = False  # the snippets sleep inside their loops: they run as processes
+
+    def handle_now(self, op: str, key: int, deadline: float, done: Receiver) -> None:
+        raise NotImplementedError
 
     def _breaker(self) -> Generator[Any, Any, Outcome]:
         sim = self.sim
@@ -201,6 +265,7 @@ class ComposedClient:
         self._flights: dict[int, Signal] = {}
         # Nothing between the retry and the attempt: skip the per-region layer.
         self.bare = self.failover is None and not self.breakers and not self.bulkheads
+        self.immediate = self.bare and self.cache is None
 
     def breaker_open(self) -> bool:
         breaker = self.breakers.get(self.primary)
@@ -287,6 +352,24 @@ class ComposedClient:
         if self.cache is None or op != "read":
             return self._origin(deadline)
         return self._cached(key, deadline)
+
+    def handle_now(self, op: str, key: int, deadline: float, done: Receiver) -> None:
+        """``handle`` without a process, for strategies with nothing between the retry
+        and the attempt and no cache (``immediate``): ``done.answer(outcome)`` is called
+        once, perhaps at once."""
+        world = self.world
+        retry = self.retry
+        if retry is None:
+            outcome = world.attempt_now(self.instance, world.primary, deadline, done)
+            if outcome is not PENDING:
+                done.answer(outcome)
+            return
+        try:
+            state = retry.begin(self.sim.now)
+        except Exception as refused:  # Throttled: rejected locally, never sent
+            done.answer(refused)
+            return
+        RetryCall(world, self.instance, world.primary, deadline, state, done).run()
 
     def _cached(self, key: int, deadline: float) -> Generator[Any, Any, Any]:
         cache = self.cache

@@ -6,15 +6,62 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ._dns import HostCache, Resolver, error_for
 from ._engine import TIMED_OUT, Signal, Simulation, Within
 from ._errors import AttemptTimeout
 from ._series import Series
-from ._service import Service
+from ._service import Job, Service
 
-__all__ = ["Instance", "Region", "World"]
+__all__ = ["PENDING", "Instance", "Receiver", "Region", "World"]
+
+
+class _Pending:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "PENDING"
+
+
+PENDING: Any = _Pending()
+"""What ``World.attempt_now`` returns when the outcome will come through its callback."""
+
+
+class Receiver(Protocol):
+    def answer(self, outcome: Any) -> None:
+        """An attempt's outcome: None (it succeeded) or the error."""
+        ...
+
+
+class _Attempt(Job):
+    """An attempt at the service, waiting for its answer or its timeout, whichever
+    comes first; the first tells ``receiver``."""
+
+    __slots__ = ("hostname", "live", "receiver", "timeout")
+
+    def __init__(
+        self, receiver: Receiver, hostname: str, timeout: float, deadline: float, setup: bool
+    ) -> None:
+        self.receiver = receiver
+        self.hostname = hostname
+        self.timeout = timeout
+        self.deadline = deadline
+        self.setup = setup
+        self.live = True
+
+    def reply(self, answer: Any) -> None:
+        if self.live:
+            self.live = False
+            self.receiver.answer(answer)
+
+
+def _expire(attempt: _Attempt) -> None:
+    if attempt.live:
+        attempt.live = False
+        attempt.receiver.answer(
+            AttemptTimeout(f"{attempt.hostname}: no answer in {attempt.timeout:.3g}s")
+        )
 
 
 @dataclass
@@ -103,3 +150,62 @@ class World:
         if outcome is TIMED_OUT:
             return AttemptTimeout(f"{region.hostname}: no answer in {timeout:.3g}s")
         return outcome  # type: ignore[no-any-return]
+
+    # -- the same attempt, for callers that take outcomes as calls ----------------------
+
+    def attempt_now(
+        self,
+        instance: Instance,
+        region: Region,
+        deadline: float | None,
+        receiver: Receiver,
+        resolved: bool = False,
+    ) -> Any:
+        """``attempt`` without a process: returns the outcome when it is known at once
+        (a name that does not resolve from the cache, a refusal), else ``PENDING``, and
+        ``receiver.answer(outcome)`` is called when it is known. Same steps, same order
+        of events as ``attempt``. (``resolved``: the attempt is counted and its name
+        was just resolved; go on from there.)"""
+        sim = self.sim
+        now = sim.now
+        if not resolved:
+            second = int(now)
+            self._attempts[second] += 1
+            region.attempts[second] += 1
+            dns = instance.dns
+            cached = dns.entries.get(region.hostname)
+            if cached is None or now >= cached[0]:
+                sim.after(
+                    dns.resolver.latency, self._resolved, (instance, region, deadline, receiver)
+                )
+                return PENDING
+            if cached[1] is not None:
+                instance.setups_due[region.name] = instance.connections
+                return error_for(region.hostname, cached[1])
+        timeout = self.attempt_timeout
+        if deadline is not None and deadline - now < timeout:
+            timeout = max(0.0, deadline - now)
+        setups = instance.setups_due
+        due = setups.get(region.name, 0)
+        if due:
+            setups[region.name] = due - 1
+        service = region.service
+        refused = service.admit()
+        if refused is not None:
+            return refused
+        waiting = _Attempt(receiver, region.hostname, timeout, now + timeout, due > 0)
+        service.accept(waiting)
+        sim.after(timeout, _expire, waiting)
+        return PENDING
+
+    def _resolved(self, argument: tuple[Instance, Region, float | None, Receiver]) -> None:
+        """The resolver answered an attempt that needed the name: go on from there."""
+        instance, region, deadline, receiver = argument
+        failure = instance.dns.ask(region.hostname)
+        if failure is not None:
+            instance.setups_due[region.name] = instance.connections
+            receiver.answer(failure)
+            return
+        outcome = self.attempt_now(instance, region, deadline, receiver, resolved=True)
+        if outcome is not PENDING:
+            receiver.answer(outcome)
