@@ -12,7 +12,7 @@ What is measured, all in one process run:
    for the partition; a full queue rejects synchronously (the fastest form, the one
    the target is checked against). Two other idiomatic forms are timed for context:
    a ``Resource`` with one process per database job, and the Store form with each
-   rejection fired through the client's event (as stormproof's ``Service`` does).
+   rejection fired through the client's event.
    Every parameter is read from the scenario object, so the models cannot drift apart:
 
    - Poisson arrivals at 280/s for 300 s of simulated traffic (then 600 s of drain,
@@ -31,6 +31,10 @@ What is measured, all in one process run:
    hour (longer than the 900 s simulated), the resolver's latency is 0 and nothing
    breaks it, so it costs one zero-delay event per app instance (10 in all) and a
    cache lookup per attempt, and never fails.
+
+3. **plain Python floor**: the same model once more as flat callbacks on a heap, with
+   no processes, no policy objects and no metrics: how fast the model can run in
+   CPython at all, and so whether a target over SimPy is reachable.
 
 For each: simulated requests (arrivals), CPU seconds (``time.process_time`` around
 the whole run, building the model included), requests per CPU second, and outcome
