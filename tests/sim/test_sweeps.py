@@ -372,3 +372,22 @@ def test_the_documented_contention_and_sweep_tables_are_valid(tmp_path: Path) ->
     swept = load_scenario(write(tmp_path, 'name = "y"\nduration = 60\n' + sweep + region))
     assert swept.sweep is not None
     assert swept.sweep.values == (0.0, 0.1, 0.2, 0.5, 1.0)
+
+
+def test_a_contention_run_without_a_sweep(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    single = CONTENTION.replace(
+        '[sweep]\nparameter = "occ.clients"\nvalues = [2, 8]\nrepeat = 3\n'
+        'metrics = ["amplification", "completion_s"]\n',
+        "",
+    )
+    assert "[sweep]" not in single
+    out = tmp_path / "report"
+    assert main(["simulate", write(tmp_path, single), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "strategy       success  writes  per client  conflicts  last done" in printed
+    assert "retry-at-once  100.00%       3       1.50x          1     0.08 s" in printed
+    document = json.loads((out / "results.json").read_text())
+    assert document["strategies"]["give-up"]["success_rate"] == 0.5
+    assert "2 clients contending for one row" in (out / "report.html").read_text()

@@ -66,8 +66,28 @@ def _recovery(value: float | None) -> str:
     return "never" if value is None else f"{value:.0f} s"
 
 
+_OCC_HEADER = ("strategy", "success", "writes", "per client", "conflicts", "last done")
+
+
+def _occ_rows(results: Sequence[RunResult]) -> list[tuple[str, ...]]:
+    """A contention run's numbers: writes are its work, the last client's end its time."""
+    return [
+        (
+            r.strategy,
+            _pct(r.summary["success_rate"], 2),
+            f"{r.summary['calls']:,}",
+            _num(r.summary["amplification"], ".2f", "x"),
+            f"{r.summary['conflicts']:,}",
+            _num(r.summary["completion_s"], ".3g", " s"),
+        )
+        for r in results
+    ]
+
+
 def table(scenario: Scenario, results: Sequence[RunResult]) -> str:
     """The comparison table printed by the CLI."""
+    if scenario.occ is not None:
+        return "\n".join(_grid(_OCC_HEADER, _occ_rows(results), names=True))
     header = (
         "strategy",
         "success",
@@ -95,16 +115,7 @@ def table(scenario: Scenario, results: Sequence[RunResult]) -> str:
                 _recovery(s["recovery_s"]) if scenario.triggers else "-",
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = []
-    for number, row in enumerate(rows):
-        cells = [row[0].ljust(widths[0])] + [
-            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
-        ]
-        lines.append("  ".join(cells))
-        if number == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return "\n".join(_grid(header, rows[1:], names=True))
 
 
 def results_document(
@@ -326,6 +337,8 @@ def html_report(
     scenario: Scenario, strategies: dict[str, StrategySpec], results: Sequence[RunResult]
 ) -> str:
     """A self-contained HTML report: the table, and one plot per metric over time."""
+    if scenario.occ is not None:
+        return _occ_html(scenario, strategies, results)
     colors = _colors([r.strategy for r in results])
     size = 10 if scenario.duration > 600 else 1
     seconds = math.ceil(scenario.duration)
@@ -470,12 +483,19 @@ _SWEEP_METRICS: dict[str, tuple[str, Callable[[float | None], str], bool]] = {
 }
 
 
-def _grid(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+def _grid(
+    header: Sequence[str], rows: Sequence[Sequence[str]], *, names: bool = False
+) -> list[str]:
+    """A text table, numbers right-aligned (and the first column left, for ``names``)."""
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(header, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines.extend("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in rows)
-    return lines
+
+    def line(row: Sequence[str]) -> str:
+        cells = [c.rjust(w) for c, w in zip(row, widths, strict=True)]
+        if names:
+            cells[0] = row[0].ljust(widths[0])
+        return "  ".join(cells)
+
+    return [line(header), "  ".join("-" * w for w in widths), *(line(row) for row in rows)]
 
 
 def _sweep_rows(scenario: Scenario, results: Sequence[SweepResult], metric: str) -> list[list[str]]:
@@ -587,5 +607,39 @@ of <code>{html.escape(sweep.parameter)}</code>, each the mean of {sweep.repeat} 
 {results[0].seed if results else scenario.seed} onward, the same for every strategy).</p>
 <div class="legend">{legend}</div>
 {"".join(sections)}
+</body></html>
+"""
+
+
+def _occ_html(
+    scenario: Scenario, strategies: dict[str, StrategySpec], results: Sequence[RunResult]
+) -> str:
+    """A contention run has no time series: the report is its table."""
+    assert scenario.occ is not None
+    colors = _colors([r.strategy for r in results])
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in _OCC_HEADER)
+    body = "".join(
+        f'<tr><td><i style="background:{colors[row[0]]}"></i> {html.escape(row[0])}</td>'
+        + "".join(f"<td>{html.escape(c)}</td>" for c in row[1:])
+        + "</tr>"
+        for row in _occ_rows(results)
+    )
+    legend = " ".join(
+        f'<span><i style="background:{colors[r.strategy]}"></i>{html.escape(r.strategy)}: '
+        f"{html.escape(strategies[r.strategy].summary)}</span><br>"
+        for r in results
+    )
+    name = html.escape(scenario.title or scenario.name)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>stormproof: {name}</title>
+<style>{_STYLE}</style></head><body>
+<h1>{name}</h1>
+<p>{html.escape(scenario.description.strip())}</p>
+<p class="note">Scenario <code>{html.escape(scenario.name)}</code>, seed {results[0].seed}:
+{scenario.occ.clients} clients contending for one row. Add a <code>[sweep]</code> table to
+plot the metrics against the number of clients.</p>
+<table><tr>{head}</tr>{body}</table>
+<div class="legend">{legend}</div>
 </body></html>
 """
