@@ -132,6 +132,13 @@ def _size(scenario: Scenario, args: argparse.Namespace) -> str:
 
 def _simulate(name: str, args: argparse.Namespace) -> int:
     scenario = load_scenario(name)
+    if args.repeat is not None and scenario.sweep is None:
+        raise ScenarioError(
+            "--repeat",
+            "--repeat",
+            f"left out: scenario {scenario.name!r} is not a sweep (it has no [sweep] table)",
+            args.repeat,
+        )
     known = strategies_for(scenario)
     names = list(scenario.strategies)
     if args.strategies is not None:

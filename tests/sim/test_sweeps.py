@@ -391,3 +391,10 @@ def test_a_contention_run_without_a_sweep(
     document = json.loads((out / "results.json").read_text())
     assert document["strategies"]["give-up"]["success_rate"] == 0.5
     assert "2 clients contending for one row" in (out / "report.html").read_text()
+
+
+def test_repeat_is_for_sweeps_only(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["outage", "--repeat", "3", "--out", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert "--repeat must be left out: scenario 'us-east-1' is not a sweep" in error
+    assert "Traceback" not in error
