@@ -426,25 +426,17 @@ def html_report(
             f"<td>{_recovery(s['recovery_s']) if scenario.triggers else '-'}</td>",
         ]
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    legend = " ".join(
-        f'<span><i style="background:{colors[r.strategy]}"></i>{html.escape(r.strategy)}: '
-        f"{html.escape(strategies[r.strategy].summary)}</span><br>"
-        for r in results
-    )
     trigger = ""
     if shade is not None:
         trigger = (
             f"<p class='note'>Shaded: the trigger, from {shade[0] / 60:g} to "
             f"{shade[1] / 60:g} minutes.</p>"
         )
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>stormproof: {html.escape(scenario.title or scenario.name)}</title>
-<style>{_STYLE}</style></head><body>
-<h1>{html.escape(scenario.title or scenario.name)}</h1>
-<p>{html.escape(scenario.description.strip())}</p>
-<p class="note">Scenario <code>{html.escape(scenario.name)}</code>, seed {results[0].seed},
-{scenario.duration / 60:g} simulated minutes, {scenario.clients.describe()},
+    names = [r.strategy for r in results]
+    return _page(
+        scenario,
+        f"""<p class="note">Scenario <code>{html.escape(scenario.name)}</code>,
+seed {results[0].seed}, {scenario.duration / 60:g} simulated minutes, {scenario.clients.describe()},
 caller's deadline {scenario.clients.deadline:g} s.</p>
 <table><tr><th>strategy</th><th>success</th><th>stale</th><th>goodput</th><th>amplification</th>
 <th>during trigger</th><th>peak load</th><th>p50</th><th>p99</th><th>recovery</th></tr>
@@ -454,11 +446,10 @@ caller's deadline. Amplification: attempts sent toward the dependency per reques
 Peak load: the highest offered load at a dependency over its capacity (one-second
 buckets). Recovery: from the end of the trigger until goodput is back to 95% of its
 level before it, for 10 s.</p>
-<div class="legend">{legend}</div>
+{_legend(names, colors, strategies)}
 {trigger}
-{"".join(charts)}
-</body></html>
-"""
+{"".join(charts)}""",
+    )
 
 
 # -- sweeps -------------------------------------------------------------------------------
@@ -590,25 +581,16 @@ def sweep_html(
             f"<h2>{html.escape(title)}</h2>\n{chart}\n<table><tr><th>"
             f"{html.escape(sweep.parameter)}</th>{head}</tr>{body}</table>"
         )
-    legend = " ".join(
-        f'<span><i style="background:{colors[r.strategy]}"></i>{html.escape(r.strategy)}: '
-        f"{html.escape(strategies[r.strategy].summary)}</span><br>"
-        for r in results
+    names = [r.strategy for r in results]
+    return _page(
+        scenario,
+        f"""<p class="note">Scenario <code>{html.escape(scenario.name)}</code>:
+{len(sweep.values)} values of <code>{html.escape(sweep.parameter)}</code>, each the mean
+of {sweep.repeat} runs (seeds {results[0].seed if results else scenario.seed} onward, the
+same for every strategy).</p>
+{_legend(names, colors, strategies)}
+{"".join(sections)}""",
     )
-    name = html.escape(scenario.title or scenario.name)
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>stormproof: {name}</title>
-<style>{_STYLE}</style></head><body>
-<h1>{name}</h1>
-<p>{html.escape(scenario.description.strip())}</p>
-<p class="note">Scenario <code>{html.escape(scenario.name)}</code>: {len(sweep.values)} values
-of <code>{html.escape(sweep.parameter)}</code>, each the mean of {sweep.repeat} runs (seeds
-{results[0].seed if results else scenario.seed} onward, the same for every strategy).</p>
-<div class="legend">{legend}</div>
-{"".join(sections)}
-</body></html>
-"""
 
 
 def _occ_html(
@@ -624,11 +606,30 @@ def _occ_html(
         + "</tr>"
         for row in _occ_rows(results)
     )
-    legend = " ".join(
-        f'<span><i style="background:{colors[r.strategy]}"></i>{html.escape(r.strategy)}: '
-        f"{html.escape(strategies[r.strategy].summary)}</span><br>"
-        for r in results
+    names = [r.strategy for r in results]
+    return _page(
+        scenario,
+        f"""<p class="note">Scenario <code>{html.escape(scenario.name)}</code>,
+seed {results[0].seed}: {scenario.occ.clients} clients contending for one row. Add a
+<code>[sweep]</code> table to plot the metrics against the number of clients.</p>
+<table><tr>{head}</tr>{body}</table>
+{_legend(names, colors, strategies)}""",
     )
+
+
+def _legend(
+    names: Sequence[str], colors: dict[str, str], strategies: dict[str, StrategySpec]
+) -> str:
+    spans = " ".join(
+        f'<span><i style="background:{colors[name]}"></i>{html.escape(name)}: '
+        f"{html.escape(strategies[name].summary)}</span><br>"
+        for name in names
+    )
+    return f'<div class="legend">{spans}</div>'
+
+
+def _page(scenario: Scenario, body: str) -> str:
+    """A self-contained HTML page: the scenario's title and description, then ``body``."""
     name = html.escape(scenario.title or scenario.name)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -636,10 +637,6 @@ def _occ_html(
 <style>{_STYLE}</style></head><body>
 <h1>{name}</h1>
 <p>{html.escape(scenario.description.strip())}</p>
-<p class="note">Scenario <code>{html.escape(scenario.name)}</code>, seed {results[0].seed}:
-{scenario.occ.clients} clients contending for one row. Add a <code>[sweep]</code> table to
-plot the metrics against the number of clients.</p>
-<table><tr>{head}</tr>{body}</table>
-<div class="legend">{legend}</div>
+{body}
 </body></html>
 """

@@ -242,7 +242,6 @@ def _run(
     read_share = spec.read_share
     rand = sim.stream("operations").random
     request = recorder.request
-    start = sim.start
 
     def one(instance: int) -> Generator[Any, Any, None]:
         op = "read" if rand() < read_share else "write"
@@ -253,14 +252,11 @@ def _run(
 
     def arrive(instance: int) -> None:  # `one`, inlined: it runs for every request
         op = "read" if rand() < read_share else "write"
-        client = clients[instance]
-        key = keys.sample()
-        if client.immediate:  # no process needed: outcomes come as calls
-            arrived = sim.now
-            requests[int(arrived)] += 1
-            client.handle_now(op, key, arrived + deadline, _Finish(recorder, arrived))
-        else:
-            start(request(client, op, key))
+        arrived = sim.now
+        requests[int(arrived)] += 1
+        clients[instance].handle_now(
+            op, keys.sample(), arrived + deadline, _Finish(recorder, arrived)
+        )
 
     load: OpenLoop | ClosedLoop
     if spec.loop == "closed":

@@ -55,15 +55,18 @@ class Client(Protocol):
         """A simulation process: returns None (answered), STALE, or the error."""
         ...
 
-    immediate: bool
-    """True: the client runs requests without a process, through ``handle_now``."""
-
     def handle_now(self, op: str, key: int, deadline: float, done: Receiver) -> None:
-        """The same request without a process (only when ``immediate``):
-        ``done.answer(outcome)`` is called once, perhaps at once."""
+        """Start the same request (as a process, or as a chain of calls where the
+        strategy allows): ``done.answer(outcome)`` is called once, perhaps at once."""
         ...
 
     def breaker_open(self) -> bool: ...
+
+
+def finishing(process: Generator[Any, Any, Any], done: Receiver) -> Generator[Any, Any, None]:
+    """Run a request's process, then tell ``done`` its outcome."""
+    outcome = yield from process
+    done.answer(outcome)
 
 
 def retrying(sim: Simulation, retry: Retry, operation: Op) -> Generator[Any, Any, Outcome]:
@@ -165,10 +168,9 @@ class SeedClient:
     def breaker_open(self) -> bool:
         return self.open and self.sim.now - self.last_failure < 30.0
 
-    immediate = False  # the snippets sleep inside their loops: they run as processes
-
     def handle_now(self, op: str, key: int, deadline: float, done: Receiver) -> None:
-        raise NotImplementedError
+        # The snippets sleep inside their loops: each request runs as a process.
+        self.sim.start(finishing(self.handle(op, key, deadline), done))
 
     def _breaker(self) -> Generator[Any, Any, Outcome]:
         sim = self.sim
@@ -354,9 +356,12 @@ class ComposedClient:
         return self._cached(key, deadline)
 
     def handle_now(self, op: str, key: int, deadline: float, done: Receiver) -> None:
-        """``handle`` without a process, for strategies with nothing between the retry
-        and the attempt and no cache (``immediate``): ``done.answer(outcome)`` is called
-        once, perhaps at once."""
+        """Start a request: ``done.answer(outcome)`` is called once, perhaps at once.
+        Strategies with nothing between the retry and the attempt and no cache
+        (``immediate``) run it as a chain of calls; the others as a process."""
+        if not self.immediate:
+            self.sim.start(finishing(self.handle(op, key, deadline), done))
+            return
         world = self.world
         retry = self.retry
         if retry is None:
