@@ -6,6 +6,7 @@ for clients that have already given up (the sustaining effect of metastable fail
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -60,7 +61,7 @@ class Slowdown:
     window: float = 1.0
 
 
-class Job:
+class Job(ABC):
     """A request at the service. ``reply(answer)`` is called once, when it is served
     (None, or the service's error) or refused after all (a held request meeting a full
     queue, an expired one dropped). Clients subclass it to take the answer."""
@@ -71,8 +72,8 @@ class Job:
         self.deadline = deadline
         self.setup = setup
 
-    def reply(self, answer: Any) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def reply(self, answer: Any) -> None: ...
 
 
 class _SignalJob(Job):
