@@ -58,25 +58,17 @@ class _Recorder:
         self.latencies = array("d")
 
     def request(self, client: Client, op: str, key: int) -> Generator[Any, Any, None]:
-        sim = self.sim
-        arrived = sim.now
-        second = int(arrived)
-        self.requests[second] += 1
+        """A request as a process that ends when its outcome is recorded (closed-loop
+        users wait for it)."""
+        arrived = self.sim.now
+        self.requests[int(arrived)] += 1
         outcome = yield from client.handle(op, key, arrived + self.deadline)
-        latency = sim.now - arrived
-        self.latencies.append(latency)
-        if outcome is None or outcome is STALE:
-            self.successes[second] += 1
-            if outcome is STALE:
-                self.stale[second] += 1
-            if latency <= self.deadline:
-                self.goodput[second] += 1
-        else:
-            self.errors[second] += 1
+        _Finish(self, arrived).answer(outcome)
 
 
 class _Finish:
-    """Records a request run without a process when its outcome comes."""
+    """Records a request's outcome when it comes: success, staleness, goodput, latency,
+    all counted in the second the request arrived."""
 
     __slots__ = ("arrived", "recorder")
 

@@ -163,7 +163,7 @@ class Service:
         room for it (it is then refused), else None: ``accept`` its job next."""
         if not self.reachable:
             return None  # held in the network: counted when the partition heals
-        now = self.sim.now  # inline: this runs for every attempt
+        now = self.sim.now
         self._offered[int(now)] += 1
         recent = self._recent
         recent.append(now)
@@ -191,22 +191,11 @@ class Service:
         self.reachable = True
         held, self._held = self._held, []
         for job in held:
-            self._count_arrival()
-            if self._busy < self.capacity * self.capacity_factor:
-                self._start(job)
-            elif len(self._queue) < self.queue_limit:
-                self._queue.append(job)
+            refused = self.admit()
+            if refused is None:
+                self.accept(job)
             else:
-                job.reply(self._throttled)
-
-    def _count_arrival(self) -> None:
-        now = self.sim.now
-        self._offered[int(now)] += 1
-        recent = self._recent
-        recent.append(now)
-        horizon = now - self._window
-        while recent[0] <= horizon:
-            recent.popleft()
+                job.reply(refused)
 
     def _factor(self) -> float:
         slowdown = self.slowdown
