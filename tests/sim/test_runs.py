@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from stormproof.sim import load_scenario, run, run_strategies, strategies_for
+from stormproof.sim import (
+    RunResult,
+    Scenario,
+    StrategySpec,
+    load_scenario,
+    run,
+    run_strategies,
+    strategies_for,
+)
 
 OUTAGE = """\
 name = "small-outage"
@@ -142,22 +151,14 @@ service_time = { distribution = "constant", mean = 0.05 }
     assert s["requests"] == pytest.approx(120 * 20, rel=0.02)
 
 
-@pytest.mark.parametrize("name", ["naive", "aws-legacy", "aws-standard", "one-try"])
-def test_requests_run_alike_with_or_without_a_process(
-    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Retry-only strategies run their requests as chains of calls (no process per
-    # request). The same requests run as processes must give the same run, to the bit.
+def run_both_ways(
+    scenario: Scenario, strategy: StrategySpec, monkeypatch: pytest.MonkeyPatch
+) -> RunResult:
+    """Run retry-only requests as chains of calls (the default), then as processes; the
+    two runs must be the same to the bit. Returns the first."""
     from stormproof.sim import _run
 
-    text = OUTAGE + '\n[[strategy]]\nname = "one-try"\n'
-    text = text.replace("capacity = 8", "capacity = 2\nqueue = 20\nerror_rate = 0.05")
-    path = tmp_path / "outage.toml"
-    path.write_text(text)
-    scenario = load_scenario(str(path))
-    strategy = strategies_for(scenario)[name]
     direct = run(scenario, strategy)
-
     build = _run.build_client
 
     def as_processes(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -170,28 +171,25 @@ def test_requests_run_alike_with_or_without_a_process(
     processes = run(scenario, strategy)
     assert direct.summary == processes.summary
     assert direct.series == processes.series
-    assert direct.summary["attempts"] > direct.summary["requests"] or name == "one-try"
+    return direct
+
+
+@pytest.mark.parametrize("name", ["naive", "aws-legacy", "aws-standard", "one-try"])
+def test_requests_run_alike_with_or_without_a_process(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = OUTAGE + '\n[[strategy]]\nname = "one-try"\n'
+    text = text.replace("capacity = 8", "capacity = 2\nqueue = 20\nerror_rate = 0.05")
+    path = tmp_path / "outage.toml"
+    path.write_text(text)
+    scenario = load_scenario(str(path))
+    result = run_both_ways(scenario, strategies_for(scenario)[name], monkeypatch)
+    assert result.summary["attempts"] > result.summary["requests"] or name == "one-try"
 
 
 def test_a_partition_runs_alike_with_or_without_a_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    from dataclasses import replace
-
-    from stormproof.sim import _run
-
     metastable = load_scenario("metastable")
     partition = replace(metastable.triggers[0], start=30.0, end=40.0)
     scenario = replace(metastable, duration=100.0, triggers=(partition,))
-    strategy = strategies_for(scenario)["one-retry"]
-    direct = run(scenario, strategy)
-    build = _run.build_client
-
-    def as_processes(*args, **kwargs):  # type: ignore[no-untyped-def]
-        client = build(*args, **kwargs)
-        client.immediate = False
-        return client
-
-    monkeypatch.setattr(_run, "build_client", as_processes)
-    processes = run(scenario, strategy)
-    assert direct.summary == processes.summary
-    assert direct.series == processes.series
-    assert direct.summary["recovery_s"] is None  # the metastable failure, both ways
+    result = run_both_ways(scenario, strategies_for(scenario)["one-retry"], monkeypatch)
+    assert result.summary["recovery_s"] is None  # the metastable failure, both ways
