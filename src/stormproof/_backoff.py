@@ -104,6 +104,10 @@ class Backoff:
     def delay(self, retry_number: int, previous: float | None = None) -> float:
         """The delay before retry ``retry_number``. ``previous`` feeds decorrelated jitter."""
         jitter = self._jitter
+        if jitter == "none":
+            if 0 < retry_number < _PRECOMPUTED:
+                return self._ceilings[retry_number]
+            return self.ceiling(retry_number)
         if jitter == "full":
             if 0 < retry_number < _PRECOMPUTED:
                 return self._random() * self._ceilings[retry_number]
@@ -115,11 +119,8 @@ class Backoff:
             high = 3.0 * (base if previous is None else previous)
             high = min(high, self._cap)
             return base + self._random() * (high - base)
-        ceiling = self.ceiling(retry_number)
-        if jitter == "equal":
-            half = ceiling / 2.0
-            return half + self._random() * half
-        return ceiling
+        half = self.ceiling(retry_number) / 2.0  # equal jitter
+        return half + self._random() * half
 
     def __repr__(self) -> str:
         return (

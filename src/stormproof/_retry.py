@@ -20,6 +20,7 @@ from ._classify import classify as default_classify
 from ._core import events
 from ._core.clock import Clock
 from ._core.deadline import _CURRENT as _CURRENT_DEADLINE
+from ._core.deadline import Deadline
 from ._core.errors import ConfigError, Rejected
 from ._core.events import Event, Listener, _registry
 from ._core.validate import (
@@ -34,6 +35,8 @@ from ._core.validate import (
 from ._policy import Policy
 
 __all__ = ["Attempt", "Retry", "RetryGaveUp", "RetryScheduled", "RetryState"]
+
+_INF = math.inf
 
 R = TypeVar("R")
 
@@ -222,7 +225,7 @@ class Retry(Policy):
             ambient.check(self._name)
         if self._budget is not None:
             self._budget.on_request()
-        return RetryState(self, self._now() if now is None else now)
+        return RetryState(self, self._now() if now is None else now, ambient)
 
     # -- drivers: decorator, call, acall -------------------------------------------
 
@@ -241,7 +244,7 @@ class Retry(Policy):
             try:
                 result = fn(*args, **kwargs)
             except Exception as error:
-                state = RetryState(self, started)
+                state = RetryState(self, started, ambient)
                 delay = state.on_exception(error, self._now())
                 if delay is None:
                     raise
@@ -251,7 +254,7 @@ class Retry(Policy):
                     if budget is not None:
                         budget.on_success(None)
                     return result
-                state = RetryState(self, started)
+                state = RetryState(self, started, ambient)
                 delay = state.on_retryable_result(result, self._now())
                 if delay is None:
                     return result
@@ -289,7 +292,7 @@ class Retry(Policy):
             try:
                 result = await fn(*args, **kwargs)
             except Exception as error:
-                state = RetryState(self, started)
+                state = RetryState(self, started, ambient)
                 delay = state.on_exception(error, self._now())
                 if delay is None:
                     raise
@@ -299,7 +302,7 @@ class Retry(Policy):
                     if budget is not None:
                         budget.on_success(None)
                     return result
-                state = RetryState(self, started)
+                state = RetryState(self, started, ambient)
                 delay = state.on_retryable_result(result, self._now())
                 if delay is None:
                     return result
@@ -362,13 +365,13 @@ class RetryState:
 
     __slots__ = ("_deadline_at", "_previous", "_receipt", "_retry", "attempt")
 
-    def __init__(self, retry: Retry, started: float | None) -> None:
+    def __init__(self, retry: Retry, started: float | None, ambient: Deadline | None) -> None:
+        """``ambient``: the deadline in force when the call started (or None)."""
         self._retry = retry
         self.attempt = 1
         """The number of the attempt in progress (1 is the first)."""
         deadline = retry._deadline
-        deadline_at = math.inf if deadline is None or started is None else started + deadline
-        ambient = _CURRENT_DEADLINE.get()
+        deadline_at = _INF if deadline is None or started is None else started + deadline
         if ambient is not None:
             deadline_at = min(deadline_at, ambient.expires_on(retry._clock, retry._now()))
         self._deadline_at = deadline_at
@@ -422,7 +425,8 @@ class RetryState:
             budget.on_failure(error_class)
         attempt = self.attempt
         if attempt >= retry._attempts:
-            self._give_up("attempts", error_class, error, now)
+            if listening:
+                self._give_up("attempts", error_class, error, now)
             return None
         backoff = retry._throttling_backoff if error_class == THROTTLING else retry._backoff
         delay = backoff_delay = backoff.delay(attempt, self._previous)
@@ -431,12 +435,14 @@ class RetryState:
             if hint is not None:
                 delay = max(delay, min(hint, retry._max_retry_after))
         if now + delay >= self._deadline_at:
-            self._give_up("deadline", error_class, error, now)
+            if listening:
+                self._give_up("deadline", error_class, error, now)
             return None
         if budget is not None:
             receipt = budget.try_retry(error_class)
             if receipt is None:
-                self._give_up("budget", error_class, error, now)
+                if listening:
+                    self._give_up("budget", error_class, error, now)
                 return None
             self._receipt = receipt
         self._previous = backoff_delay
@@ -455,12 +461,12 @@ class RetryState:
         error: BaseException | None,
         now: float,
     ) -> None:
+        """Tell the listeners (only called when there are some)."""
         retry = self._retry
-        if events.active(retry._listeners):
-            events.emit(
-                RetryGaveUp(retry._name, now, self.attempt, reason, error_class, error),
-                retry._listeners,
-            )
+        events.emit(
+            RetryGaveUp(retry._name, now, self.attempt, reason, error_class, error),
+            retry._listeners,
+        )
 
 
 class Attempt:

@@ -12,6 +12,7 @@ __all__ = [
     "ServerError",
     "ServiceThrottled",
     "SimError",
+    "timed_out",
 ]
 
 
@@ -24,7 +25,23 @@ class NameNotResolved(socket.gaierror, SimError):
 
 
 class AttemptTimeout(TimeoutError, SimError):
-    """The client gave up waiting for an answer; the server may still be working on it."""
+    """The client gave up waiting for an answer; the server may still be working on it.
+
+    Made by ``timed_out``; its message is written only when someone reads it."""
+
+    hostname = ""
+    timeout = 0.0
+
+    def __str__(self) -> str:
+        return f"{self.hostname}: no answer in {self.timeout:.3g}s"
+
+
+def timed_out(hostname: str, timeout: float) -> AttemptTimeout:
+    """The error of an attempt at ``hostname`` that got no answer in ``timeout``."""
+    error = AttemptTimeout()
+    error.hostname = hostname
+    error.timeout = timeout
+    return error
 
 
 class ServiceThrottled(SimError):

@@ -63,32 +63,22 @@ class _Recorder:
         arrived = self.sim.now
         self.requests[int(arrived)] += 1
         outcome = yield from client.handle(op, key, arrived + self.deadline)
-        _Finish(self, arrived).answer(outcome)
+        self.finish(arrived, outcome)
 
-
-class _Finish:
-    """Records a request's outcome when it comes: success, staleness, goodput, latency,
-    all counted in the second the request arrived."""
-
-    __slots__ = ("arrived", "recorder")
-
-    def __init__(self, recorder: _Recorder, arrived: float) -> None:
-        self.recorder = recorder
-        self.arrived = arrived
-
-    def answer(self, outcome: Any) -> None:
-        recorder = self.recorder
-        second = int(self.arrived)
-        latency = recorder.sim.now - self.arrived
-        recorder.latencies.append(latency)
+    def finish(self, arrived: float, outcome: Any) -> None:
+        """A request's outcome: success, staleness, goodput and latency, all counted in
+        the second the request arrived."""
+        second = int(arrived)
+        latency = self.sim.now - arrived
+        self.latencies.append(latency)
         if outcome is None or outcome is STALE:
-            recorder.successes[second] += 1
+            self.successes[second] += 1
             if outcome is STALE:
-                recorder.stale[second] += 1
-            if latency <= recorder.deadline:
-                recorder.goodput[second] += 1
+                self.stale[second] += 1
+            if latency <= self.deadline:
+                self.goodput[second] += 1
         else:
-            recorder.errors[second] += 1
+            self.errors[second] += 1
 
 
 def _apply(
@@ -235,20 +225,24 @@ def _run(
     rand = sim.stream("operations").random
     request = recorder.request
 
+    # Operations and keys are drawn (each from its own stream) only when they can make
+    # a difference: a mix of reads and writes, a client that looks keys up.
+    mixed = 0.0 < read_share < 1.0
+    only = "read" if read_share >= 1.0 else "write"
+    draw_key = keys.sample if any(client.uses_keys for client in clients) else lambda: 0
+
     def one(instance: int) -> Generator[Any, Any, None]:
-        op = "read" if rand() < read_share else "write"
-        return request(clients[instance], op, keys.sample())
+        op = ("read" if rand() < read_share else "write") if mixed else only
+        return request(clients[instance], op, draw_key())
 
     requests = recorder.requests
     deadline = spec.deadline
 
     def arrive(instance: int) -> None:  # `one`, inlined: it runs for every request
-        op = "read" if rand() < read_share else "write"
+        op = ("read" if rand() < read_share else "write") if mixed else only
         arrived = sim.now
         requests[int(arrived)] += 1
-        clients[instance].handle_now(
-            op, keys.sample(), arrived + deadline, _Finish(recorder, arrived)
-        )
+        clients[instance].handle_now(op, draw_key(), arrived, arrived + deadline, recorder)
 
     load: OpenLoop | ClosedLoop
     if spec.loop == "closed":
@@ -278,6 +272,7 @@ def _run(
             progress(elapsed / scenario.duration)
     # Let requests still in flight finish (their answers count for their arrival second).
     sim.run(scenario.duration + DRAIN)
+    world.close()
     summary = summarize(scenario, series, recorder.latencies)
     return RunResult(
         scenario=scenario.name,
@@ -290,10 +285,10 @@ def _run(
     )
 
 
-def _quantile(values: array[float], q: float) -> float | None:
-    if not values:
+def _quantile(ordered: list[float], q: float) -> float | None:
+    """The ``q`` quantile of values in ascending order (None if there are none)."""
+    if not ordered:
         return None
-    ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))
     return ordered[index]
 
@@ -316,6 +311,7 @@ def summarize(scenario: Scenario, series: Series, latencies: array[float]) -> di
         trigger_attempts = sum(data["attempts"][start:end])
         during = trigger_attempts / trigger_requests if trigger_requests else None
         recovery = _recovery(data["requests"], data["goodput"], start, end, int(scenario.duration))
+    ordered = sorted(latencies)
     peaks: dict[str, float] = {}
     for region in scenario.regions:
         peaks[region.name] = max(data[f"offered:{region.name}"][:seconds]) / region.capacity_rps
@@ -329,8 +325,8 @@ def summarize(scenario: Scenario, series: Series, latencies: array[float]) -> di
         "stale_rate": stale / requests if requests else None,
         "goodput": int(goodput),
         "goodput_rate": goodput / requests if requests else None,
-        "p50_latency_s": _quantile(latencies, 0.50),
-        "p99_latency_s": _quantile(latencies, 0.99),
+        "p50_latency_s": _quantile(ordered, 0.50),
+        "p99_latency_s": _quantile(ordered, 0.99),
         "recovery_s": recovery,
         "peak_load_ratio": max(peaks[r.name] for r in scenario.regions),
         "peak_load_ratios": peaks,

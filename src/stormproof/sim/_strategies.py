@@ -36,7 +36,7 @@ from stormproof.classify import is_regional_failure
 
 from ._engine import TIMED_OUT, Signal, Simulation, Within
 from ._spec import BackoffSpec, BudgetSpec, RetrySpec, StrategySpec
-from ._world import PENDING, Instance, Receiver, Region, World
+from ._world import PENDING, Instance, Region, World
 
 __all__ = ["BUILT_IN", "STALE", "Client", "Outcome", "build_client", "build_retry", "retrying"]
 
@@ -51,22 +51,40 @@ STALE: Any = "stale"
 
 
 class Client(Protocol):
+    uses_keys: bool
+    """Whether requests' keys matter to it (it caches); when no client's do, keys are
+    not drawn."""
+
     def handle(self, op: str, key: int, deadline: float) -> Generator[Any, Any, Any]:
         """A simulation process: returns None (answered), STALE, or the error."""
         ...
 
-    def handle_now(self, op: str, key: int, deadline: float, done: Receiver) -> None:
-        """Start the same request (as a process, or as a chain of calls where the
-        strategy allows): ``done.answer(outcome)`` is called once, perhaps at once."""
+    def handle_now(
+        self, op: str, key: int, arrived: float, deadline: float, done: Outcomes
+    ) -> None:
+        """Start the same request, arrived now (as a process, or as a chain of calls
+        where the strategy allows): ``done.finish(arrived, outcome)`` is called once,
+        perhaps at once."""
         ...
 
     def breaker_open(self) -> bool: ...
 
 
-def finishing(process: Generator[Any, Any, Any], done: Receiver) -> Generator[Any, Any, None]:
+class Outcomes(Protocol):
+    """Where requests end: the run's recorder."""
+
+    def finish(self, arrived: float, outcome: Any) -> None:
+        """The request that arrived at ``arrived`` ended now with ``outcome``: None
+        (answered), STALE, or the error."""
+        ...
+
+
+def finishing(
+    process: Generator[Any, Any, Any], arrived: float, done: Outcomes
+) -> Generator[Any, Any, None]:
     """Run a request's process, then tell ``done`` its outcome."""
     outcome = yield from process
-    done.answer(outcome)
+    done.finish(arrived, outcome)
 
 
 def retrying(sim: Simulation, retry: Retry, operation: Op) -> Generator[Any, Any, Outcome]:
@@ -89,54 +107,54 @@ def retrying(sim: Simulation, retry: Retry, operation: Op) -> Generator[Any, Any
 
 
 class RetryCall:
-    """``retrying`` without a process: one request's retry loop, driven by the outcomes
-    ``World.attempt_now`` reports (it is their receiver). The decisions are the same
-    ``RetryState``'s, taken at the same instants; ``done.answer(outcome)`` ends it."""
+    """A request as a chain of calls rather than a process: its attempts, driven by the
+    outcomes ``World.attempt_now`` reports (it is their receiver), through the retry
+    loop if there is one (``state``, a ``RetryState``: the same decisions ``retrying``
+    takes, at the same instants); ``done.finish(arrived, outcome)`` ends it."""
 
-    __slots__ = ("deadline", "done", "instance", "region", "sim", "state", "world")
+    __slots__ = ("arrived", "deadline", "done", "instance", "region", "sim", "state", "world")
 
     def __init__(
         self,
         world: World,
         instance: Instance,
         region: Region,
+        arrived: float,
         deadline: float,
         state: Any,
-        done: Receiver,
+        done: Outcomes,
     ) -> None:
         self.world = world
         self.sim = world.sim
         self.instance = instance
         self.region = region
+        self.arrived = arrived
         self.deadline = deadline
         self.state = state
         self.done = done
 
     def run(self, _: object = None) -> None:
-        attempt = self.world.attempt_now
-        while True:
-            outcome = attempt(self.instance, self.region, self.deadline, self)
-            if outcome is PENDING or not self._again(outcome):
-                return
+        """Make the next attempt: the first, or the one after a backoff."""
+        self.answer(self.world.attempt_now(self.instance, self.region, self.deadline, self))
 
     def answer(self, outcome: Outcome) -> None:
-        if self._again(outcome):
-            self.run()
-
-    def _again(self, outcome: Outcome) -> bool:
-        """Settle an attempt's outcome; True: make the next attempt now."""
-        if outcome is None:
-            self.state.on_success()
-            self.done.answer(None)
-            return False
-        delay = self.state.on_exception(outcome, self.sim.now)
-        if delay is None:
-            self.done.answer(outcome)
-            return False
-        if delay > 0:
-            self.sim.after(delay, self.run)
-            return False
-        return True
+        """Settle an attempt's outcome, and the next ones as long as they are known at
+        once; a pending attempt's outcome comes back here."""
+        state = self.state
+        while outcome is not PENDING:
+            if outcome is None:
+                if state is not None:
+                    state.on_success()
+                self.done.finish(self.arrived, None)
+                return
+            delay = None if state is None else state.on_exception(outcome, self.sim.now)
+            if delay is None:
+                self.done.finish(self.arrived, outcome)
+                return
+            if delay > 0:
+                self.sim.after(delay, self.run)
+                return
+            outcome = self.world.attempt_now(self.instance, self.region, self.deadline, self)
 
 
 # -- the seed patterns, exactly as the post-mortem blog writes them -------------------------
@@ -164,13 +182,16 @@ class SeedClient:
         self.open = False
         self.last_failure = -1e18
         self.cache: OrderedDict[int, float] = OrderedDict()  # key -> expiry
+        self.uses_keys = True
 
     def breaker_open(self) -> bool:
         return self.open and self.sim.now - self.last_failure < 30.0
 
-    def handle_now(self, op: str, key: int, deadline: float, done: Receiver) -> None:
+    def handle_now(
+        self, op: str, key: int, arrived: float, deadline: float, done: Outcomes
+    ) -> None:
         # The snippets sleep inside their loops: each request runs as a process.
-        self.sim.start(finishing(self.handle(op, key, deadline), done))
+        self.sim.start(finishing(self.handle(op, key, deadline), arrived, done))
 
     def _breaker(self) -> Generator[Any, Any, Outcome]:
         sim = self.sim
@@ -268,6 +289,7 @@ class ComposedClient:
         # Nothing between the retry and the attempt: skip the per-region layer.
         self.bare = self.failover is None and not self.breakers and not self.bulkheads
         self.immediate = self.bare and self.cache is None
+        self.uses_keys = self.cache is not None
 
     def breaker_open(self) -> bool:
         breaker = self.breakers.get(self.primary)
@@ -355,26 +377,24 @@ class ComposedClient:
             return self._origin(deadline)
         return self._cached(key, deadline)
 
-    def handle_now(self, op: str, key: int, deadline: float, done: Receiver) -> None:
-        """Start a request: ``done.answer(outcome)`` is called once, perhaps at once.
-        Strategies with nothing between the retry and the attempt and no cache
+    def handle_now(
+        self, op: str, key: int, arrived: float, deadline: float, done: Outcomes
+    ) -> None:
+        """Start a request: ``done.finish(arrived, outcome)`` is called once, perhaps at
+        once. Strategies with nothing between the retry and the attempt and no cache
         (``immediate``) run it as a chain of calls; the others as a process."""
         if not self.immediate:
-            self.sim.start(finishing(self.handle(op, key, deadline), done))
+            self.sim.start(finishing(self.handle(op, key, deadline), arrived, done))
             return
+        state = None
+        if self.retry is not None:
+            try:
+                state = self.retry.begin(self.sim.now)
+            except Exception as refused:  # Throttled: rejected locally, never sent
+                done.finish(arrived, refused)
+                return
         world = self.world
-        retry = self.retry
-        if retry is None:
-            outcome = world.attempt_now(self.instance, world.primary, deadline, done)
-            if outcome is not PENDING:
-                done.answer(outcome)
-            return
-        try:
-            state = retry.begin(self.sim.now)
-        except Exception as refused:  # Throttled: rejected locally, never sent
-            done.answer(refused)
-            return
-        RetryCall(world, self.instance, world.primary, deadline, state, done).run()
+        RetryCall(world, self.instance, world.primary, arrived, deadline, state, done).run()
 
     def _cached(self, key: int, deadline: float) -> Generator[Any, Any, Any]:
         cache = self.cache

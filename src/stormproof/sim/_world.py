@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from ._dns import HostCache, Resolver, error_for
 from ._engine import TIMED_OUT, Signal, Simulation, Within
-from ._errors import AttemptTimeout
+from ._errors import timed_out
 from ._series import Series
 from ._service import Job, Service
 
@@ -59,9 +59,7 @@ class _Attempt(Job):
 def _expire(attempt: _Attempt) -> None:
     if attempt.live:
         attempt.live = False
-        attempt.receiver.answer(
-            AttemptTimeout(f"{attempt.hostname}: no answer in {attempt.timeout:.3g}s")
-        )
+        attempt.receiver.answer(timed_out(attempt.hostname, attempt.timeout))
 
 
 @dataclass
@@ -102,9 +100,16 @@ class World:
         self.by_name = {region.name: region for region in regions}
         self.instances = instances
         self.attempt_timeout = attempt_timeout
-        self._attempts = series.counter("attempts")
+        self._attempts = series.counter("attempts")  # the regions' sum, made by `close`
         for region in regions:
             region.attempts = series.counter(f"attempts:{region.name}")
+
+    def close(self) -> None:
+        """The run is over: total the per-region counts of attempts."""
+        total = self._attempts
+        for region in self.regions:
+            for second, count in enumerate(region.attempts):
+                total[second] += count
 
     @property
     def primary(self) -> Region:
@@ -122,9 +127,7 @@ class World:
         values in the simulator, not raised, which keeps a failing run fast.
         """
         sim = self.sim
-        second = int(sim.now)
-        self._attempts[second] += 1
-        region.attempts[second] += 1
+        region.attempts[int(sim.now)] += 1
         dns = instance.dns
         cached = dns.entries.get(region.hostname)  # the instance's DNS cache, inlined
         if cached is not None and sim.now < cached[0]:
@@ -148,7 +151,7 @@ class World:
             return answer  # type: ignore[return-value]  # refused at once (throttled)
         outcome = yield Within(answer, timeout)
         if outcome is TIMED_OUT:
-            return AttemptTimeout(f"{region.hostname}: no answer in {timeout:.3g}s")
+            return timed_out(region.hostname, timeout)
         return outcome  # type: ignore[no-any-return]
 
     # -- the same attempt, for callers that take outcomes as calls ----------------------
@@ -169,9 +172,7 @@ class World:
         sim = self.sim
         now = sim.now
         if not resolved:
-            second = int(now)
-            self._attempts[second] += 1
-            region.attempts[second] += 1
+            region.attempts[int(now)] += 1
             dns = instance.dns
             cached = dns.entries.get(region.hostname)
             if cached is None or now >= cached[0]:
