@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -193,3 +194,31 @@ def test_a_partition_runs_alike_with_or_without_a_process(monkeypatch: pytest.Mo
     scenario = replace(metastable, duration=100.0, triggers=(partition,))
     result = run_both_ways(scenario, strategies_for(scenario)["one-retry"], monkeypatch)
     assert result.summary["recovery_s"] is None  # the metastable failure, both ways
+
+
+def test_shared_errors_do_not_collect_frames(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A service refuses with one shared error value; a cache or failover that raises it
+    and catches it again must not leave the frames on it (they would pile up all run)."""
+    from stormproof.sim import _service
+
+    services: list[_service.Service] = []
+    init = _service.Service.__init__
+
+    def keep(self: _service.Service, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        services.append(self)
+
+    monkeypatch.setattr(_service.Service, "__init__", keep)
+    text = OUTAGE.replace("capacity = 8", "capacity = 1\nqueue = 0")
+    text = text.replace("capacity = 4", "capacity = 1\nqueue = 0")
+    text += '\n[[strategy]]\nname = "cached"\ncache = { ttl = 1.0 }\n'
+    path = tmp_path / "throttled.toml"
+    path.write_text(text)
+    sc = load_scenario(str(path))
+    for name in ("cached", "stormproof"):
+        services.clear()
+        result = run(sc, strategies_for(sc)[name])
+        assert result.summary["success_rate"] < 1.0  # throttled requests did fail
+        assert [s._throttled.__traceback__ for s in services] == [None, None], name

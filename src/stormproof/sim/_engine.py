@@ -23,6 +23,8 @@ __all__ = ["TIMED_OUT", "Process", "Signal", "SimClock", "Simulation", "Within"]
 
 Process = Generator[Any, Any, Any]
 
+_push = heapq.heappush
+
 
 class _TimedOut:
     __slots__ = ()
@@ -107,7 +109,7 @@ class SimClock:
 class Simulation:
     """Virtual time, a heap of events, and the processes that run on them."""
 
-    __slots__ = ("_count", "_queue", "clock", "now", "random", "seed")
+    __slots__ = ("_queue", "_ticket", "clock", "now", "random", "seed")
 
     def __init__(self, seed: int = 0) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int):
@@ -117,16 +119,16 @@ class Simulation:
         self.random = random.Random(seed)
         self.clock = SimClock(self)
         self._queue: list[tuple[float, int, Callable[[Any], None], Any]] = []
-        self._count = itertools.count()
+        self._ticket = itertools.count().__next__  # ties run in the order scheduled
 
     # -- scheduling -------------------------------------------------------------------
 
     def at(self, time: float, action: Callable[[Any], None], argument: Any = None) -> None:
         """Run ``action(argument)`` at virtual ``time`` (never in the past)."""
-        heapq.heappush(self._queue, (max(time, self.now), next(self._count), action, argument))
+        _push(self._queue, (max(time, self.now), self._ticket(), action, argument))
 
     def after(self, delay: float, action: Callable[[Any], None], argument: Any = None) -> None:
-        heapq.heappush(self._queue, (self.now + delay, next(self._count), action, argument))
+        _push(self._queue, (self.now + delay, self._ticket(), action, argument))
 
     def stream(self, name: str) -> random.Random:
         """An independent random stream, seeded from the run's seed and ``name``: the
@@ -144,8 +146,12 @@ class Simulation:
         """Run every event due up to ``until``; time then stands at ``until``."""
         queue = self._queue
         pop = heapq.heappop
-        while queue and queue[0][0] <= until:
-            time, _, action, argument = pop(queue)
+        while queue:
+            event = pop(queue)
+            if event[0] > until:
+                _push(queue, event)  # not due yet (its place in line is kept)
+                break
+            time, _, action, argument = event
             self.now = time
             action(argument)
         self.now = until
@@ -157,9 +163,7 @@ class Simulation:
     # -- processes --------------------------------------------------------------------
 
     def _soon(self, process: Process, value: Any, error: BaseException | None) -> None:
-        heapq.heappush(
-            self._queue, (self.now, next(self._count), self._resume, (process, value, error))
-        )
+        _push(self._queue, (self.now, self._ticket(), self._resume, (process, value, error)))
 
     def _resume(self, argument: tuple[Process, Any, BaseException | None]) -> None:
         process, value, error = argument
@@ -179,9 +183,7 @@ class Simulation:
         except StopIteration:
             return
         if type(command) is float or type(command) is int:
-            heapq.heappush(
-                self._queue, (self.now + command, next(self._count), self._wake, process)
-            )
+            _push(self._queue, (self.now + command, self._ticket(), self._wake, process))
         elif type(command) is Signal:
             if command.fired:
                 self._soon(process, command.value, command.error)
@@ -194,9 +196,9 @@ class Simulation:
             else:
                 waiter = _Waiter(process)
                 signal._waiters.append(waiter)
-                heapq.heappush(
+                _push(
                     self._queue,
-                    (self.now + command.seconds, next(self._count), self._expire, waiter),
+                    (self.now + command.seconds, self._ticket(), self._expire, waiter),
                 )
         else:
             raise TypeError(

@@ -229,11 +229,12 @@ def _run(
     # a difference: a mix of reads and writes, a client that looks keys up.
     mixed = 0.0 < read_share < 1.0
     only = "read" if read_share >= 1.0 else "write"
-    draw_key = keys.sample if any(client.uses_keys for client in clients) else lambda: 0
+    keyed = any(client.uses_keys for client in clients)
+    sample = keys.sample
 
     def one(instance: int) -> Generator[Any, Any, None]:
         op = ("read" if rand() < read_share else "write") if mixed else only
-        return request(clients[instance], op, draw_key())
+        return request(clients[instance], op, sample() if keyed else 0)
 
     requests = recorder.requests
     deadline = spec.deadline
@@ -242,7 +243,9 @@ def _run(
         op = ("read" if rand() < read_share else "write") if mixed else only
         arrived = sim.now
         requests[int(arrived)] += 1
-        clients[instance].handle_now(op, draw_key(), arrived, arrived + deadline, recorder)
+        clients[instance].handle_now(
+            op, sample() if keyed else 0, arrived, arrived + deadline, recorder
+        )
 
     load: OpenLoop | ClosedLoop
     if spec.loop == "closed":
@@ -256,13 +259,13 @@ def _run(
 
     breaker_open = series.counter("breaker_open")
 
-    def sample(_: object) -> None:
+    def gauge(_: object) -> None:
         open_count = sum(1 for client in clients if client.breaker_open())
         series.add(breaker_open, sim.now, open_count / len(clients))
         if sim.now + 1.0 < scenario.duration:
-            sim.after(1.0, sample)
+            sim.after(1.0, gauge)
 
-    sim.at(0.5, sample)
+    sim.at(0.5, gauge)
     step = max(1.0, scenario.duration / 100.0)
     elapsed = 0.0
     while elapsed < scenario.duration:
@@ -279,7 +282,7 @@ def _run(
         strategy=strategy.name,
         seed=sim.seed,
         summary=summary,
-        series={name: list(values) for name, values in series.data.items()},
+        series={name: [float(v) for v in values] for name, values in series.data.items()},
         events=0,
         cpu_seconds=time.process_time() - started_cpu,
     )
@@ -336,7 +339,7 @@ def summarize(scenario: Scenario, series: Series, latencies: array[float]) -> di
 
 
 def _recovery(
-    requests: array[float], goodput: array[float], start: int, end: int, duration: int
+    requests: list[float], goodput: list[float], start: int, end: int, duration: int
 ) -> float | None:
     """Seconds from the end of the trigger until goodput (the share of each second's
     requests answered in time) is back to 95% of its pre-trigger level for 10 s."""

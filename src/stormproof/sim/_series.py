@@ -3,29 +3,30 @@
 from __future__ import annotations
 
 import math
-from array import array
 
 __all__ = ["Series"]
 
 
 class Series:
-    """Named per-second arrays. ``add(counter, now)`` counts an event in second
-    ``int(now)``; events past the end are counted in the last second."""
+    """Named per-second values, each a list with one number per second (counts stay
+    integers while the run counts them: lists of ints are the fastest to count in).
+    ``add(counter, now)`` counts an event in second ``int(now)``; events past the end
+    are counted in the last second."""
 
     __slots__ = ("_last", "data", "seconds")
 
     def __init__(self, duration: float) -> None:
         self.seconds = math.ceil(duration) + 1
         self._last = self.seconds - 1
-        self.data: dict[str, array[float]] = {}
+        self.data: dict[str, list[float]] = {}
 
-    def counter(self, name: str) -> array[float]:
+    def counter(self, name: str) -> list[float]:
         found = self.data.get(name)
         if found is None:
-            found = self.data[name] = array("d", bytes(8 * self.seconds))
+            found = self.data[name] = [0] * self.seconds
         return found
 
-    def add(self, counter: array[float], now: float, amount: float = 1.0) -> None:
+    def add(self, counter: list[float], now: float, amount: float = 1) -> None:
         second = int(now)
         counter[second if second < self._last else self._last] += amount
 

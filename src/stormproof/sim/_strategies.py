@@ -87,6 +87,14 @@ def finishing(
     done.finish(arrived, outcome)
 
 
+def _value(error: Exception) -> Exception:
+    """An error a policy raised, made a plain value again. Errors may be shared values
+    (a service's one throttling error): each raise would add frames to its traceback,
+    keeping them alive for the rest of the run."""
+    error.__traceback__ = None
+    return error
+
+
 def retrying(sim: Simulation, retry: Retry, operation: Op) -> Generator[Any, Any, Outcome]:
     """Run ``operation`` under ``retry``'s state machine (the simulator's Retry driver).
     Returns None, or the error that ended the call."""
@@ -262,6 +270,7 @@ class ComposedClient:
         self.retry = None if spec.retry is None else build_retry(spec.retry, sim, deadline)
         names = [region.name for region in world.regions]
         self.primary = names[0]
+        self.region = world.primary
         self.breakers: dict[str, CircuitBreaker] = {}
         self.failover = None
         if spec.breaker is not None:
@@ -349,8 +358,8 @@ class ComposedClient:
                 return None
             try:
                 failover.failed(name, permit, error)
-            except Exception:
-                return error  # not a regional failure: the region answered
+            except Exception:  # not a regional failure (re-raised): the region answered
+                return _value(error)
             last = error
         return last
 
@@ -393,8 +402,8 @@ class ComposedClient:
             except Exception as refused:  # Throttled: rejected locally, never sent
                 done.finish(arrived, refused)
                 return
-        world = self.world
-        RetryCall(world, self.instance, world.primary, arrived, deadline, state, done).run()
+        call = RetryCall(self.world, self.instance, self.region, arrived, deadline, state, done)
+        call.answer(self.world.attempt_now(self.instance, self.region, deadline, call))
 
     def _cached(self, key: int, deadline: float) -> Generator[Any, Any, Any]:
         cache = self.cache
@@ -423,7 +432,7 @@ class ComposedClient:
                 cache.fallback(key, entry, error, sim.now)  # the stale value, or raises
                 outcome = STALE
             except Exception as failure:
-                outcome = failure
+                outcome = _value(failure)
         if flight is not None:
             del self._flights[key]
             flight.succeed(outcome)
