@@ -24,6 +24,45 @@ def test_events_at_the_same_instant_run_in_the_order_scheduled() -> None:
     assert sim.now == 10
 
 
+def _fixed_delay_events(use_lane: bool) -> tuple[list[tuple[float, int]], int]:
+    """Events at random whole seconds; each schedules, 1 s later, a follow-up (through
+    the lane or the heap), many at the same instant as others; returns the order they
+    ran in and how many were pending half-way."""
+    import random
+
+    sim = Simulation()
+    rng = random.Random(7)
+    lane = sim.lane(1.0)
+    seen: list[tuple[float, int]] = []
+
+    def follow_up(number: int) -> None:
+        seen.append((sim.now, number))
+
+    def event(number: int) -> None:
+        seen.append((sim.now, number))
+        if use_lane and number % 2:  # the others: on the heap, set between lane events
+            lane.after(follow_up, -number)
+        else:
+            sim.after(1.0, follow_up, -number)
+
+    for number in range(1, 400):
+        sim.at(float(rng.randint(0, 20)), event, number)  # whole seconds: many ties
+        if number % 3 == 0:
+            sim.after(1.0, follow_up, 1000 + number)
+    sim.run(10.0)
+    pending = sim.pending
+    sim.run(30.0)
+    return seen, pending
+
+
+def test_a_lane_runs_events_in_the_same_order_as_the_heap() -> None:
+    through_lane, pending_lane = _fixed_delay_events(use_lane=True)
+    through_heap, pending_heap = _fixed_delay_events(use_lane=False)
+    assert len(through_lane) == 2 * 399 + 133
+    assert through_lane == through_heap
+    assert pending_lane == pending_heap > 0
+
+
 def test_processes_wait_for_time_and_signals() -> None:
     sim = Simulation()
     log: list[tuple[float, str]] = []

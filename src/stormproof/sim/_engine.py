@@ -14,12 +14,13 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
+from collections import deque
 from collections.abc import Callable, Generator
 from typing import Any
 
 from stormproof._core.errors import ConfigError
 
-__all__ = ["TIMED_OUT", "Process", "Signal", "SimClock", "Simulation", "Within"]
+__all__ = ["TIMED_OUT", "Lane", "Process", "Signal", "SimClock", "Simulation", "Within"]
 
 Process = Generator[Any, Any, Any]
 
@@ -106,10 +107,45 @@ class SimClock:
         raise RuntimeError("inside the simulation, processes yield their waits instead")
 
 
+class Lane:
+    """Events due a fixed ``delay`` after they are set (every attempt's timeout): they
+    come due in the order they were set, so they wait in a FIFO and only the earliest
+    is in the simulation's heap. The heap stays small (a few events instead of one per
+    attempt in flight), and every event keeps its place in the order of all events:
+    the result is the same as with ``after(delay, ...)``, bit for bit."""
+
+    __slots__ = ("_sim", "_waiting", "delay")
+
+    def __init__(self, sim: Simulation, delay: float) -> None:
+        self._sim = sim
+        self.delay = delay
+        self._waiting: deque[tuple[float, int, Callable[[Any], None], Any]] = deque()
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    def after(self, action: Callable[[Any], None], argument: Any = None) -> None:
+        """Run ``action(argument)`` ``delay`` seconds from now."""
+        sim = self._sim
+        event = (sim.now + self.delay, sim._ticket(), action, argument)
+        waiting = self._waiting
+        waiting.append(event)
+        if len(waiting) == 1:  # the earliest: it goes in the heap, under its own key
+            _push(sim._queue, (event[0], event[1], self._due, None))
+
+    def _due(self, _: object) -> None:
+        waiting = self._waiting
+        _, _, action, argument = waiting.popleft()
+        if waiting:
+            following = waiting[0]
+            _push(self._sim._queue, (following[0], following[1], self._due, None))
+        action(argument)
+
+
 class Simulation:
     """Virtual time, a heap of events, and the processes that run on them."""
 
-    __slots__ = ("_queue", "_ticket", "clock", "now", "random", "seed")
+    __slots__ = ("_lanes", "_queue", "_ticket", "clock", "now", "random", "seed")
 
     def __init__(self, seed: int = 0) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int):
@@ -120,6 +156,7 @@ class Simulation:
         self.clock = SimClock(self)
         self._queue: list[tuple[float, int, Callable[[Any], None], Any]] = []
         self._ticket = itertools.count().__next__  # ties run in the order scheduled
+        self._lanes: dict[float, Lane] = {}
 
     # -- scheduling -------------------------------------------------------------------
 
@@ -129,6 +166,14 @@ class Simulation:
 
     def after(self, delay: float, action: Callable[[Any], None], argument: Any = None) -> None:
         _push(self._queue, (self.now + delay, self._ticket(), action, argument))
+
+    def lane(self, delay: float) -> Lane:
+        """The lane of events due ``delay`` seconds after they are set (one per delay):
+        for a delay many events share, such as a timeout."""
+        found = self._lanes.get(delay)
+        if found is None:
+            found = self._lanes[delay] = Lane(self, delay)
+        return found
 
     def stream(self, name: str) -> random.Random:
         """An independent random stream, seeded from the run's seed and ``name``: the
@@ -158,7 +203,10 @@ class Simulation:
 
     @property
     def pending(self) -> int:
-        return len(self._queue)
+        """Events not yet run (a lane's earliest is in the heap)."""
+        waiting = sum(len(lane) for lane in self._lanes.values())
+        heads = sum(1 for lane in self._lanes.values() if len(lane))
+        return len(self._queue) - heads + waiting
 
     # -- processes --------------------------------------------------------------------
 
@@ -196,10 +244,14 @@ class Simulation:
             else:
                 waiter = _Waiter(process)
                 signal._waiters.append(waiter)
-                _push(
-                    self._queue,
-                    (self.now + command.seconds, self._ticket(), self._expire, waiter),
-                )
+                lane = self._lanes.get(command.seconds)
+                if lane is not None:
+                    lane.after(self._expire, waiter)
+                else:
+                    _push(
+                        self._queue,
+                        (self.now + command.seconds, self._ticket(), self._expire, waiter),
+                    )
         else:
             raise TypeError(
                 f"a simulation process yielded {command!r}: yield seconds (a number), "

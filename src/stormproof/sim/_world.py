@@ -100,6 +100,7 @@ class World:
         self.by_name = {region.name: region for region in regions}
         self.instances = instances
         self.attempt_timeout = attempt_timeout
+        self._timeouts = sim.lane(attempt_timeout)
         self._attempts = series.counter("attempts")  # the regions' sum, made by `close`
         for region in regions:
             region.attempts = series.counter(f"attempts:{region.name}")
@@ -196,7 +197,10 @@ class World:
             return refused
         waiting = _Attempt(receiver, region.hostname, timeout, now + timeout, due > 0)
         service.accept(waiting)
-        sim.after(timeout, _expire, waiting)
+        if timeout == self.attempt_timeout:
+            self._timeouts.after(_expire, waiting)
+        else:  # shortened by the deadline
+            sim.after(timeout, _expire, waiting)
         return PENDING
 
     def _resolved(self, argument: tuple[Instance, Region, float | None, Receiver]) -> None:
