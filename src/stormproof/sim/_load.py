@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections.abc import Callable, Generator
+from math import log as _log
 from typing import Any
 
 from ._engine import Simulation
@@ -50,19 +51,19 @@ class OpenLoop:
         self.instances = instances
         self._arrive = arrive
         self._until = until
-        stream = sim.stream("arrivals")
-        self._uniform = stream.random
-        self._expo = stream.expovariate
-        sim.after(self._expo(rate), self._next)
+        self._uniform = sim.stream("arrivals").random
+        sim.after(-_log(1.0 - self._uniform()) / rate, self._next)
 
     def _next(self, _: object) -> None:
         sim = self.sim
         if sim.now >= self._until:
             return
-        self._arrive(int(self._uniform() * self.instances))
+        uniform = self._uniform
+        self._arrive(int(uniform() * self.instances))
         rate = self.rate * self.factor
         if rate > 0:
-            sim.after(self._expo(rate), self._next)
+            # random.expovariate(rate), inlined (the same draw): it runs per arrival
+            sim.after(-_log(1.0 - uniform()) / rate, self._next)
         else:  # no traffic for now: look again in a second
             sim.after(1.0, self._next)
 

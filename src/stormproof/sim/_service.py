@@ -9,6 +9,7 @@ import math
 from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass
+from math import log as _log
 from typing import Any
 
 from ._engine import Signal, Simulation
@@ -34,7 +35,8 @@ class Distribution:
             return lambda: mean
         if self.kind == "exponential":
             rate = 1.0 / mean
-            return lambda: rng.expovariate(rate)
+            uniform = rng.random
+            return lambda: -_log(1.0 - uniform()) / rate  # rng.expovariate(rate), inlined
         sigma = self.sigma
         if self.kind == "normal":
             return lambda: abs(rng.normalvariate(mean, sigma))
@@ -124,7 +126,7 @@ class Service:
         self._queue: deque[Job] = deque()
         self._held: list[Job] = []
         self._recent: deque[float] = deque()  # arrival times within the slowdown window
-        self._window = slowdown.window if slowdown is not None else 1.0
+        self._counts_rate = slowdown is not None and slowdown.kind == "rate"
         self._series = series
         self._offered = series.counter(f"offered:{name}")
         self._served = series.counter(f"served:{name}")
@@ -165,11 +167,8 @@ class Service:
             return None  # held in the network: counted when the partition heals
         now = self.sim.now
         self._offered[int(now)] += 1
-        recent = self._recent
-        recent.append(now)
-        horizon = now - self._window
-        while recent[0] <= horizon:
-            recent.popleft()
+        if self._counts_rate:
+            self._recent.append(now)  # pruned when read (`_factor`)
         if (
             self._busy >= self.capacity * self.capacity_factor
             and len(self._queue) >= self.queue_limit
@@ -202,7 +201,14 @@ class Service:
         if slowdown is None:
             return 1.0
         if slowdown.kind == "rate":
-            rate = len(self._recent) / slowdown.window
+            # Arrivals within the window before the latest arrival (pruned here rather
+            # than on each arrival: the same count, read less often than written).
+            recent = self._recent
+            if recent:
+                horizon = recent[-1] - slowdown.window
+                while recent[0] <= horizon:
+                    recent.popleft()
+            rate = len(recent) / slowdown.window
             return slowdown.factor if rate > slowdown.above else 1.0
         load = self.in_system
         if slowdown.kind == "concurrency":
