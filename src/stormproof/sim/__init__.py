@@ -4,11 +4,11 @@ objects on a virtual clock against outage scenarios.
 ``load_scenario("us-east-1")`` (or a path to a TOML file), ``strategies_for(scenario)``,
 then ``run(scenario, strategy)`` for one strategy or ``run_strategies(...)`` for several
 in parallel; a scenario with a ``[sweep]`` table runs with ``run_sweep``. The engine
-(``Simulation``, ``Signal``, ``Within``) is usable on its own.
+(``Simulation``, ``Signal``, ``Within``, ``Lane``) is usable on its own.
 """
 
 from ._catalog import builtin_scenarios, load_scenario, strategies_for
-from ._engine import TIMED_OUT, Signal, SimClock, Simulation, Within
+from ._engine import TIMED_OUT, Lane, Signal, SimClock, Simulation, Within
 from ._fields import ScenarioError
 from ._report import (
     html_report,
@@ -25,6 +25,7 @@ from ._sweep import SweepResult, run_sweep
 
 __all__ = [
     "TIMED_OUT",
+    "Lane",
     "RunResult",
     "Scenario",
     "ScenarioError",
