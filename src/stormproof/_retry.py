@@ -382,6 +382,12 @@ class RetryState:
         """The attempt raised ``error``. Returns the delay before the next attempt,
         or ``None``: re-raise ``error``."""
         retry = self._retry
+        if (
+            self.attempt >= retry._attempts
+            and retry._budget is None
+            and not (retry._listeners or _registry.listeners)
+        ):
+            return None  # the last attempt failed: nothing to decide, record or tell
         if isinstance(error, Rejected) and not retry._retry_rejected:
             return None  # never executed: nothing was learned, and nothing to retry
         types = retry._on_types

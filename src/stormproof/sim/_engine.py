@@ -145,7 +145,7 @@ class Lane:
 class Simulation:
     """Virtual time, a heap of events, and the processes that run on them."""
 
-    __slots__ = ("_lanes", "_queue", "_ticket", "clock", "now", "random", "seed")
+    __slots__ = ("_lanes", "_queue", "_ticket", "clock", "now", "random", "second", "seed")
 
     def __init__(self, seed: int = 0) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int):
@@ -157,6 +157,9 @@ class Simulation:
         self._queue: list[tuple[float, int, Callable[[Any], None], Any]] = []
         self._ticket = itertools.count().__next__  # ties run in the order scheduled
         self._lanes: dict[float, Lane] = {}
+        self.second = 0
+        """``int(now)``, kept by the engine: per-second counts index by it."""
+        _push(self._queue, (1.0, -1, self._tick, None))
 
     # -- scheduling -------------------------------------------------------------------
 
@@ -174,6 +177,12 @@ class Simulation:
         if found is None:
             found = self._lanes[delay] = Lane(self, delay)
         return found
+
+    def _tick(self, _: object) -> None:
+        """A whole second began. Its ticket (-1) puts it before every other event of
+        the same instant, so they all see the new second."""
+        self.second = second = int(self.now)
+        _push(self._queue, (second + 1.0, -1, self._tick, None))
 
     def stream(self, name: str) -> random.Random:
         """An independent random stream, seeded from the run's seed and ``name``: the
@@ -200,6 +209,7 @@ class Simulation:
             self.now = time
             action(argument)
         self.now = until
+        self.second = int(until)
 
     @property
     def pending(self) -> int:

@@ -242,7 +242,7 @@ def _run(
     def arrive(instance: int) -> None:  # `one`, inlined: it runs for every request
         op = ("read" if rand() < read_share else "write") if mixed else only
         arrived = sim.now
-        requests[int(arrived)] += 1
+        requests[sim.second] += 1
         clients[instance].handle_now(
             op, sample() if keyed else 0, arrived, arrived + deadline, recorder
         )

@@ -165,10 +165,10 @@ class Service:
         room for it (it is then refused), else None: ``accept`` its job next."""
         if not self.reachable:
             return None  # held in the network: counted when the partition heals
-        now = self.sim.now
-        self._offered[int(now)] += 1
+        sim = self.sim
+        self._offered[sim.second] += 1
         if self._counts_rate:
-            self._recent.append(now)  # pruned when read (`_factor`)
+            self._recent.append(sim.now)  # pruned when read (`_factor`)
         if (
             self._busy >= self.capacity * self.capacity_factor
             and len(self._queue) >= self.queue_limit
@@ -225,25 +225,28 @@ class Service:
 
     def _finish(self, job: Job) -> None:
         self._busy -= 1
-        now = self.sim.now
-        second = int(now)
+        sim = self.sim
+        now = sim.now
+        second = sim.second
         self._served[second] += 1
         if now > job.deadline:
             self._wasted[second] += 1  # nobody is waiting for this answer
         answer = None
         if self.error_rate and self._random.random() < self.error_rate:
             answer = ServerError(f"{self.name}: internal error")
-        expired: list[Job] = []
+        expired: list[Job] | None = None
         queue = self._queue
         while queue and self._busy < self.capacity * self.capacity_factor:
             waiting = queue.popleft()
             if self.drop_expired and now >= waiting.deadline:
+                if expired is None:
+                    expired = []
                 expired.append(waiting)
                 continue
             self._start(waiting)
         # Answers go out last, once the service's own state is settled: the clients
         # they wake may send new requests at once.
-        for dropped in expired:
+        for dropped in expired or ():
             dropped.reply(ServiceThrottled(f"{self.name}: request expired in queue"))
         job.reply(answer)
 

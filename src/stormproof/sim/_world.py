@@ -173,28 +173,28 @@ class World:
         sim = self.sim
         now = sim.now
         if not resolved:
-            region.attempts[int(now)] += 1
-            dns = instance.dns
-            cached = dns.entries.get(region.hostname)
+            region.attempts[sim.second] += 1
+            cached = instance.dns.entries.get(region.hostname)
             if cached is None or now >= cached[0]:
                 sim.after(
-                    dns.resolver.latency, self._resolved, (instance, region, deadline, receiver)
+                    instance.dns.resolver.latency,
+                    self._resolved,
+                    (instance, region, deadline, receiver),
                 )
                 return PENDING
             if cached[1] is not None:
                 instance.setups_due[region.name] = instance.connections
                 return error_for(region.hostname, cached[1])
-        timeout = self.attempt_timeout
-        if deadline is not None and deadline - now < timeout:
-            timeout = max(0.0, deadline - now)
-        setups = instance.setups_due
-        due = setups.get(region.name, 0)
+        due = instance.setups_due.get(region.name, 0)
         if due:
-            setups[region.name] = due - 1
+            instance.setups_due[region.name] = due - 1
         service = region.service
         refused = service.admit()
         if refused is not None:
             return refused
+        timeout = self.attempt_timeout
+        if deadline is not None and deadline - now < timeout:
+            timeout = max(0.0, deadline - now)
         waiting = _Attempt(receiver, region.hostname, timeout, now + timeout, due > 0)
         service.accept(waiting)
         if timeout == self.attempt_timeout:
