@@ -63,6 +63,21 @@ def test_a_lane_runs_events_in_the_same_order_as_the_heap() -> None:
     assert pending_lane == pending_heap > 0
 
 
+def test_every_event_sees_the_second_it_falls_in() -> None:
+    sim = Simulation()
+    seen: list[tuple[float, int]] = []
+
+    def look(_: object) -> None:
+        seen.append((sim.now, sim.second))
+
+    for instant in (0.0, 0.5, 1.0, 1.0, 2.999, 3.0, 7.0):  # set long before their second
+        sim.at(instant, look)
+    sim.run(8.5)
+    assert len(seen) == 7
+    assert [second for _, second in seen] == [int(now) for now, _ in seen]
+    assert sim.second == 8
+
+
 def test_processes_wait_for_time_and_signals() -> None:
     sim = Simulation()
     log: list[tuple[float, str]] = []
