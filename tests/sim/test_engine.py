@@ -63,6 +63,22 @@ def test_a_lane_runs_events_in_the_same_order_as_the_heap() -> None:
     assert pending_lane == pending_heap > 0
 
 
+def test_pending_counts_the_events_not_yet_run() -> None:
+    sim = Simulation()
+    ran: list[object] = []
+    assert sim.pending == 0
+    lane = sim.lane(2.0)
+    assert sim.lane(2.0) is lane
+    sim.after(1.0, ran.append, "heap")
+    lane.after(ran.append, "lane 1")
+    lane.after(ran.append, "lane 2")
+    assert sim.pending == 3
+    sim.run(1.5)
+    assert (ran, sim.pending) == (["heap"], 2)
+    sim.run(2.5)
+    assert (ran, sim.pending) == (["heap", "lane 1", "lane 2"], 0)
+
+
 def test_every_event_sees_the_second_it_falls_in() -> None:
     sim = Simulation()
     seen: list[tuple[float, int]] = []

@@ -213,10 +213,11 @@ class Simulation:
 
     @property
     def pending(self) -> int:
-        """Events not yet run (a lane's earliest is in the heap)."""
+        """Events not yet run (a lane's earliest is in the heap; the engine's own tick
+        for the next second is not counted)."""
         waiting = sum(len(lane) for lane in self._lanes.values())
         heads = sum(1 for lane in self._lanes.values() if len(lane))
-        return len(self._queue) - heads + waiting
+        return len(self._queue) - 1 - heads + waiting
 
     # -- processes --------------------------------------------------------------------
 
