@@ -163,6 +163,20 @@ def test_seed_is_validated() -> None:
         Simulation(seed=1.5)  # type: ignore[arg-type]
 
 
+def test_time_never_runs_backwards_and_lanes_need_a_delay() -> None:
+    sim = Simulation()
+    sim.run(5.0)
+    with pytest.raises(ConfigError, match=r"until must be a time from now \(5\) on, got 4.0"):
+        sim.run(4.0)
+    for bad in (float("nan"), float("inf"), "6", True):
+        with pytest.raises(ConfigError, match="until must be"):
+            sim.run(bad)  # type: ignore[arg-type]
+    assert (sim.now, sim.second) == (5.0, 5)
+    for bad in (-1.0, float("nan"), float("inf"), "1", None):
+        with pytest.raises(ConfigError, match="delay must be a number of seconds >= 0"):
+            sim.lane(bad)  # type: ignore[arg-type]
+
+
 def test_the_clock_is_a_clock_and_policies_run_on_it() -> None:
     sim = Simulation()
     assert isinstance(sim.clock, Clock)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import random
 from collections import deque
 from collections.abc import Callable, Generator
@@ -25,6 +26,10 @@ __all__ = ["TIMED_OUT", "Lane", "Process", "Signal", "SimClock", "Simulation", "
 Process = Generator[Any, Any, Any]
 
 _push = heapq.heappush
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 class _TimedOut:
@@ -175,6 +180,8 @@ class Simulation:
         for a delay many events share, such as a timeout."""
         found = self._lanes.get(delay)
         if found is None:
+            if not _is_number(delay) or not 0.0 <= delay < math.inf:
+                raise ConfigError("delay", "a number of seconds >= 0", delay)
             found = self._lanes[delay] = Lane(self, delay)
         return found
 
@@ -198,6 +205,8 @@ class Simulation:
 
     def run(self, until: float) -> None:
         """Run every event due up to ``until``; time then stands at ``until``."""
+        if not _is_number(until) or not self.now <= until < math.inf:
+            raise ConfigError("until", f"a time from now ({self.now:g}) on", until)
         queue = self._queue
         pop = heapq.heappop
         while queue:
