@@ -104,7 +104,7 @@ def _apply(
         def end(_: object) -> None:
             service.heal()
             for instance in world.instances:  # every client reconnects
-                instance.setups_due[trigger.target] = instance.connections
+                instance.reconnect(trigger.target)
 
     elif kind == "capacity_drop":
         service = world.by_name[trigger.target].service

@@ -36,7 +36,7 @@ from stormproof.classify import is_regional_failure
 
 from ._engine import TIMED_OUT, Signal, Simulation, Within
 from ._spec import BackoffSpec, BudgetSpec, RetrySpec, StrategySpec
-from ._world import PENDING, Instance, Region, World
+from ._world import PENDING, Instance, Route, World
 
 __all__ = ["BUILT_IN", "STALE", "Client", "Outcome", "build_client", "build_retry", "retrying"]
 
@@ -116,26 +116,17 @@ def retrying(sim: Simulation, retry: Retry, operation: Op) -> Generator[Any, Any
 
 class RetryCall:
     """A request as a chain of calls rather than a process: its attempts, driven by the
-    outcomes ``World.attempt_now`` reports (it is their receiver), through the retry
+    outcomes ``Route.attempt_now`` reports (it is their receiver), through the retry
     loop if there is one (``state``, a ``RetryState``: the same decisions ``retrying``
     takes, at the same instants); ``done.finish(arrived, outcome)`` ends it."""
 
-    __slots__ = ("arrived", "deadline", "done", "instance", "region", "sim", "state", "world")
+    __slots__ = ("arrived", "deadline", "done", "route", "sim", "state")
 
     def __init__(
-        self,
-        world: World,
-        instance: Instance,
-        region: Region,
-        arrived: float,
-        deadline: float,
-        state: Any,
-        done: Outcomes,
+        self, route: Route, arrived: float, deadline: float, state: Any, done: Outcomes
     ) -> None:
-        self.world = world
-        self.sim = world.sim
-        self.instance = instance
-        self.region = region
+        self.route = route
+        self.sim = route._sim
         self.arrived = arrived
         self.deadline = deadline
         self.state = state
@@ -143,7 +134,7 @@ class RetryCall:
 
     def run(self, _: object = None) -> None:
         """Make the next attempt: the first, or the one after a backoff."""
-        self.answer(self.world.attempt_now(self.instance, self.region, self.deadline, self))
+        self.answer(self.route.attempt_now(self.deadline, self))
 
     def answer(self, outcome: Outcome) -> None:
         """Settle an attempt's outcome, and the next ones as long as they are known at
@@ -162,7 +153,7 @@ class RetryCall:
             if delay > 0:
                 self.sim.after(delay, self.run)
                 return
-            outcome = self.world.attempt_now(self.instance, self.region, self.deadline, self)
+            outcome = self.route.attempt_now(self.deadline, self)
 
 
 # -- the seed patterns, exactly as the post-mortem blog writes them -------------------------
@@ -183,8 +174,7 @@ class SeedClient:
     through; a 1000-entry, 300 s TTL cache on reads, with no stale serving."""
 
     def __init__(self, world: World, instance: Instance) -> None:
-        self.world = world
-        self.instance = instance
+        self.route = instance.routes[world.primary.name]
         self.sim = world.sim
         self.failures = 0
         self.open = False
@@ -205,7 +195,7 @@ class SeedClient:
         sim = self.sim
         if self.open and sim.now - self.last_failure < 30.0:
             return SeedCircuitOpen("circuit open")
-        error = yield from self.world.attempt(self.instance, self.world.primary)
+        error = yield from self.route.attempt()
         if error is not None:
             self.failures += 1
             self.last_failure = sim.now
@@ -260,8 +250,6 @@ class ComposedClient:
     ) -> None:
         sim = world.sim
         clock = sim.clock
-        self.world = world
-        self.instance = instance
         self.sim = sim
         self.cache = None
         if spec.cache is not None:
@@ -270,7 +258,8 @@ class ComposedClient:
         self.retry = None if spec.retry is None else build_retry(spec.retry, sim, deadline)
         names = [region.name for region in world.regions]
         self.primary = names[0]
-        self.region = world.primary
+        self.routes = instance.routes
+        self.route = instance.routes[self.primary]
         self.breakers: dict[str, CircuitBreaker] = {}
         self.failover = None
         if spec.breaker is not None:
@@ -321,7 +310,7 @@ class ComposedClient:
             if breaker is not None:
                 breaker.release(permit)
             return BulkheadFull(bulkhead.name)
-        error = yield from self.world.attempt(self.instance, self.world.by_name[name], deadline)
+        error = yield from self.routes[name].attempt(deadline)
         if bulkhead is not None:
             bulkhead.release()
         if breaker is not None:
@@ -350,7 +339,7 @@ class ComposedClient:
                 failover.breaker(name).release(permit)
                 last = BulkheadFull(bulkhead.name)
                 continue
-            error = yield from self.world.attempt(self.instance, self.world.by_name[name], deadline)
+            error = yield from self.routes[name].attempt(deadline)
             if bulkhead is not None:
                 bulkhead.release()
             if error is None:
@@ -370,14 +359,14 @@ class ComposedClient:
         if self.failover is not None:
             return self._failover(deadline)
         if self.bare:
-            return self.world.attempt(self.instance, self.world.primary, deadline)
+            return self.route.attempt(deadline)
         return self._region(self.primary, deadline)
 
     def _origin(self, deadline: float) -> Generator[Any, Any, Outcome]:
         if self.retry is None:
             return self._call(deadline)
         if self.bare:
-            attempt = partial(self.world.attempt, self.instance, self.world.primary, deadline)
+            attempt = partial(self.route.attempt, deadline)
             return retrying(self.sim, self.retry, attempt)
         return retrying(self.sim, self.retry, lambda: self._call(deadline))
 
@@ -402,8 +391,8 @@ class ComposedClient:
             except Exception as refused:  # Throttled: rejected locally, never sent
                 done.finish(arrived, refused)
                 return
-        call = RetryCall(self.world, self.instance, self.region, arrived, deadline, state, done)
-        call.answer(self.world.attempt_now(self.instance, self.region, deadline, call))
+        call = RetryCall(self.route, arrived, deadline, state, done)
+        call.answer(self.route.attempt_now(deadline, call))
 
     def _cached(self, key: int, deadline: float) -> Generator[Any, Any, Any]:
         cache = self.cache

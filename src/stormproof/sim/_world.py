@@ -14,7 +14,7 @@ from ._errors import timed_out
 from ._series import Series
 from ._service import Job, Service
 
-__all__ = ["PENDING", "Instance", "Receiver", "Region", "World"]
+__all__ = ["PENDING", "Instance", "Receiver", "Region", "Route", "World"]
 
 
 class _Pending:
@@ -74,16 +74,151 @@ class Region:
 
 @dataclass
 class Instance:
-    """One app instance: its own DNS cache and connection pools (and, built by the
-    strategy, its own policy objects)."""
+    """One app instance: its own DNS cache, and its way to each region (``routes``,
+    by region name, made by the world); the strategy builds its policy objects."""
 
     number: int
     dns: HostCache
     connections: int
-    setups_due: dict[str, int] = field(default_factory=dict)
+    routes: dict[str, Route] = field(default_factory=dict)
+
+    def reconnect(self, region: str) -> None:
+        """Every connection of the pool to ``region`` is lost: each must be re-opened."""
+        self.routes[region].setups_due = self.connections
+
+
+class Route:
+    """One app instance's way to one region: the name it resolves (through the
+    instance's DNS cache), its connection pool (``setups_due``: connections lost and
+    not yet re-opened, each paying the service's set-up time on its next request),
+    and the attempts it makes there."""
+
+    __slots__ = (
+        "_entries",
+        "_full",
+        "_sim",
+        "_timeouts",
+        "attempts",
+        "dns",
+        "hostname",
+        "instance",
+        "region",
+        "service",
+        "setups_due",
+    )
+
+    def __init__(self, world: World, instance: Instance, region: Region) -> None:
+        self._sim = world.sim
+        self.instance = instance
+        self.region = region
+        self.hostname = region.hostname
+        self.service = region.service
+        self.attempts: list[float] = region.attempts
+        self.dns = instance.dns
+        self._entries = instance.dns.entries
+        self._full = world.attempt_timeout
+        self._timeouts = world._timeouts
+        self.setups_due = 0
+
+    def _lost(self) -> None:
+        """No address: the pool's connections are gone; every one must be re-opened."""
+        self.setups_due = self.instance.connections
+
+    def _setup(self) -> bool:
+        """Whether this request opens a connection (one of those lost)."""
+        due = self.setups_due
+        if due:
+            self.setups_due = due - 1
+        return due > 0
+
+    def attempt(self, deadline: float | None = None) -> Generator[Any, Any, Exception | None]:
+        """One attempt: resolve the name (through the instance's DNS cache), open a
+        connection if the pool was lost, send, and wait at most the attempt timeout
+        (less if ``deadline``, an instant, comes first).
+
+        Returns None when it succeeded, or the error a client would see
+        (``NameNotResolved``, ``AttemptTimeout``, the service's error): failures are
+        values in the simulator, not raised, which keeps a failing run fast.
+        """
+        sim = self._sim
+        self.attempts[int(sim.now)] += 1
+        cached = self._entries.get(self.hostname)  # the instance's DNS cache, inlined
+        if cached is not None and sim.now < cached[0]:
+            failure = None if cached[1] is None else error_for(self.hostname, cached[1])
+        else:
+            yield self.dns.resolver.latency
+            failure = self.dns.ask(self.hostname)
+        if failure is not None:
+            self._lost()
+            return failure
+        timeout = self._full
+        now = sim.now
+        if deadline is not None and deadline - now < timeout:
+            timeout = max(0.0, deadline - now)
+        answer = self.service.submit(now + timeout, setup=self._setup())
+        if type(answer) is not Signal:
+            return answer  # type: ignore[return-value]  # refused at once (throttled)
+        outcome = yield Within(answer, timeout)
+        if outcome is TIMED_OUT:
+            return timed_out(self.hostname, timeout)
+        return outcome  # type: ignore[no-any-return]
+
+    # -- the same attempt, for callers that take outcomes as calls ----------------------
+
+    def attempt_now(
+        self, deadline: float | None, receiver: Receiver, resolved: bool = False
+    ) -> Any:
+        """``attempt`` without a process: returns the outcome when it is known at once
+        (a name that does not resolve from the cache, a refusal), else ``PENDING``, and
+        ``receiver.answer(outcome)`` is called when it is known. Same steps, same order
+        of events as ``attempt``. (``resolved``: the attempt is counted and its name
+        was just resolved; go on from there.)"""
+        sim = self._sim
+        now = sim.now
+        if not resolved:
+            self.attempts[sim.second] += 1
+            cached = self._entries.get(self.hostname)
+            if cached is None or now >= cached[0]:
+                sim.after(self.dns.resolver.latency, self._resolved, (deadline, receiver))
+                return PENDING
+            if cached[1] is not None:
+                self._lost()
+                return error_for(self.hostname, cached[1])
+        due = self.setups_due
+        if due:
+            self.setups_due = due - 1
+        service = self.service
+        refused = service.admit()
+        if refused is not None:
+            return refused
+        timeout = full = self._full
+        if deadline is not None and deadline - now < timeout:
+            timeout = max(0.0, deadline - now)
+        waiting = _Attempt(receiver, self.hostname, timeout, now + timeout, due > 0)
+        service.accept(waiting)
+        if timeout == full:
+            self._timeouts.after(_expire, waiting)
+        else:  # shortened by the deadline
+            sim.after(timeout, _expire, waiting)
+        return PENDING
+
+    def _resolved(self, argument: tuple[float | None, Receiver]) -> None:
+        """The resolver answered an attempt that needed the name: go on from there."""
+        deadline, receiver = argument
+        failure = self.dns.ask(self.hostname)
+        if failure is not None:
+            self._lost()
+            receiver.answer(failure)
+            return
+        outcome = self.attempt_now(deadline, receiver, resolved=True)
+        if outcome is not PENDING:
+            receiver.answer(outcome)
 
 
 class World:
+    """The regions, the resolver, the app instances and their routes, on one
+    simulation; the strategy's clients make their attempts through the routes."""
+
     def __init__(
         self,
         sim: Simulation,
@@ -104,6 +239,8 @@ class World:
         self._attempts = series.counter("attempts")  # the regions' sum, made by `close`
         for region in regions:
             region.attempts = series.counter(f"attempts:{region.name}")
+        for instance in instances:
+            instance.routes = {region.name: Route(self, instance, region) for region in regions}
 
     def close(self) -> None:
         """The run is over: total the per-region counts of attempts."""
@@ -115,102 +252,3 @@ class World:
     @property
     def primary(self) -> Region:
         return self.regions[0]
-
-    def attempt(
-        self, instance: Instance, region: Region, deadline: float | None = None
-    ) -> Generator[Any, Any, Exception | None]:
-        """One attempt toward ``region``: resolve its name (through the instance's DNS
-        cache), open a connection if the pool was lost, send, and wait at most the
-        attempt timeout (less if ``deadline``, an instant, comes first).
-
-        Returns None when it succeeded, or the error a client would see
-        (``NameNotResolved``, ``AttemptTimeout``, the service's error): failures are
-        values in the simulator, not raised, which keeps a failing run fast.
-        """
-        sim = self.sim
-        region.attempts[int(sim.now)] += 1
-        dns = instance.dns
-        cached = dns.entries.get(region.hostname)  # the instance's DNS cache, inlined
-        if cached is not None and sim.now < cached[0]:
-            failure = None if cached[1] is None else error_for(region.hostname, cached[1])
-        else:
-            yield dns.resolver.latency
-            failure = dns.ask(region.hostname)
-        if failure is not None:
-            # No address: the pool's connections are gone; every one must be re-opened.
-            instance.setups_due[region.name] = instance.connections
-            return failure
-        timeout = self.attempt_timeout
-        now = sim.now
-        if deadline is not None and deadline - now < timeout:
-            timeout = max(0.0, deadline - now)
-        due = instance.setups_due.get(region.name, 0)
-        if due:
-            instance.setups_due[region.name] = due - 1
-        answer = region.service.submit(now + timeout, setup=due > 0)
-        if type(answer) is not Signal:
-            return answer  # type: ignore[return-value]  # refused at once (throttled)
-        outcome = yield Within(answer, timeout)
-        if outcome is TIMED_OUT:
-            return timed_out(region.hostname, timeout)
-        return outcome  # type: ignore[no-any-return]
-
-    # -- the same attempt, for callers that take outcomes as calls ----------------------
-
-    def attempt_now(
-        self,
-        instance: Instance,
-        region: Region,
-        deadline: float | None,
-        receiver: Receiver,
-        resolved: bool = False,
-    ) -> Any:
-        """``attempt`` without a process: returns the outcome when it is known at once
-        (a name that does not resolve from the cache, a refusal), else ``PENDING``, and
-        ``receiver.answer(outcome)`` is called when it is known. Same steps, same order
-        of events as ``attempt``. (``resolved``: the attempt is counted and its name
-        was just resolved; go on from there.)"""
-        sim = self.sim
-        now = sim.now
-        if not resolved:
-            region.attempts[sim.second] += 1
-            cached = instance.dns.entries.get(region.hostname)
-            if cached is None or now >= cached[0]:
-                sim.after(
-                    instance.dns.resolver.latency,
-                    self._resolved,
-                    (instance, region, deadline, receiver),
-                )
-                return PENDING
-            if cached[1] is not None:
-                instance.setups_due[region.name] = instance.connections
-                return error_for(region.hostname, cached[1])
-        due = instance.setups_due.get(region.name, 0)
-        if due:
-            instance.setups_due[region.name] = due - 1
-        service = region.service
-        refused = service.admit()
-        if refused is not None:
-            return refused
-        timeout = self.attempt_timeout
-        if deadline is not None and deadline - now < timeout:
-            timeout = max(0.0, deadline - now)
-        waiting = _Attempt(receiver, region.hostname, timeout, now + timeout, due > 0)
-        service.accept(waiting)
-        if timeout == self.attempt_timeout:
-            self._timeouts.after(_expire, waiting)
-        else:  # shortened by the deadline
-            sim.after(timeout, _expire, waiting)
-        return PENDING
-
-    def _resolved(self, argument: tuple[Instance, Region, float | None, Receiver]) -> None:
-        """The resolver answered an attempt that needed the name: go on from there."""
-        instance, region, deadline, receiver = argument
-        failure = instance.dns.ask(region.hostname)
-        if failure is not None:
-            instance.setups_due[region.name] = instance.connections
-            receiver.answer(failure)
-            return
-        outcome = self.attempt_now(instance, region, deadline, receiver, resolved=True)
-        if outcome is not PENDING:
-            receiver.answer(outcome)
