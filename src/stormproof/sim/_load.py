@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import bisect
+import heapq
 import itertools
 from collections.abc import Callable, Generator
 from math import log as _log
 from typing import Any
 
 from ._engine import Simulation
+
+_push = heapq.heappush
 
 __all__ = ["ClosedLoop", "KeySpace", "OpenLoop"]
 
@@ -62,8 +65,12 @@ class OpenLoop:
         self._arrive(int(uniform() * self.instances))
         rate = self.rate * self.factor
         if rate > 0:
-            # random.expovariate(rate), inlined (the same draw): it runs per arrival
-            sim.after(-_log(1.0 - uniform()) / rate, self._next)
+            # sim.after(expovariate(rate), ...), inlined (the same draw and event): it
+            # runs per arrival
+            _push(
+                sim._queue,
+                (sim.now - _log(1.0 - uniform()) / rate, sim._ticket(), self._next, None),
+            )
         else:  # no traffic for now: look again in a second
             sim.after(1.0, self._next)
 

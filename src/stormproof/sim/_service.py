@@ -112,7 +112,8 @@ class Service:
         self.sim = sim
         self.name = name
         self.capacity = capacity
-        self.capacity_factor = 1.0
+        self._room = float(capacity)  # capacity x capacity_factor: requests in service
+        self._capacity_factor = 1.0
         self.queue_limit = queue
         self.slowdown = slowdown
         self.drop_expired = drop_expired
@@ -133,6 +134,16 @@ class Service:
         self._wasted = series.counter(f"wasted:{name}")
         # Failures are values that nothing raises or changes: one instance serves them all.
         self._throttled = ServiceThrottled(f"{name}: request rate too high")
+
+    @property
+    def capacity_factor(self) -> float:
+        """The share of ``capacity`` in force (a capacity drop sets it below 1)."""
+        return self._capacity_factor
+
+    @capacity_factor.setter
+    def capacity_factor(self, factor: float) -> None:
+        self._capacity_factor = factor
+        self._room = self.capacity * factor
 
     @property
     def capacity_rps(self) -> float:
@@ -169,10 +180,7 @@ class Service:
         self._offered[sim.second] += 1
         if self._counts_rate:
             self._recent.append(sim.now)  # pruned when read (`_factor`)
-        if (
-            self._busy >= self.capacity * self.capacity_factor
-            and len(self._queue) >= self.queue_limit
-        ):
+        if self._busy >= self._room and len(self._queue) >= self.queue_limit:
             return self._throttled
         return None
 
@@ -180,7 +188,7 @@ class Service:
         """Take an admitted request: serve it, queue it, or hold it (a partition)."""
         if not self.reachable:
             self._held.append(job)
-        elif self._busy < self.capacity * self.capacity_factor:
+        elif self._busy < self._room:
             self._start(job)
         else:
             self._queue.append(job)
@@ -236,7 +244,7 @@ class Service:
             answer = ServerError(f"{self.name}: internal error")
         expired: list[Job] | None = None
         queue = self._queue
-        while queue and self._busy < self.capacity * self.capacity_factor:
+        while queue and self._busy < self._room:
             waiting = queue.popleft()
             if self.drop_expired and now >= waiting.deadline:
                 if expired is None:
@@ -253,5 +261,5 @@ class Service:
     def grow(self) -> None:
         """Capacity went up: start queued work it now has room for."""
         queue = self._queue
-        while queue and self._busy < self.capacity * self.capacity_factor:
+        while queue and self._busy < self._room:
             self._start(queue.popleft())

@@ -387,7 +387,7 @@ class ComposedClient:
         state = None
         if self.retry is not None:
             try:
-                state = self.retry.begin(self.sim.now)
+                state = self.retry.begin(arrived)  # arrived: now
             except Exception as refused:  # Throttled: rejected locally, never sent
                 done.finish(arrived, refused)
                 return
