@@ -210,11 +210,10 @@ class Simulation:
         queue = self._queue
         pop = heapq.heappop
         while queue:
-            event = pop(queue)
-            if event[0] > until:
+            time, _, action, argument = event = pop(queue)
+            if time > until:
                 _push(queue, event)  # not due yet (its place in line is kept)
                 break
-            time, _, action, argument = event
             self.now = time
             action(argument)
         self.now = until

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from ._dns import HostCache, Resolver, error_for
 from ._engine import TIMED_OUT, Signal, Simulation, Within
-from ._errors import timed_out
+from ._errors import AttemptTimeout, timed_out
 from ._series import Series
 from ._service import Job, Service
 
@@ -38,13 +38,13 @@ class _Attempt(Job):
     """An attempt at the service, waiting for its answer or its timeout, whichever
     comes first; the first tells ``receiver``."""
 
-    __slots__ = ("hostname", "live", "receiver", "timeout")
+    __slots__ = ("live", "receiver", "route", "timeout")
 
     def __init__(
-        self, receiver: Receiver, hostname: str, timeout: float, deadline: float, setup: bool
+        self, receiver: Receiver, route: Route, timeout: float, deadline: float, setup: bool
     ) -> None:
         self.receiver = receiver
-        self.hostname = hostname
+        self.route = route
         self.timeout = timeout
         self.deadline = deadline
         self.setup = setup
@@ -59,7 +59,7 @@ class _Attempt(Job):
 def _expire(attempt: _Attempt) -> None:
     if attempt.live:
         attempt.live = False
-        attempt.receiver.answer(timed_out(attempt.hostname, attempt.timeout))
+        attempt.receiver.answer(attempt.route.timed_out(attempt.timeout))
 
 
 @dataclass
@@ -96,6 +96,7 @@ class Route:
     __slots__ = (
         "_entries",
         "_full",
+        "_full_timed_out",
         "_sim",
         "_timeouts",
         "attempts",
@@ -117,12 +118,21 @@ class Route:
         self.dns = instance.dns
         self._entries = instance.dns.entries
         self._full = world.attempt_timeout
+        # Failures are values that nothing changes: one error serves every attempt that
+        # waited the full timeout.
+        self._full_timed_out = timed_out(self.hostname, self._full)
         self._timeouts = world._timeouts
         self.setups_due = 0
 
     def _lost(self) -> None:
         """No address: the pool's connections are gone; every one must be re-opened."""
         self.setups_due = self.instance.connections
+
+    def timed_out(self, timeout: float) -> AttemptTimeout:
+        """The error of an attempt here that got no answer in ``timeout``."""
+        if timeout == self._full:
+            return self._full_timed_out
+        return timed_out(self.hostname, timeout)
 
     def _setup(self) -> bool:
         """Whether this request opens a connection (one of those lost)."""
@@ -160,7 +170,7 @@ class Route:
             return answer  # type: ignore[return-value]  # refused at once (throttled)
         outcome = yield Within(answer, timeout)
         if outcome is TIMED_OUT:
-            return timed_out(self.hostname, timeout)
+            return self.timed_out(timeout)
         return outcome  # type: ignore[no-any-return]
 
     # -- the same attempt, for callers that take outcomes as calls ----------------------
@@ -194,7 +204,7 @@ class Route:
         timeout = full = self._full
         if deadline is not None and deadline - now < timeout:
             timeout = max(0.0, deadline - now)
-        waiting = _Attempt(receiver, self.hostname, timeout, now + timeout, due > 0)
+        waiting = _Attempt(receiver, self, timeout, now + timeout, due > 0)
         service.accept(waiting)
         if timeout == full:
             self._timeouts.after(_expire, waiting)
