@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import pytest
@@ -9,7 +9,7 @@ import pytest
 from stormproof.sim import TIMED_OUT, Simulation, Within
 from stormproof.sim._dns import ASK, HostCache, Resolver
 from stormproof.sim._errors import NameNotResolved, ServiceThrottled
-from stormproof.sim._load import ClosedLoop, KeySpace, OpenLoop
+from stormproof.sim._load import ClosedLoop, KeySpace, OpenLoop, RequestMix
 from stormproof.sim._series import Series
 from stormproof.sim._service import Distribution, Service, Slowdown
 
@@ -159,10 +159,37 @@ def test_zipf_keys() -> None:
 def test_open_loop_rate() -> None:
     sim = Simulation(seed=5)
     arrivals = Counter[int]()
-    OpenLoop(sim, rate=200, instances=4, arrive=lambda i: arrivals.update([i]), until=100)
+    asked = Counter[str]()
+    requests = [0.0] * 201
+
+    def at(instance: int) -> Callable[[str, int], None]:
+        def arrive(op: str, key: int) -> None:
+            arrivals.update([instance])
+            asked.update([op])
+            assert key == 0  # no key space: nothing drawn
+
+        return arrive
+
+    mix = RequestMix(sim, 0.0, None)
+    assert mix.fixed
+    OpenLoop(sim, 200, [at(i) for i in range(4)], mix, requests, until=100)
     sim.run(200)
     assert sum(arrivals.values()) == pytest.approx(20_000, rel=0.03)
     assert set(arrivals) == {0, 1, 2, 3}
+    assert asked == {"write": sum(arrivals.values())}
+    assert sum(requests) == sum(arrivals.values())  # counted in the second they arrived
+    assert requests[100:] == [0.0] * 101
+
+
+def test_request_mix_draws_operations_and_keys() -> None:
+    sim = Simulation(seed=5)
+    mix = RequestMix(sim, 0.8, KeySpace(sim, 10, 0.0))
+    assert not mix.fixed
+    drawn = [mix.draw() for _ in range(20_000)]
+    reads = sum(1 for op, _ in drawn if op == "read")
+    assert reads / 20_000 == pytest.approx(0.8, rel=0.03)
+    assert {key for _, key in drawn} == set(range(10))
+    assert RequestMix(sim, 1.0, None).draw() == ("read", 0)
 
 
 def test_closed_loop_waits_for_each_answer() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import itertools
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from math import log as _log
 from typing import Any
 
@@ -13,7 +13,7 @@ from ._engine import Simulation
 
 _push = heapq.heappush
 
-__all__ = ["ClosedLoop", "KeySpace", "OpenLoop"]
+__all__ = ["ClosedLoop", "KeySpace", "OpenLoop", "RequestMix"]
 
 
 class KeySpace:
@@ -36,23 +36,50 @@ class KeySpace:
         return self._bisect(self._cdf, self._random())
 
 
+class RequestMix:
+    """What each request asks for: an operation (``"read"`` for ``read_share`` of them,
+    else ``"write"``) and a key from ``keys`` (0 when no client looks keys up). Each is
+    drawn from a stream of its own, and only when it can make a difference: with one
+    operation and no keys (``fixed``), nothing is drawn."""
+
+    __slots__ = ("_rand", "_read_share", "_sample", "fixed", "mixed", "op")
+
+    def __init__(self, sim: Simulation, read_share: float, keys: KeySpace | None) -> None:
+        self.mixed = 0.0 < read_share < 1.0
+        self.op = "read" if read_share >= 1.0 else "write"
+        self.fixed = not self.mixed and keys is None
+        self._read_share = read_share
+        self._rand = sim.stream("operations").random
+        self._sample = None if keys is None else keys.sample
+
+    def draw(self) -> tuple[str, int]:
+        op = self.op
+        if self.mixed:
+            op = "read" if self._rand() < self._read_share else "write"
+        return op, (0 if self._sample is None else self._sample())
+
+
 class OpenLoop:
     """Poisson arrivals at ``rate`` requests per second (times ``factor``, which load
-    triggers change), spread over ``instances``: ``arrive(instance)`` per request."""
+    triggers change), spread evenly over the app instances: ``arrive[i](op, key)``
+    starts a request at instance ``i``, and ``requests`` counts it in its second."""
 
     def __init__(
         self,
         sim: Simulation,
         rate: float,
-        instances: int,
-        arrive: Callable[[int], None],
+        arrive: Sequence[Callable[[str, int], None]],
+        mix: RequestMix,
+        requests: list[float],
         until: float,
     ) -> None:
         self.sim = sim
         self.rate = rate
         self.factor = 1.0
-        self.instances = instances
-        self._arrive = arrive
+        self.instances = len(arrive)
+        self._arrive = list(arrive)
+        self._mix = mix
+        self._requests = requests
         self._until = until
         self._uniform = sim.stream("arrivals").random
         sim.after(-_log(1.0 - self._uniform()) / rate, self._next)
@@ -62,7 +89,13 @@ class OpenLoop:
         if sim.now >= self._until:
             return
         uniform = self._uniform
-        self._arrive(int(uniform() * self.instances))
+        arrive = self._arrive[int(uniform() * self.instances)]
+        self._requests[sim.second] += 1
+        mix = self._mix
+        if mix.fixed:
+            arrive(mix.op, 0)
+        else:
+            arrive(*mix.draw())
         rate = self.rate * self.factor
         if rate > 0:
             # sim.after(expovariate(rate), ...), inlined (the same draw and event): it

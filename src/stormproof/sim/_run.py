@@ -12,7 +12,7 @@ from typing import Any
 
 from ._dns import HostCache, Resolver
 from ._engine import Simulation
-from ._load import ClosedLoop, KeySpace, OpenLoop
+from ._load import ClosedLoop, KeySpace, OpenLoop, RequestMix
 from ._occ import run_occ
 from ._result import RunResult
 from ._series import Series
@@ -218,34 +218,17 @@ def _run(
         for n in range(spec.instances)
     ]
     world = World(sim, series, resolver, regions, instances, spec.attempt_timeout)
-    clients = [build_client(world, instance, strategy, spec.deadline) for instance in instances]
     recorder = _Recorder(sim, series, spec.deadline)
-    keys = KeySpace(sim, spec.keys, spec.key_skew)
-    read_share = spec.read_share
-    rand = sim.stream("operations").random
+    clients = [
+        build_client(world, instance, strategy, spec.deadline, recorder) for instance in instances
+    ]
+    keyed = any(client.uses_keys for client in clients)
+    keys = KeySpace(sim, spec.keys, spec.key_skew) if keyed else None
+    mix = RequestMix(sim, spec.read_share, keys)
     request = recorder.request
 
-    # Operations and keys are drawn (each from its own stream) only when they can make
-    # a difference: a mix of reads and writes, a client that looks keys up.
-    mixed = 0.0 < read_share < 1.0
-    only = "read" if read_share >= 1.0 else "write"
-    keyed = any(client.uses_keys for client in clients)
-    sample = keys.sample
-
     def one(instance: int) -> Generator[Any, Any, None]:
-        op = ("read" if rand() < read_share else "write") if mixed else only
-        return request(clients[instance], op, sample() if keyed else 0)
-
-    requests = recorder.requests
-    deadline = spec.deadline
-
-    def arrive(instance: int) -> None:  # `one`, inlined: it runs for every request
-        op = ("read" if rand() < read_share else "write") if mixed else only
-        arrived = sim.now
-        requests[sim.second] += 1
-        clients[instance].handle_now(
-            op, sample() if keyed else 0, arrived, arrived + deadline, recorder
-        )
+        return request(clients[instance], *mix.draw())
 
     load: OpenLoop | ClosedLoop
     if spec.loop == "closed":
@@ -253,7 +236,8 @@ def _run(
             sim, spec.users, spec.think_time, spec.instances, one, until=scenario.duration
         )
     else:
-        load = OpenLoop(sim, spec.rate, spec.instances, arrive, until=scenario.duration)
+        arrive = [client.handle_now for client in clients]
+        load = OpenLoop(sim, spec.rate, arrive, mix, recorder.requests, until=scenario.duration)
     for trigger in scenario.triggers:
         _apply(trigger, world, load, sim)
 

@@ -59,12 +59,10 @@ class Client(Protocol):
         """A simulation process: returns None (answered), STALE, or the error."""
         ...
 
-    def handle_now(
-        self, op: str, key: int, arrived: float, deadline: float, done: Outcomes
-    ) -> None:
-        """Start the same request, arrived now (as a process, or as a chain of calls
-        where the strategy allows): ``done.finish(arrived, outcome)`` is called once,
-        perhaps at once."""
+    def handle_now(self, op: str, key: int) -> None:
+        """Start the same request, arrived now, with the run's deadline (as a process,
+        or as a chain of calls where the strategy allows): the outcomes' ``finish`` is
+        called once, perhaps at once."""
         ...
 
     def breaker_open(self) -> bool: ...
@@ -173,8 +171,10 @@ class SeedClient:
     failures, refusing calls until 30 s after the last failure, then letting everyone
     through; a 1000-entry, 300 s TTL cache on reads, with no stale serving."""
 
-    def __init__(self, world: World, instance: Instance) -> None:
+    def __init__(self, world: World, instance: Instance, deadline: float, done: Outcomes) -> None:
         self.route = instance.routes[world.primary.name]
+        self.deadline = deadline
+        self.done = done
         self.sim = world.sim
         self.failures = 0
         self.open = False
@@ -185,11 +185,11 @@ class SeedClient:
     def breaker_open(self) -> bool:
         return self.open and self.sim.now - self.last_failure < 30.0
 
-    def handle_now(
-        self, op: str, key: int, arrived: float, deadline: float, done: Outcomes
-    ) -> None:
+    def handle_now(self, op: str, key: int) -> None:
         # The snippets sleep inside their loops: each request runs as a process.
-        self.sim.start(finishing(self.handle(op, key, deadline), arrived, done))
+        arrived = self.sim.now
+        process = self.handle(op, key, arrived + self.deadline)
+        self.sim.start(finishing(process, arrived, self.done))
 
     def _breaker(self) -> Generator[Any, Any, Outcome]:
         sim = self.sim
@@ -246,11 +246,18 @@ class ComposedClient:
     (if any), then an attempt. The real stormproof policy objects, one set per instance."""
 
     def __init__(
-        self, world: World, instance: Instance, spec: StrategySpec, deadline: float
+        self,
+        world: World,
+        instance: Instance,
+        spec: StrategySpec,
+        deadline: float,
+        done: Outcomes,
     ) -> None:
         sim = world.sim
         clock = sim.clock
         self.sim = sim
+        self.deadline = deadline
+        self.done = done
         self.cache = None
         if spec.cache is not None:
             self.cache = Cache(**asdict(spec.cache), clock=clock)
@@ -375,19 +382,20 @@ class ComposedClient:
             return self._origin(deadline)
         return self._cached(key, deadline)
 
-    def handle_now(
-        self, op: str, key: int, arrived: float, deadline: float, done: Outcomes
-    ) -> None:
-        """Start a request: ``done.finish(arrived, outcome)`` is called once, perhaps at
-        once. Strategies with nothing between the retry and the attempt and no cache
+    def handle_now(self, op: str, key: int) -> None:
+        """Start a request, arrived now: the outcomes' ``finish`` is called once, perhaps
+        at once. Strategies with nothing between the retry and the attempt and no cache
         (``immediate``) run it as a chain of calls; the others as a process."""
+        arrived = self.sim.now
+        deadline = arrived + self.deadline
+        done = self.done
         if not self.immediate:
             self.sim.start(finishing(self.handle(op, key, deadline), arrived, done))
             return
         state = None
         if self.retry is not None:
             try:
-                state = self.retry.begin(arrived)  # arrived: now
+                state = self.retry.begin(arrived)
             except Exception as refused:  # Throttled: rejected locally, never sent
                 done.finish(arrived, refused)
                 return
@@ -503,10 +511,14 @@ def _unused(*args: Any, **kwargs: Any) -> Any:  # pragma: no cover - the simulat
     raise RuntimeError("the simulator calls regions itself")
 
 
-def build_client(world: World, instance: Instance, spec: StrategySpec, deadline: float) -> Client:
+def build_client(
+    world: World, instance: Instance, spec: StrategySpec, deadline: float, done: Outcomes
+) -> Client:
+    """The client of one app instance: its requests have ``deadline`` seconds, and end
+    in ``done``."""
     if spec.kind == "seed-patterns":
-        return SeedClient(world, instance)
-    return ComposedClient(world, instance, spec, deadline)
+        return SeedClient(world, instance, deadline, done)
+    return ComposedClient(world, instance, spec, deadline, done)
 
 
 _AWS_ON = "regional"
