@@ -24,10 +24,26 @@ def test_events_at_the_same_instant_run_in_the_order_scheduled() -> None:
     assert sim.now == 10
 
 
+class _Timer:
+    """A timer that notes when it expires; it ends (no longer live) when ``end`` runs."""
+
+    def __init__(self, sim: Simulation, seen: list[tuple[float, int]], number: int) -> None:
+        self.sim = sim
+        self.seen = seen
+        self.number = number
+        self.live = True
+
+    def expire(self) -> None:
+        self.seen.append((self.sim.now, self.number))
+
+    def end(self, _: object = None) -> None:
+        self.live = False
+
+
 def _fixed_delay_events(use_lane: bool) -> tuple[list[tuple[float, int]], int]:
-    """Events at random whole seconds; each schedules, 1 s later, a follow-up (through
-    the lane or the heap), many at the same instant as others; returns the order they
-    ran in and how many were pending half-way."""
+    """Events at random whole seconds; each sets, 1 s later, a timer (in the lane or
+    as an event on the heap), many at the same instant as others; returns the order
+    they ran in and how many were pending half-way."""
     import random
 
     sim = Simulation()
@@ -41,7 +57,7 @@ def _fixed_delay_events(use_lane: bool) -> tuple[list[tuple[float, int]], int]:
     def event(number: int) -> None:
         seen.append((sim.now, number))
         if use_lane and number % 2:  # the others: on the heap, set between lane events
-            lane.after(follow_up, -number)
+            lane.add(_Timer(sim, seen, -number))
         else:
             sim.after(1.0, follow_up, -number)
 
@@ -70,13 +86,38 @@ def test_pending_counts_the_events_not_yet_run() -> None:
     lane = sim.lane(2.0)
     assert sim.lane(2.0) is lane
     sim.after(1.0, ran.append, "heap")
-    lane.after(ran.append, "lane 1")
-    lane.after(ran.append, "lane 2")
+    seen: list[tuple[float, int]] = []
+    lane.add(_Timer(sim, seen, 1))
+    lane.add(_Timer(sim, seen, 2))
     assert sim.pending == 3
     sim.run(1.5)
-    assert (ran, sim.pending) == (["heap"], 2)
+    assert (ran, seen, sim.pending) == (["heap"], [], 2)
     sim.run(2.5)
-    assert (ran, sim.pending) == (["heap", "lane 1", "lane 2"], 0)
+    assert (seen, sim.pending) == ([(2.0, 1), (2.0, 2)], 0)
+
+
+def test_a_lane_drops_timers_that_ended_and_keeps_the_order_of_the_rest() -> None:
+    sim = Simulation()
+    lane = sim.lane(1.0)
+    seen: list[tuple[float, int]] = []
+    timers = []
+    for number in range(6):  # set at 0.0, 0.1, ... 0.5: due at 1.0, 1.1, ... 1.5
+        timer = _Timer(sim, seen, number)
+        sim.at(number / 10, lambda _, timer=timer: lane.add(timer))
+        timers.append(timer)
+    for number in (0, 2, 3):  # 0 ends first of all; 3 ends after 2's time came
+        sim.at(0.9 if number < 3 else 1.25, timers[number].end)
+    # An event on the heap at 1's instant, set before 1 was: it runs first.
+    sim.at(1.1, lambda _: seen.append((sim.now, 100)))
+    assert 0.1 + 1.0 == 1.1
+    sim.run(1.05)
+    # 0 came due ended, and was not run; 2 ended too but waits until 1 comes due.
+    assert sim.pending == 5 + 2  # timers 1-5; 3's end and the event at 1.1
+    sim.run(1.15)
+    assert sim.pending == 3 + 1  # 1 ran and 2 was dropped: timers 3-5; 3's end
+    sim.run(5.0)
+    assert seen == [(1.1, 100), (1.1, 1), (1.4, 4), (1.5, 5)]
+    assert sim.pending == 0
 
 
 def test_every_event_sees_the_second_it_falls_in() -> None:

@@ -17,11 +17,20 @@ import math
 import random
 from collections import deque
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import Any, Protocol
 
 from stormproof._core.errors import ConfigError
 
-__all__ = ["TIMED_OUT", "Lane", "Process", "Signal", "SimClock", "Simulation", "Within"]
+__all__ = [
+    "TIMED_OUT",
+    "Lane",
+    "Process",
+    "Signal",
+    "SimClock",
+    "Simulation",
+    "Timer",
+    "Within",
+]
 
 Process = Generator[Any, Any, Any]
 
@@ -43,12 +52,30 @@ TIMED_OUT: Any = _TimedOut()
 """What a process waiting with ``Within`` receives when its time is up first."""
 
 
-class _Waiter:
-    __slots__ = ("done", "process")
+class Timer(Protocol):
+    """Something that may time out (an attempt, a process waiting ``Within``): while
+    ``live``, ``expire()`` times it out; once it ended otherwise, ``live`` is False for
+    good."""
 
-    def __init__(self, process: Process) -> None:
+    live: bool
+
+    def expire(self) -> None: ...
+
+
+class _Waiter:
+    """A process waiting for a signal (and, with ``Within``, a timer)."""
+
+    __slots__ = ("live", "process", "sim")
+
+    def __init__(self, sim: Simulation, process: Process) -> None:
+        self.sim = sim
         self.process = process
-        self.done = False
+        self.live = True
+
+    def expire(self) -> None:
+        if self.live:
+            self.live = False
+            self.sim._step(self.process, TIMED_OUT, None)
 
 
 class Signal:
@@ -78,8 +105,8 @@ class Signal:
         sim = self._sim
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
-            if not waiter.done:
-                waiter.done = True
+            if waiter.live:
+                waiter.live = False
                 sim._step(waiter.process, value, error)
 
 
@@ -91,6 +118,10 @@ class Within:
     def __init__(self, signal: Signal, seconds: float) -> None:
         self.signal = signal
         self.seconds = seconds
+
+
+def _expire(timer: Timer) -> None:
+    timer.expire()
 
 
 class SimClock:
@@ -113,26 +144,28 @@ class SimClock:
 
 
 class Lane:
-    """Events due a fixed ``delay`` after they are set (every attempt's timeout): they
+    """Timers due a fixed ``delay`` after they are set (every attempt's timeout): they
     come due in the order they were set, so they wait in a FIFO and only the earliest
     is in the simulation's heap. The heap stays small (a few events instead of one per
-    attempt in flight), and every event keeps its place in the order of all events:
-    the result is the same as with ``after(delay, ...)``, bit for bit."""
+    attempt in flight), every timer keeps its place in the order of all events (the
+    result is the same as with ``after(delay, ...)``, bit for bit), and a timer that is
+    no longer ``live`` when the one before it comes due is dropped unrun: most attempts
+    are answered before their timeout, and their timers never reach the heap."""
 
     __slots__ = ("_sim", "_waiting", "delay")
 
     def __init__(self, sim: Simulation, delay: float) -> None:
         self._sim = sim
         self.delay = delay
-        self._waiting: deque[tuple[float, int, Callable[[Any], None], Any]] = deque()
+        self._waiting: deque[tuple[float, int, Timer]] = deque()
 
     def __len__(self) -> int:
         return len(self._waiting)
 
-    def after(self, action: Callable[[Any], None], argument: Any = None) -> None:
-        """Run ``action(argument)`` ``delay`` seconds from now."""
+    def add(self, timer: Timer) -> None:
+        """Call ``timer.expire()`` ``delay`` seconds from now, if it is still live."""
         sim = self._sim
-        event = (sim.now + self.delay, sim._ticket(), action, argument)
+        event = (sim.now + self.delay, sim._ticket(), timer)
         waiting = self._waiting
         waiting.append(event)
         if len(waiting) == 1:  # the earliest: it goes in the heap, under its own key
@@ -140,11 +173,14 @@ class Lane:
 
     def _due(self, _: object) -> None:
         waiting = self._waiting
-        _, _, action, argument = waiting.popleft()
+        timer = waiting.popleft()[2]
+        while waiting and not waiting[0][2].live:
+            waiting.popleft()  # ended before its timeout: nothing to run
         if waiting:
             following = waiting[0]
             _push(self._sim._queue, (following[0], following[1], self._due, None))
-        action(argument)
+        if timer.live:
+            timer.expire()
 
 
 class Simulation:
@@ -173,11 +209,13 @@ class Simulation:
         _push(self._queue, (max(time, self.now), self._ticket(), action, argument))
 
     def after(self, delay: float, action: Callable[[Any], None], argument: Any = None) -> None:
+        """Run ``action(argument)`` ``delay`` seconds from now."""
         _push(self._queue, (self.now + delay, self._ticket(), action, argument))
 
     def lane(self, delay: float) -> Lane:
-        """The lane of events due ``delay`` seconds after they are set (one per delay):
-        for a delay many events share, such as a timeout."""
+        """The lane of timers due ``delay`` seconds after they are set (one per delay):
+        for a timeout many share. Processes waiting ``Within`` that many seconds time
+        out through it too."""
         found = self._lanes.get(delay)
         if found is None:
             if not _is_number(delay) or not 0.0 <= delay < math.inf:
@@ -221,8 +259,8 @@ class Simulation:
 
     @property
     def pending(self) -> int:
-        """Events not yet run (a lane's earliest is in the heap; the engine's own tick
-        for the next second is not counted)."""
+        """Events not yet run: a lane's timers count until they run or are dropped (its
+        earliest is in the heap); the engine's own tick for the next second does not."""
         waiting = sum(len(lane) for lane in self._lanes.values())
         heads = sum(1 for lane in self._lanes.values() if len(lane))
         return len(self._queue) - 1 - heads + waiting
@@ -239,11 +277,6 @@ class Simulation:
     def _wake(self, process: Process) -> None:
         self._step(process, None, None)
 
-    def _expire(self, waiter: _Waiter) -> None:
-        if not waiter.done:
-            waiter.done = True
-            self._step(waiter.process, TIMED_OUT, None)
-
     def _step(self, process: Process, value: Any, error: BaseException | None) -> None:
         try:
             command = process.throw(error) if error is not None else process.send(value)
@@ -255,21 +288,21 @@ class Simulation:
             if command.fired:
                 self._soon(process, command.value, command.error)
             else:
-                command._waiters.append(_Waiter(process))
+                command._waiters.append(_Waiter(self, process))
         elif type(command) is Within:
             signal = command.signal
             if signal.fired:
                 self._soon(process, signal.value, signal.error)
             else:
-                waiter = _Waiter(process)
+                waiter = _Waiter(self, process)
                 signal._waiters.append(waiter)
                 lane = self._lanes.get(command.seconds)
                 if lane is not None:
-                    lane.after(self._expire, waiter)
+                    lane.add(waiter)
                 else:
                     _push(
                         self._queue,
-                        (self.now + command.seconds, self._ticket(), self._expire, waiter),
+                        (self.now + command.seconds, self._ticket(), _expire, waiter),
                     )
         else:
             raise TypeError(

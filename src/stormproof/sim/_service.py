@@ -9,6 +9,7 @@ import math
 from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass
+from heapq import heappush as _push
 from math import log as _log
 from typing import Any
 
@@ -226,10 +227,13 @@ class Service:
 
     def _start(self, job: Job) -> None:
         self._busy += 1
-        duration = self._sample() * self._factor()
+        duration = self._sample()
+        if self.slowdown is not None:
+            duration *= self._factor()
         if job.setup:
             duration += self.setup_time
-        self.sim.after(duration, self._finish, job)
+        sim = self.sim
+        _push(sim._queue, (sim.now + duration, sim._ticket(), self._finish, job))  # sim.after
 
     def _finish(self, job: Job) -> None:
         self._busy -= 1

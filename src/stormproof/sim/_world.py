@@ -36,7 +36,8 @@ class Receiver(Protocol):
 
 class _Attempt(Job):
     """An attempt at the service, waiting for its answer or its timeout, whichever
-    comes first; the first tells ``receiver``."""
+    comes first (it is a job for the service and a timer for the engine); the first
+    tells ``receiver``."""
 
     __slots__ = ("live", "receiver", "route", "timeout")
 
@@ -55,11 +56,10 @@ class _Attempt(Job):
             self.live = False
             self.receiver.answer(answer)
 
-
-def _expire(attempt: _Attempt) -> None:
-    if attempt.live:
-        attempt.live = False
-        attempt.receiver.answer(attempt.route.timed_out(attempt.timeout))
+    def expire(self) -> None:
+        if self.live:
+            self.live = False
+            self.receiver.answer(self.route.timed_out(self.timeout))
 
 
 @dataclass
@@ -207,9 +207,9 @@ class Route:
         waiting = _Attempt(receiver, self, timeout, now + timeout, due > 0)
         service.accept(waiting)
         if timeout == full:
-            self._timeouts.after(_expire, waiting)
+            self._timeouts.add(waiting)
         else:  # shortened by the deadline
-            sim.after(timeout, _expire, waiting)
+            sim.after(timeout, _Attempt.expire, waiting)
         return PENDING
 
     def _resolved(self, argument: tuple[float | None, Receiver]) -> None:
