@@ -152,12 +152,13 @@ class Lane:
     no longer ``live`` when the one before it comes due is dropped unrun: most attempts
     are answered before their timeout, and their timers never reach the heap."""
 
-    __slots__ = ("_sim", "_waiting", "delay")
+    __slots__ = ("_on_due", "_sim", "_waiting", "delay")
 
     def __init__(self, sim: Simulation, delay: float) -> None:
         self._sim = sim
         self.delay = delay
         self._waiting: deque[tuple[float, int, Timer]] = deque()
+        self._on_due = self._due  # bound once: it is scheduled for every timer that runs
 
     def __len__(self) -> int:
         return len(self._waiting)
@@ -169,7 +170,7 @@ class Lane:
         waiting = self._waiting
         waiting.append(event)
         if len(waiting) == 1:  # the earliest: it goes in the heap, under its own key
-            _push(sim._queue, (event[0], event[1], self._due, None))
+            _push(sim._queue, (event[0], event[1], self._on_due, None))
 
     def _due(self, _: object) -> None:
         waiting = self._waiting
@@ -178,7 +179,7 @@ class Lane:
             waiting.popleft()  # ended before its timeout: nothing to run
         if waiting:
             following = waiting[0]
-            _push(self._sim._queue, (following[0], following[1], self._due, None))
+            _push(self._sim._queue, (following[0], following[1], self._on_due, None))
         if timer.live:
             timer.expire()
 
@@ -186,7 +187,18 @@ class Lane:
 class Simulation:
     """Virtual time, a heap of events, and the processes that run on them."""
 
-    __slots__ = ("_lanes", "_queue", "_ticket", "clock", "now", "random", "second", "seed")
+    __slots__ = (
+        "_lanes",
+        "_on_resume",
+        "_on_wake",
+        "_queue",
+        "_ticket",
+        "clock",
+        "now",
+        "random",
+        "second",
+        "seed",
+    )
 
     def __init__(self, seed: int = 0) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int):
@@ -198,6 +210,9 @@ class Simulation:
         self._queue: list[tuple[float, int, Callable[[Any], None], Any]] = []
         self._ticket = itertools.count().__next__  # ties run in the order scheduled
         self._lanes: dict[float, Lane] = {}
+        # Bound once: they are scheduled for every wait of every process.
+        self._on_wake = self._wake
+        self._on_resume = self._resume
         self.second = 0
         """``int(now)``, kept by the engine: per-second counts index by it."""
         _push(self._queue, (1.0, -1, self._tick, None))
@@ -268,7 +283,7 @@ class Simulation:
     # -- processes --------------------------------------------------------------------
 
     def _soon(self, process: Process, value: Any, error: BaseException | None) -> None:
-        _push(self._queue, (self.now, self._ticket(), self._resume, (process, value, error)))
+        _push(self._queue, (self.now, self._ticket(), self._on_resume, (process, value, error)))
 
     def _resume(self, argument: tuple[Process, Any, BaseException | None]) -> None:
         process, value, error = argument
@@ -283,7 +298,7 @@ class Simulation:
         except StopIteration:
             return
         if type(command) is float or type(command) is int:
-            _push(self._queue, (self.now + command, self._ticket(), self._wake, process))
+            _push(self._queue, (self.now + command, self._ticket(), self._on_wake, process))
         elif type(command) is Signal:
             if command.fired:
                 self._soon(process, command.value, command.error)

@@ -82,7 +82,8 @@ class OpenLoop:
         self._requests = requests
         self._until = until
         self._uniform = sim.stream("arrivals").random
-        sim.after(-_log(1.0 - self._uniform()) / rate, self._next)
+        self._on_next = self._next  # bound once: it is scheduled for every arrival
+        sim.after(-_log(1.0 - self._uniform()) / rate, self._on_next)
 
     def _next(self, _: object) -> None:
         sim = self.sim
@@ -102,10 +103,10 @@ class OpenLoop:
             # runs per arrival
             _push(
                 sim._queue,
-                (sim.now - _log(1.0 - uniform()) / rate, sim._ticket(), self._next, None),
+                (sim.now - _log(1.0 - uniform()) / rate, sim._ticket(), self._on_next, None),
             )
         else:  # no traffic for now: look again in a second
-            sim.after(1.0, self._next)
+            sim.after(1.0, self._on_next)
 
 
 class ClosedLoop:

@@ -135,6 +135,7 @@ class Service:
         self._wasted = series.counter(f"wasted:{name}")
         # Failures are values that nothing raises or changes: one instance serves them all.
         self._throttled = ServiceThrottled(f"{name}: request rate too high")
+        self._on_finish = self._finish  # bound once: it is scheduled for every request served
 
     @property
     def capacity_factor(self) -> float:
@@ -233,7 +234,7 @@ class Service:
         if job.setup:
             duration += self.setup_time
         sim = self.sim
-        _push(sim._queue, (sim.now + duration, sim._ticket(), self._finish, job))  # sim.after
+        _push(sim._queue, (sim.now + duration, sim._ticket(), self._on_finish, job))  # sim.after
 
     def _finish(self, job: Job) -> None:
         self._busy -= 1
