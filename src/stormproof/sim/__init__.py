@@ -4,11 +4,11 @@ objects on a virtual clock against outage scenarios.
 ``load_scenario("us-east-1")`` (or a path to a TOML file), ``strategies_for(scenario)``,
 then ``run(scenario, strategy)`` for one strategy or ``run_strategies(...)`` for several
 in parallel; a scenario with a ``[sweep]`` table runs with ``run_sweep``. The engine
-(``Simulation``, ``Signal``, ``Within``, ``Lane``) is usable on its own.
+(``Simulation``, ``Signal``, ``Within``, ``Lane``, ``Timer``) is usable on its own.
 """
 
 from ._catalog import builtin_scenarios, load_scenario, strategies_for
-from ._engine import TIMED_OUT, Lane, Signal, SimClock, Simulation, Within
+from ._engine import TIMED_OUT, Lane, Signal, SimClock, Simulation, Timer, Within
 from ._fields import ScenarioError
 from ._report import (
     html_report,
@@ -34,6 +34,7 @@ __all__ = [
     "Simulation",
     "StrategySpec",
     "SweepResult",
+    "Timer",
     "Within",
     "builtin_scenarios",
     "html_report",
