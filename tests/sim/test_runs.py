@@ -222,3 +222,11 @@ def test_shared_errors_do_not_collect_frames(
         result = run(sc, strategies_for(sc)[name])
         assert result.summary["success_rate"] < 1.0  # throttled requests did fail
         assert [s._throttled.__traceback__ for s in services] == [None, None], name
+
+
+@pytest.mark.parametrize("name", ["naive", "stormproof"])  # a chain of calls; processes
+def test_each_instance_resolves_again_once_its_answer_expired(scenario, name) -> None:  # type: ignore[no-untyped-def]
+    queries = run(scenario, strategies_for(scenario)[name]).series["offered:dns"]
+    # Before the trigger: every instance asks when its first request comes (second 0)
+    # and again once the 30 s answer expired (second 30), and never in between.
+    assert [(s, q) for s, q in enumerate(queries[:60]) if q] == [(0, 4.0), (30, 4.0)]

@@ -61,7 +61,8 @@ class Resolver:
 
 class HostCache:
     """One app instance's cache of answers: addresses for ``ttl``, failures for
-    ``negative_ttl``."""
+    ``negative_ttl``. An answer is replaced only once it expired (``ask`` is for names
+    whose ``lookup`` says ``ASK``)."""
 
     __slots__ = ("entries", "negative_ttl", "resolver", "sim", "ttl")
 

@@ -4,6 +4,7 @@ every strategy does in the end, an attempt toward a region's endpoint."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -94,6 +95,7 @@ class Route:
     and the attempts it makes there."""
 
     __slots__ = (
+        "_address_until",
         "_entries",
         "_full",
         "_full_timed_out",
@@ -117,6 +119,9 @@ class Route:
         self.attempts: list[float] = region.attempts
         self.dns = instance.dns
         self._entries = instance.dns.entries
+        # Until when the address last found in the DNS cache is good (an answer is only
+        # replaced once it expired): until then, no need to look again.
+        self._address_until = -math.inf
         self._full = world.attempt_timeout
         # Failures are values that nothing changes: one error serves every attempt that
         # waited the full timeout.
@@ -152,15 +157,18 @@ class Route:
         """
         sim = self._sim
         self.attempts[int(sim.now)] += 1
-        cached = self._entries.get(self.hostname)  # the instance's DNS cache, inlined
-        if cached is not None and sim.now < cached[0]:
-            failure = None if cached[1] is None else error_for(self.hostname, cached[1])
-        else:
-            yield self.dns.resolver.latency
-            failure = self.dns.ask(self.hostname)
-        if failure is not None:
-            self._lost()
-            return failure
+        if sim.now >= self._address_until:
+            cached = self._entries.get(self.hostname)  # the instance's DNS cache, inlined
+            if cached is not None and sim.now < cached[0]:
+                failure = None if cached[1] is None else error_for(self.hostname, cached[1])
+                if failure is None:
+                    self._address_until = cached[0]
+            else:
+                yield self.dns.resolver.latency
+                failure = self.dns.ask(self.hostname)
+            if failure is not None:
+                self._lost()
+                return failure
         timeout = self._full
         now = sim.now
         if deadline is not None and deadline - now < timeout:
@@ -187,13 +195,15 @@ class Route:
         now = sim.now
         if not resolved:
             self.attempts[sim.second] += 1
-            cached = self._entries.get(self.hostname)
-            if cached is None or now >= cached[0]:
-                sim.after(self.dns.resolver.latency, self._resolved, (deadline, receiver))
-                return PENDING
-            if cached[1] is not None:
-                self._lost()
-                return error_for(self.hostname, cached[1])
+            if now >= self._address_until:
+                cached = self._entries.get(self.hostname)
+                if cached is None or now >= cached[0]:
+                    sim.after(self.dns.resolver.latency, self._resolved, (deadline, receiver))
+                    return PENDING
+                if cached[1] is not None:
+                    self._lost()
+                    return error_for(self.hostname, cached[1])
+                self._address_until = cached[0]
         due = self.setups_due
         if due:
             self.setups_due = due - 1
