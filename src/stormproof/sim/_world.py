@@ -105,7 +105,6 @@ class Route:
         "dns",
         "hostname",
         "instance",
-        "region",
         "service",
         "setups_due",
     )
@@ -113,7 +112,6 @@ class Route:
     def __init__(self, world: World, instance: Instance, region: Region) -> None:
         self._sim = world.sim
         self.instance = instance
-        self.region = region
         self.hostname = region.hostname
         self.service = region.service
         self.attempts: list[float] = region.attempts
