@@ -514,25 +514,37 @@ class CircuitBreaker(Policy):
         if change is not None:
             events.emit(change, self._listeners)
 
-    # -- drivers ---------------------------------------------------------------------
-
-    def _outcome(self, permit: int, error: Exception, started: float | None) -> None:
-        """Report how a call that raised ``error`` ended."""
-        if isinstance(error, Rejected) or (
+    def on_error(
+        self,
+        permit: int,
+        error: BaseException,
+        duration: float | None = None,
+        now: float | None = None,
+    ) -> None:
+        """The call made with ``permit`` raised ``error``: recorded by the breaker's own
+        rules. A failure if ``on`` matches it; no outcome at all (the permit is given
+        back) for a rejection by an inner policy, an error ``ignore`` matches, or a
+        ``BaseException`` that is not an ``Exception`` (cancellation); otherwise a
+        success, since the dependency answered."""
+        if not isinstance(error, Exception) or isinstance(error, Rejected):
+            self.release(permit)
+            return
+        if (
             isinstance(error, self._ignore_types)
             if self._ignore_types is not None
             else self._ignore(error)
         ):
             self.release(permit)
             return
-        duration = None if started is None else self._now() - started
         failed = (
             isinstance(error, self._on_types) if self._on_types is not None else self._on(error)
         )
         if failed:
-            self.on_failure(permit, duration)
+            self.on_failure(permit, duration, now)
         else:
-            self.on_success(permit, duration)  # the dependency answered
+            self.on_success(permit, duration, now)
+
+    # -- drivers ---------------------------------------------------------------------
 
     def _run(self, fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
         permit = self._epoch if self._state is _CLOSED else self._acquire_slow(self._now())
@@ -540,7 +552,7 @@ class CircuitBreaker(Policy):
         try:
             result = fn(*args, **kwargs)
         except Exception as error:
-            self._outcome(permit, error, started)
+            self.on_error(permit, error, None if started is None else self._now() - started)
             raise
         except BaseException:
             self.release(permit)
@@ -560,7 +572,7 @@ class CircuitBreaker(Policy):
         try:
             result = await fn(*args, **kwargs)
         except Exception as error:
-            self._outcome(permit, error, started)
+            self.on_error(permit, error, None if started is None else self._now() - started)
             raise
         except BaseException:
             self.release(permit)
