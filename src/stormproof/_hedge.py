@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 from ._budget import RetryBudget, combine_budgets
-from ._classify import classify
+from ._classify import TRANSIENT, ErrorClass, classify
 from ._core import events
 from ._core.clock import Clock
 from ._core.events import Event, Listener
@@ -102,47 +102,61 @@ class Hedge(Policy):
     async def _arun(
         self, fn: Callable[..., Awaitable[R]], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> R:
+        result, error = await self._race(fn, args, kwargs)
+        if error is not None:
+            try:
+                raise error
+            finally:
+                error = None  # no cycle through this frame: the error's traceback holds it
+        return result  # type: ignore[no-any-return]
+
+    async def _race(
+        self, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[Any, BaseException | None]:
+        """Run the attempts; returns the winner's result, or the error that ends the call
+        (returned, not raised, so that nothing here is held by its traceback)."""
         budget = self._budget
         if budget is not None:
             budget.on_request()
         pending: set[asyncio.Future[Any]] = {asyncio.ensure_future(fn(*args, **kwargs))}
         hedges = 0
-        receipt: object | None = None
         last_error: BaseException | None = None
         try:
             while pending:
                 may_hedge = hedges < self._max_hedges
                 done = await wait_first(self._clock, pending, self._delay if may_hedge else None)
-                reason = "delay"
+                failed: list[ErrorClass] = []
                 for task in done:
                     pending.discard(task)
                     error = task.exception()
                     if error is None:
                         if budget is not None:
-                            budget.on_success(receipt)
-                        return task.result()  # type: ignore[no-any-return]
+                            # A plain success: hedges cost, and a winning hedge never
+                            # refunds its cost, so slow answers drain the budget.
+                            budget.on_success(None)
+                        return task.result(), None
                     if not self._matches(error):
-                        raise error
+                        return None, error
+                    error_class = classify(error)
                     if budget is not None:
-                        budget.on_failure(classify(error))
+                        budget.on_failure(error_class)
                     last_error = error
-                    reason = "failure"
-                if may_hedge and (not done or not pending):
-                    granted = True
-                    if budget is not None:
-                        taken = budget.try_retry("transient")
-                        granted = taken is not None
-                        receipt = taken if granted else receipt
-                    if granted:
-                        hedges += 1
-                        pending.add(asyncio.ensure_future(fn(*args, **kwargs)))
-                        if events.active(self._listeners):
-                            event = HedgeStarted(self._name, self._now(), hedges + 1, reason)
-                            events.emit(event, self._listeners)
-                    else:
+                    failed.append(error_class)
+                # Nobody answered within the delay: one hedge. Attempts failed: one
+                # each, at once, whatever else is still pending.
+                for error_class in failed or [TRANSIENT]:
+                    if hedges >= self._max_hedges:
+                        break
+                    if budget is not None and budget.try_retry(error_class) is None:
                         hedges = self._max_hedges  # the budget said no: no more hedges
-            assert last_error is not None
-            raise last_error
+                        break
+                    hedges += 1
+                    pending.add(asyncio.ensure_future(fn(*args, **kwargs)))
+                    if events.active(self._listeners):
+                        reason = "failure" if failed else "delay"
+                        event = HedgeStarted(self._name, self._now(), hedges + 1, reason)
+                        events.emit(event, self._listeners)
+            return None, last_error
         finally:
             for task in pending:
                 if not task.done():

@@ -75,7 +75,7 @@ def test_unlisted_errors_stop_everything(clock: FakeClock) -> None:
         asyncio.run(Hedge(0.05, on=ConnectionError, clock=clock).acall(invalid))
 
 
-def test_hedges_draw_from_a_budget(clock: FakeClock) -> None:
+def test_hedges_draw_from_a_budget_and_a_winning_hedge_refunds_nothing(clock: FakeClock) -> None:
     budget = TokenBucketBudget(capacity=10, retry_cost=10, success_reward=0)
 
     async def main() -> list[int]:
@@ -85,18 +85,67 @@ def test_hedges_draw_from_a_budget(clock: FakeClock) -> None:
             task = asyncio.create_task(
                 Hedge(0.05, max_hedges=2, budget=budget, clock=clock).acall(backend)
             )
-            for _ in range(10):
-                await asyncio.sleep(0)
+            await clock.asleep(1.0)  # every hedge the budget allows has started by now
             for gate in backend.gates:
                 gate.set()
             await task
             started.append(backend.started)
         return started
 
-    # The budget holds one hedge: the second is refused, and the winner's success
-    # refunds the first, so every call gets exactly one hedge.
-    assert asyncio.run(main()) == [2, 2, 2]
-    assert budget.available == 10
+    # The budget holds one hedge. The winner's success is a plain success (no reward
+    # here), never a refund of the hedge's cost: the next calls get no hedge.
+    assert asyncio.run(main()) == [2, 1, 1]
+    assert budget.available == 0
+
+
+def test_slow_answers_drain_the_budget_and_hedging_stops(clock: FakeClock) -> None:
+    # docs/hedge.md's budget: when every attempt is slow (30 ms against a 10 ms delay)
+    # but succeeds, each hedge costs 5 and each success earns 1: hedging stops.
+    budget = TokenBucketBudget(capacity=50, retry_cost=5)
+    attempts = 0
+
+    async def slow_read() -> str:
+        nonlocal attempts
+        attempts += 1
+        await clock.asleep(0.03)
+        return "ok"
+
+    hedge = Hedge(0.01, budget=budget, clock=clock)
+
+    async def main() -> list[int]:
+        made = []
+        for _ in range(40):
+            before = attempts
+            assert await hedge.acall(slow_read) == "ok"
+            made.append(attempts - before)
+        return made
+
+    made = asyncio.run(main())
+    # 50 tokens, 4 net per hedged call (cost 5, success reward 1): 12 hedged calls...
+    assert made[:12] == [2] * 12
+    # ...then a hedge only once successes have earned its cost back: one call in five.
+    assert made[12:] == [1, 1, 1] + [2, 1, 1, 1, 1] * 5
+
+
+def test_a_failure_starts_the_next_attempt_at_once_while_another_is_pending(
+    clock: FakeClock,
+) -> None:
+    backend = Backend(["slow", "fail", "fast"])
+    recorder = Recorder()
+    hedge = Hedge(0.05, max_hedges=2, clock=clock, listeners=[recorder])
+
+    async def main() -> str:
+        task = asyncio.create_task(hedge.acall(backend))
+        answer = await task
+        backend.gates[0].set()
+        return answer
+
+    assert asyncio.run(main()) == "answer 3"
+    # The second attempt started after the delay and failed; the third started at
+    # once, not a delay later.
+    assert clock.now() == 0.05
+    reasons = [event.reason for event in recorder.of(HedgeStarted)]
+    assert reasons == ["delay", "failure"]
 
 
 def test_cancelling_the_caller_cancels_every_attempt(clock: FakeClock) -> None:
@@ -104,8 +153,7 @@ def test_cancelling_the_caller_cancels_every_attempt(clock: FakeClock) -> None:
 
     async def main() -> None:
         task = asyncio.create_task(Hedge(0.05, clock=clock).acall(backend))
-        for _ in range(10):
-            await asyncio.sleep(0)
+        await clock.asleep(0.1)
         assert backend.started == 2
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -144,8 +192,7 @@ def test_an_empty_budget_means_no_hedges(clock: FakeClock) -> None:
 
     async def main() -> str:
         task = asyncio.create_task(Hedge(0.05, budget=budget, clock=clock).acall(backend))
-        for _ in range(10):
-            await asyncio.sleep(0)
+        await clock.asleep(0.1)
         backend.gates[0].set()
         return await task
 
