@@ -61,7 +61,9 @@ class Backoff:
         self._random = check_random(random)
         # The first retry number whose ceiling is the cap; computing powers past it
         # would only overflow.
-        if self._base in (0.0, self._cap):
+        if self._base == 0.0:
+            self._saturates_at = 2**62  # never: a zero base means no wait at any retry
+        elif self._base == self._cap:
             self._saturates_at = 1
         elif self._multiplier == 1.0:
             self._saturates_at = 2**62
@@ -98,6 +100,8 @@ class Backoff:
     def _compute(self, retry_number: int) -> float:
         if retry_number >= self._saturates_at:
             return self._cap
+        if self._base == 0.0:
+            return 0.0
         value = self._base * self._multiplier ** (retry_number - 1)
         return value if value < self._cap else self._cap
 

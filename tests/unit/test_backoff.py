@@ -6,6 +6,7 @@ import math
 import pytest
 
 from stormproof import Backoff, ConfigError
+from stormproof._backoff import Jitter
 
 
 def fixed(value: float):  # type: ignore[no-untyped-def]
@@ -109,3 +110,10 @@ def test_value_semantics() -> None:
     assert Backoff(base=1) != Backoff(base=2)
     assert len({Backoff(), Backoff()}) == 1
     assert repr(Backoff()) == "Backoff(base=0.05, cap=20.0, multiplier=2.0, jitter='full')"
+
+
+@pytest.mark.parametrize("jitter", ["none", "full", "equal", "decorrelated"])
+def test_a_zero_base_means_no_wait_at_any_retry(jitter: Jitter) -> None:
+    backoff = Backoff(base=0, cap=20.0, jitter=jitter, random=lambda: 0.999)
+    assert [backoff.delay(n) for n in (1, 2, 3, 32, 33, 10**6)] == [0.0] * 6
+    assert backoff.ceiling(1) == backoff.ceiling(10**6) == 0.0
