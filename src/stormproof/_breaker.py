@@ -28,6 +28,7 @@ from ._core.validate import (
     check_int,
     check_name,
     check_number,
+    exact,
     now_function,
 )
 from ._core.window import SlidingWindow
@@ -111,6 +112,18 @@ class BreakerMetrics:
 _FAILED = 1
 _SLOW = 2
 
+_MAX_WINDOW = 1_000_000
+"""The largest count window (one byte per call, allocated at construction)."""
+
+_MIN_WINDOW_SECONDS = 0.001
+"""The shortest time window: its slices must stay measurable on any clock."""
+
+
+def _threshold(rate: float) -> tuple[int, int]:
+    """A rate as the integers ``(n, d)`` of the fraction its decimal form says."""
+    ratio = exact(rate)
+    return ratio.numerator, ratio.denominator
+
 
 class _CountWindow:
     """The last ``size`` outcomes, in a ring, with exact running counts.
@@ -136,8 +149,10 @@ class _CountWindow:
             return True
         return False
 
-    def add(self, outcome: int, now: float) -> None:
-        index = next(self.slots) % self.size
+    def add(self, outcome: int, now: float) -> tuple[int, int, int]:
+        """Record ``outcome``; returns the window's calls, failures and slow calls."""
+        taken = next(self.slots)
+        index = taken % self.size
         old = self.ring[index]
         if old:
             self.failures -= old & _FAILED
@@ -147,6 +162,7 @@ class _CountWindow:
             self.failures += outcome & _FAILED
             self.slow += outcome >> 1
         self.clean = not (self.failures or self.slow)
+        return (taken + 1 if taken < self.size else self.size), self.failures, self.slow
 
     def counts(self, now: float) -> tuple[int, int, int]:
         recorded = int(repr(self.slots)[6:-1])  # "count(N)": N slots taken, calls so far
@@ -171,7 +187,8 @@ class _TimeWindow:
         self.slices = min(120, max(10, math.ceil(seconds)))
         self.window = SlidingWindow(seconds, self.slices, 3)
 
-    def add(self, outcome: int, now: float) -> None:
+    def add(self, outcome: int, now: float) -> tuple[int, int, int]:
+        """Record ``outcome``; returns the window's calls, failures and slow calls."""
         window = self.window
         window.advance(now)
         window.add(0)
@@ -179,6 +196,7 @@ class _TimeWindow:
             window.add(1)
         if outcome & _SLOW:
             window.add(2)
+        return window.total(0), window.total(1), window.total(2)
 
     def counts(self, now: float) -> tuple[int, int, int]:
         window = self.window
@@ -197,6 +215,7 @@ class CircuitBreaker(Policy):
         "_epoch",
         "_failure_rate",
         "_fast_success",
+        "_failure_threshold",
         "_half_open_calls",
         "_ignore",
         "_ignore_types",
@@ -209,11 +228,13 @@ class CircuitBreaker(Policy):
         "_on_types",
         "_open_for",
         "_open_for_max",
+        "_open_span",
         "_open_until",
         "_probe_successes",
         "_probes",
         "_slow_call_duration",
         "_slow_call_rate",
+        "_slow_threshold",
         "_spec",
         "_state",
         "_trips",
@@ -259,7 +280,7 @@ class CircuitBreaker(Policy):
         self._failure_rate = check_number(
             "failure_rate", failure_rate, low=0.0, high=1.0, low_open=True
         )
-        size = check_int("window", window, low=1)
+        size = check_int("window", window, low=1, high=_MAX_WINDOW)
         self._minimum_calls = check_int("minimum_calls", minimum_calls, low=1)
         if window_seconds is None:
             if self._minimum_calls > size:
@@ -268,7 +289,7 @@ class CircuitBreaker(Policy):
                 )
             self._window: _CountWindow | _TimeWindow = _CountWindow(size)
         else:
-            seconds = check_number("window_seconds", window_seconds, low=0.0, low_open=True)
+            seconds = check_number("window_seconds", window_seconds, low=_MIN_WINDOW_SECONDS)
             self._window = _TimeWindow(seconds)
         self._slow_call_duration = (
             None
@@ -285,6 +306,11 @@ class CircuitBreaker(Policy):
             else check_number("open_for_max", open_for_max, low=self._open_for)
         )
         self._half_open_calls = check_int("half_open_calls", half_open_calls, low=1)
+        # "At least this rate", decided in integers: failures * d >= n * calls.
+        self._failure_threshold = _threshold(self._failure_rate)
+        self._slow_threshold = (
+            None if self._slow_call_duration is None else _threshold(self._slow_call_rate)
+        )
         self._on_types, self._on = check_exceptions("on", on)
         self._ignore_types, self._ignore = check_exceptions("ignore", ignore, allow_empty=True)
         self._clock = check_clock(clock)
@@ -299,6 +325,7 @@ class CircuitBreaker(Policy):
         self._state = _CLOSED
         self._epoch = 0
         self._open_until = 0.0
+        self._open_span = self._open_for  # how long the current trip keeps it open
         self._trips = 0  # consecutive trips since the last close
         self._probes = 0  # probes admitted in this half-open period
         self._probe_successes = 0
@@ -313,9 +340,18 @@ class CircuitBreaker(Policy):
     def state(self) -> BreakerState:
         """The current state; an open breaker whose time is up reports half_open."""
         state = self._state
-        if state is _OPEN and self._now() >= self._open_until:
+        if state is _OPEN and self._left_open(self._now()) <= 0.0:
             return _HALF_OPEN
         return state
+
+    def _left_open(self, now: float) -> float:
+        """Seconds this open breaker stays open. Never more than the trip's open time,
+        even after the clock stepped backwards."""
+        left = self._open_until - now
+        if left > self._open_span:
+            self._open_until = now + self._open_span
+            return self._open_span
+        return left
 
     def metrics(self) -> BreakerMetrics:
         with self._lock:
@@ -376,15 +412,17 @@ class CircuitBreaker(Policy):
             return self._epoch
         if not events.active(self._listeners):
             # Plainly refused: no need for the lock (a stale read only delays by a call).
-            if state is _OPEN and now < self._open_until:
-                raise CircuitOpen(self._name, self._open_until - now)
+            if state is _OPEN:
+                left = self._left_open(now)
+                if left > 0.0:
+                    raise CircuitOpen(self._name, left)
             if state is _FORCED_OPEN:
                 raise CircuitOpen(self._name, None)
         change = None
         retry_after: float | None = None
         with self._lock:
             state = self._state
-            if state is _OPEN and now >= self._open_until:
+            if state is _OPEN and self._left_open(now) <= 0.0:
                 change = self._transition(_HALF_OPEN, now)
                 state = _HALF_OPEN
             if state is _HALF_OPEN:
@@ -452,19 +490,17 @@ class CircuitBreaker(Policy):
                 window = self._window
                 if now is None and window.timed:
                     now = self._now()
-                window.add(outcome, 0.0 if now is None else now)
-                if outcome and state is _CLOSED:
-                    if now is None:
-                        now = self._now()
-                    calls, failures, slow = window.counts(now)
-                    if calls >= self._minimum_calls and (
-                        failures >= self._failure_rate * calls
-                        or (
-                            self._slow_call_duration is not None
-                            and slow >= self._slow_call_rate * calls
-                        )
-                    ):
-                        change = self._transition(_OPEN, now)
+                # Every recorded outcome is evaluated, a success included: the rates
+                # can reach their thresholds as the window fills or old outcomes leave.
+                calls, failures, slow = window.add(outcome, 0.0 if now is None else now)
+                if state is _CLOSED and calls >= self._minimum_calls:
+                    numerator, denominator = self._failure_threshold
+                    tripped = failures * denominator >= numerator * calls
+                    if not tripped and self._slow_threshold is not None:
+                        numerator, denominator = self._slow_threshold
+                        tripped = slow * denominator >= numerator * calls
+                    if tripped:
+                        change = self._transition(_OPEN, now if now is not None else self._now())
             elif state is _HALF_OPEN:
                 if now is None:
                     now = self._now()
@@ -486,6 +522,7 @@ class CircuitBreaker(Policy):
             if self._open_for_max is not None:
                 open_for = min(self._open_for_max, self._open_for * 2.0 ** min(self._trips, 64))
             self._trips += 1
+            self._open_span = open_for
             self._open_until = now + open_for
         elif state is _CLOSED:
             self._trips = 0

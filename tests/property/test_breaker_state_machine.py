@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from fractions import Fraction
 
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -53,7 +54,7 @@ class Model:
         if self.state == "closed":
             self.window.append(failed)
             calls, failures = len(self.window), sum(self.window)
-            if failed and calls >= MINIMUM and failures >= RATE * calls:
+            if calls >= MINIMUM and Fraction(failures, calls) >= Fraction(repr(RATE)):
                 self.move("open", now)
         elif self.state == "half_open":
             if failed:

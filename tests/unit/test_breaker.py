@@ -417,10 +417,12 @@ def test_half_open_admits_exactly_its_probes_across_tasks(clock: FakeClock, prob
     [
         ({"failure_rate": 1.5}, "failure_rate must be in (0, 1], got 1.5"),
         ({"failure_rate": 0}, "failure_rate must be in (0, 1], got 0"),
-        ({"window": 0}, "window must be an integer >= 1, got 0"),
+        ({"window": 0}, "window must be an integer in [1, 1000000], got 0"),
+        ({"window": 10**13}, "window must be an integer in [1, 1000000], got 10000000000000"),
         ({"window": 10, "minimum_calls": 20}, "minimum_calls must be <= window (10)"),
         ({"minimum_calls": 0}, "minimum_calls must be an integer >= 1, got 0"),
-        ({"window_seconds": -5}, "window_seconds must be > 0, got -5"),
+        ({"window_seconds": -5}, "window_seconds must be >= 0.001, got -5"),
+        ({"window_seconds": 1e-305}, "window_seconds must be >= 0.001, got 1e-305"),
         ({"slow_call_duration": 0}, "slow_call_duration must be > 0, got 0"),
         ({"slow_call_rate": 2}, "slow_call_rate must be in (0, 1], got 2"),
         ({"open_for": 0}, "open_for must be > 0, got 0"),
@@ -447,3 +449,82 @@ def test_repr_shows_configuration_and_state(clock: FakeClock) -> None:
     text = repr(breaker(clock))
     assert text.startswith("CircuitBreaker('db', failure_rate=0.5, window=10")
     assert text.endswith("state=closed)")
+
+
+@pytest.mark.parametrize("windowed", ["count", "time"])
+def test_the_thresholds_are_evaluated_after_every_outcome_a_success_included(
+    clock: FakeClock, windowed: str
+) -> None:
+    window: dict[str, Any] = {"window": 4} if windowed == "count" else {"window_seconds": 60}
+    b = breaker(clock, failure_rate=0.5, minimum_calls=4, **window)
+    outcomes(b, "fff")  # not enough calls yet
+    assert b.state == "closed"
+    outcomes(b, "s")  # the fourth call is a success: 3 of 4 failed
+    assert b.state == "open"
+
+
+@pytest.mark.parametrize("windowed", ["count", "time"])
+def test_the_slow_call_rate_is_evaluated_after_every_outcome(
+    clock: FakeClock, windowed: str
+) -> None:
+    window: dict[str, Any] = {"window": 4} if windowed == "count" else {"window_seconds": 60}
+    b = breaker(clock, minimum_calls=4, slow_call_duration=1.0, slow_call_rate=0.5, **window)
+    for _ in range(3):
+        permit = b.acquire()
+        b.on_success(permit, duration=2.0)  # slow
+    assert b.state == "closed"
+    b.on_success(b.acquire(), duration=0.1)
+    assert b.state == "open"
+
+
+@pytest.mark.parametrize(
+    ("failures", "calls", "rate"),
+    [(55, 100, 0.55), (7, 100, 0.07), (14, 25, 0.56), (1, 3, 0.33), (29, 100, 0.29)],
+)
+@pytest.mark.parametrize("kind", ["failure", "slow"])
+def test_a_rate_exactly_at_the_threshold_trips(
+    clock: FakeClock, failures: int, calls: int, rate: float, kind: str
+) -> None:
+    if kind == "failure":
+        b = breaker(clock, failure_rate=rate, window=calls, minimum_calls=calls)
+    else:
+        b = breaker(
+            clock,
+            window=calls,
+            minimum_calls=calls,
+            slow_call_duration=1.0,
+            slow_call_rate=rate,
+        )
+    for n in range(calls):
+        assert b.state == "closed"
+        permit = b.acquire()
+        bad = n < failures
+        if kind == "failure" and bad:
+            b.on_failure(permit)
+        else:
+            b.on_success(permit, duration=2.0 if bad else 0.1)
+    assert b.state == "open"
+
+
+def test_one_call_below_the_threshold_stays_closed(clock: FakeClock) -> None:
+    b = breaker(clock, failure_rate=0.55, window=100, minimum_calls=100)
+    outcomes(b, "f" * 54 + "s" * 46)
+    assert b.state == "closed"
+    assert b.metrics().failures == 54
+
+
+def test_after_the_clock_steps_back_an_open_breaker_stays_open_at_most_open_for(
+    clock: FakeClock,
+) -> None:
+    clock.advance(2000.0)
+    b = breaker(clock, window=2, minimum_calls=2, open_for=30.0)
+    outcomes(b, "ff")
+    assert b.state == "open"
+    clock._now -= 1000.0  # the clock steps back 1000 s
+    with pytest.raises(CircuitOpen) as rejected:
+        b.call(ok)
+    assert rejected.value.retry_after == 30.0
+    clock.advance(30.0)
+    assert b.state == "half_open"
+    assert b.call(ok) == "ok"
+    assert b.state == "closed"

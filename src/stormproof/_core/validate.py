@@ -7,6 +7,7 @@ Each check names the parameter and quotes the bad value, and raises ConfigError
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 import random as _random
 import time
 from collections.abc import Callable
@@ -24,6 +25,7 @@ __all__ = [
     "check_name",
     "check_number",
     "check_random",
+    "exact",
     "now_function",
 ]
 
@@ -71,11 +73,24 @@ def _fmt(number: float) -> str:
     return str(int(number)) if float(number).is_integer() else repr(number)
 
 
-def check_int(parameter: str, value: object, *, low: int) -> int:
-    """An integer (bool excluded) that is at least ``low``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(parameter, f"an integer >= {low}", value)
+def check_int(parameter: str, value: object, *, low: int, high: int | None = None) -> int:
+    """An integer (bool excluded) that is at least ``low`` (and at most ``high``)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < low
+        or (high is not None and value > high)
+    ):
+        requirement = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
+        raise ConfigError(parameter, requirement, value)
     return value
+
+
+def exact(value: float) -> Fraction:
+    """``value`` as the decimal it is written as (0.55 is 11/20, not the binary float
+    just above it), for arithmetic that must not drift and thresholds that must hold
+    exactly ("at least this rate")."""
+    return Fraction(repr(float(value)))
 
 
 ExceptionMatcher = tuple[tuple[type[Exception], ...] | None, Callable[[Exception], bool]]
