@@ -10,6 +10,7 @@ the methods never block and never do I/O.
 
 from __future__ import annotations
 
+import math
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
@@ -18,7 +19,7 @@ from typing import Protocol, runtime_checkable
 from ._classify import THROTTLING, TIMEOUT, ErrorClass
 from ._core.clock import Clock
 from ._core.errors import BudgetExhausted, ConfigError
-from ._core.validate import check_clock, check_name, check_number, now_function
+from ._core.validate import check_clock, check_name, check_number, exact, now_function
 from ._core.window import SlidingWindow
 
 __all__ = [
@@ -57,6 +58,18 @@ class RetryBudget(Protocol):
     def on_success(self, receipt: object | None) -> None: ...
 
     def on_failure(self, error_class: ErrorClass | None) -> None: ...
+
+
+_MIN_WINDOW = 0.001
+"""The shortest time window a budget may look at: its slices must stay measurable."""
+
+
+def _in_units(amounts: dict[str, float]) -> tuple[dict[str, int], int]:
+    """The amounts as whole multiples of one unit, the largest that divides them all as
+    written (0.1 and 5 are 1 and 50 tenths), and that unit's size (10: a tenth)."""
+    exact_amounts = {key: exact(value) for key, value in amounts.items()}
+    unit = math.lcm(*(value.denominator for value in exact_amounts.values()))
+    return {key: int(value * unit) for key, value in exact_amounts.items()}, unit
 
 
 class _Budget(ABC):
@@ -110,9 +123,13 @@ class TokenBucketBudget(_Budget):
     retries refunds the cost of its last retry (with ``refund=False`` it adds
     ``success_reward`` like any success: the plain token bucket of Brooker's retry
     experiments and of gRPC). Tokens stay within [0, capacity].
+
+    Arithmetic is exact: tokens are counted in whole units of the largest fraction
+    that divides every option as written (0.1 is a tenth), so ten rewards of 0.1 make
+    exactly one token, however long the process runs.
     """
 
-    __slots__ = ("_capacity", "_costs", "_refund_last", "_reward", "_tokens")
+    __slots__ = ("_capacity", "_costs", "_refund_last", "_reward", "_tokens", "_unit")
 
     def __init__(
         self,
@@ -129,16 +146,21 @@ class TokenBucketBudget(_Budget):
         if not isinstance(refund, bool):
             raise ConfigError("refund", "True or False", refund)
         self._refund_last = refund
-        self._capacity = check_number("capacity", capacity, low=0.0)
-        retry = check_number("retry_cost", retry_cost, low=0.0)
-        timeout = check_number("timeout_cost", timeout_cost, low=0.0)
-        throttling = (
-            retry
+        amounts = {
+            "capacity": check_number("capacity", capacity, low=0.0),
+            "transient": check_number("retry_cost", retry_cost, low=0.0),
+            TIMEOUT: check_number("timeout_cost", timeout_cost, low=0.0),
+            "reward": check_number("success_reward", success_reward, low=0.0),
+        }
+        amounts[THROTTLING] = (
+            amounts["transient"]
             if throttling_cost is None
             else check_number("throttling_cost", throttling_cost, low=0.0)
         )
-        self._costs = {"transient": retry, TIMEOUT: timeout, THROTTLING: throttling}
-        self._reward = check_number("success_reward", success_reward, low=0.0)
+        units, self._unit = _in_units(amounts)
+        self._capacity = units["capacity"]
+        self._costs = {key: units[key] for key in ("transient", TIMEOUT, THROTTLING)}
+        self._reward = units["reward"]
         self._tokens = self._capacity
 
     @classmethod
@@ -156,15 +178,15 @@ class TokenBucketBudget(_Budget):
 
     @property
     def capacity(self) -> float:
-        return self._capacity
+        return self._capacity / self._unit
 
     @property
     def available(self) -> float:
         """Tokens left now."""
-        return self._tokens
+        return self._tokens / self._unit
 
     def cost(self, error_class: ErrorClass) -> float:
-        return self._costs.get(error_class, self._costs["transient"])
+        return self._costs.get(error_class, self._costs["transient"]) / self._unit
 
     def try_retry(self, error_class: ErrorClass) -> object | None:
         cost = self._costs.get(error_class, self._costs["transient"])
@@ -180,7 +202,7 @@ class TokenBucketBudget(_Budget):
     def on_success(self, receipt: object | None) -> None:
         if receipt is None or not self._refund_last:
             # The common case: a full bucket and a first-attempt success. Reading the
-            # float is atomic; only a change takes the lock.
+            # count is atomic; only a change takes the lock.
             if self._tokens >= self._capacity or not self._reward:
                 return
             with self._lock:
@@ -189,17 +211,19 @@ class TokenBucketBudget(_Budget):
             self._refund(receipt)
 
     def _refund(self, receipt: object) -> None:
-        if isinstance(receipt, (int, float)) and receipt:
+        if type(receipt) is int and receipt:
             with self._lock:
                 self._tokens = min(self._capacity, self._tokens + receipt)
 
     def __repr__(self) -> str:
         costs = self._costs
+        unit = self._unit
         return (
-            f"TokenBucketBudget(capacity={self._capacity:g}, retry_cost={costs['transient']:g}, "
-            f"timeout_cost={costs[TIMEOUT]:g}, throttling_cost={costs[THROTTLING]:g}, "
-            f"success_reward={self._reward:g}, refund={self._refund_last}, name={self._name!r}; "
-            f"available={self._tokens:g})"
+            f"TokenBucketBudget(capacity={self._capacity / unit:g}, "
+            f"retry_cost={costs['transient'] / unit:g}, timeout_cost={costs[TIMEOUT] / unit:g}, "
+            f"throttling_cost={costs[THROTTLING] / unit:g}, "
+            f"success_reward={self._reward / unit:g}, refund={self._refund_last}, "
+            f"name={self._name!r}; available={self._tokens / unit:g})"
         )
 
 
@@ -211,7 +235,7 @@ class RatioBudget(_Budget):
     load once traffic exceeds 100 requests per second.
     """
 
-    __slots__ = ("_floor", "_now", "_ratio", "_window", "_window_seconds")
+    __slots__ = ("_floor", "_now", "_ratio", "_unit", "_window", "_window_seconds")
 
     _REQUESTS = 0
     _RETRIES = 1
@@ -226,10 +250,16 @@ class RatioBudget(_Budget):
         name: str | None = None,
     ) -> None:
         super().__init__(name, "ratio-budget")
-        self._ratio = check_number("ratio", ratio, low=0.0, high=1000.0)
+        ratio = check_number("ratio", ratio, low=0.0, high=1000.0)
         min_rate = check_number("min_per_second", min_per_second, low=0.0)
-        self._window_seconds = check_number("window", window, low=0.0, low_open=True)
-        self._floor = min_rate * self._window_seconds
+        self._window_seconds = check_number("window", window, low=_MIN_WINDOW)
+        # Exact: the floor and the ratio in whole units of one fraction, so the balance
+        # never drifts and "one retry left" is decided exactly.
+        floor = exact(min_rate) * exact(self._window_seconds)
+        unit = math.lcm(floor.denominator, exact(ratio).denominator)
+        self._unit = unit
+        self._floor = int(floor * unit)
+        self._ratio = int(exact(ratio) * unit)
         self._now = now_function(check_clock(clock))
         self._window = SlidingWindow(self._window_seconds, 10, 2)
 
@@ -238,12 +268,15 @@ class RatioBudget(_Budget):
         """Retries that may start now."""
         with self._lock:
             self._window.advance(self._now())
-            return max(0.0, self._balance())
+            return max(0, self._balance()) / self._unit
 
-    def _balance(self) -> float:
+    def _balance(self) -> int:
+        """The retries that may start now, in units (``self._unit`` to a retry)."""
         window = self._window
         return (
-            self._floor + self._ratio * window.total(self._REQUESTS) - window.total(self._RETRIES)
+            self._floor
+            + self._ratio * window.total(self._REQUESTS)
+            - self._unit * window.total(self._RETRIES)
         )
 
     def on_request(self) -> None:
@@ -256,7 +289,7 @@ class RatioBudget(_Budget):
         now = self._now()
         with self._lock:
             self._window.advance(now)
-            if self._balance() < 1.0 - 1e-9:
+            if self._balance() < self._unit:
                 return None
             self._window.add(self._RETRIES)
         return 1
@@ -275,9 +308,9 @@ class RatioBudget(_Budget):
 
     def __repr__(self) -> str:
         return (
-            f"RatioBudget(ratio={self._ratio:g}, min_per_second="
-            f"{self._floor / self._window_seconds:g}, window={self._window_seconds:g}, "
-            f"name={self._name!r})"
+            f"RatioBudget(ratio={self._ratio / self._unit:g}, min_per_second="
+            f"{self._floor / self._unit / self._window_seconds:g}, "
+            f"window={self._window_seconds:g}, name={self._name!r})"
         )
 
 
@@ -298,10 +331,13 @@ class RetryThrottle(_Budget):
         self, max_tokens: float = 10, token_ratio: float = 0.1, *, name: str | None = None
     ) -> None:
         super().__init__(name, "retry-throttle")
+        # Thousandths, as gRPC keeps them: a value that rounds to none is refused.
         maximum = check_number("max_tokens", max_tokens, low=0.0, low_open=True, high=1e12)
         ratio = check_number("token_ratio", token_ratio, low=0.0, low_open=True, high=1e12)
         self._max = round(maximum * self._SCALE)
         self._ratio = round(ratio * self._SCALE)
+        if self._max == 0:
+            raise ConfigError("max_tokens", "at least 0.001 (three decimal places)", max_tokens)
         if self._ratio == 0:
             raise ConfigError("token_ratio", "at least 0.001 (three decimal places)", token_ratio)
         self._tokens = self._max

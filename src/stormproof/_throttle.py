@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ._budget import _Budget
+from ._budget import _MIN_WINDOW, _Budget
 from ._classify import ErrorClass
 from ._core import events
 from ._core.clock import Clock, RandomSource
@@ -78,7 +78,7 @@ class AdaptiveThrottle(_Budget):
     ) -> None:
         super().__init__(name, "adaptive-throttle")
         self._k = check_number("k", k, low=1.0)
-        self._window_seconds = check_number("window", window, low=0.0, low_open=True)
+        self._window_seconds = check_number("window", window, low=_MIN_WINDOW)
         self._max_reject = check_number("max_reject", max_reject, low=0.0, high=1.0)
         self._minimum = check_int("minimum_requests", minimum_requests, low=0)
         self._now = now_function(check_clock(clock))

@@ -61,9 +61,46 @@ def test_token_bucket_without_refund_rewards_every_success_alike() -> None:
     budget.try_retry("transient")
     assert budget.available == 8
     budget.on_success(receipt)  # a success after retries: the reward, not the cost back
-    assert budget.available == pytest.approx(8.1)
+    assert budget.available == 8.1
     budget.on_success(None)
-    assert budget.available == pytest.approx(8.2)
+    assert budget.available == 8.2
+
+
+def test_token_bucket_arithmetic_is_exact_so_earned_retries_are_granted() -> None:
+    # docs/budgets.md's plain bucket: drained, then fed ten successes of 0.1.
+    budget = TokenBucketBudget(capacity=10, retry_cost=1, success_reward=0.1, refund=False)
+    while budget.try_retry("transient") is not None:
+        pass
+    assert budget.available == 0
+    for _ in range(10):
+        budget.on_success(None)
+    assert budget.available == 1.0
+    assert budget.try_retry("transient") is not None  # the retry they paid for
+    assert budget.try_retry("transient") is None
+
+
+def test_token_bucket_stays_exact_over_a_long_run() -> None:
+    budget = TokenBucketBudget(capacity=3, retry_cost=0.3, success_reward=0.1, refund=False)
+    for _ in range(100_000):
+        assert budget.try_retry("transient") is not None
+        for _ in range(3):
+            budget.on_success(None)
+    assert budget.available == 3.0
+
+
+def test_ratio_budget_arithmetic_is_exact() -> None:
+    clock = FakeClock()
+    # A floor of 0.3 x 10 s = 3 retries exactly, and 0.1 per request: 10 requests
+    # earn exactly one more (0.1 + 0.2 != 0.3 in floating point; here it is).
+    budget = RatioBudget(ratio=0.1, min_per_second=0.3, window=10, clock=clock)
+    assert budget.available == 3.0
+    for _ in range(10):
+        budget.on_request()
+    assert budget.available == 4.0
+    granted = 0
+    while budget.try_retry("transient") is not None:
+        granted += 1
+    assert granted == 4
 
 
 def test_token_bucket_refund_must_be_a_bool() -> None:
@@ -285,13 +322,15 @@ def test_builtins_implement_the_protocol(budget: Any) -> None:
         (TokenBucketBudget, {"name": ""}, "name must be a non-empty string"),
         (RatioBudget, {"ratio": -0.1}, "ratio must be in [0, 1000], got -0.1"),
         (RatioBudget, {"min_per_second": -1}, "min_per_second must be >= 0, got -1"),
-        (RatioBudget, {"window": 0}, "window must be > 0, got 0"),
+        (RatioBudget, {"window": 0}, "window must be >= 0.001, got 0"),
+        (RatioBudget, {"window": 1e-305}, "window must be >= 0.001, got 1e-305"),
+        (RetryThrottle, {"max_tokens": 0.0004}, "max_tokens must be at least 0.001"),
         (RatioBudget, {"clock": 1}, "clock must be an object with now()"),
         (RetryThrottle, {"max_tokens": 0}, "max_tokens must be"),
         (RetryThrottle, {"token_ratio": 0}, "token_ratio must be"),
         (RetryThrottle, {"token_ratio": 0.0001}, "token_ratio must be at least 0.001"),
         (AdaptiveThrottle, {"k": 0.5}, "k must be >= 1, got 0.5"),
-        (AdaptiveThrottle, {"window": -1}, "window must be > 0, got -1"),
+        (AdaptiveThrottle, {"window": -1}, "window must be >= 0.001, got -1"),
         (AdaptiveThrottle, {"max_reject": 1.5}, "max_reject must be in [0, 1], got 1.5"),
         (AdaptiveThrottle, {"minimum_requests": -1}, "minimum_requests must be an integer >= 0"),
         (AdaptiveThrottle, {"random": "r"}, "random must be a zero-argument callable"),
