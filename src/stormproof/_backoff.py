@@ -102,7 +102,10 @@ class Backoff:
             return self._cap
         if self._base == 0.0:
             return 0.0
-        value = self._base * self._multiplier ** (retry_number - 1)
+        try:
+            value = self._base * self._multiplier ** (retry_number - 1)
+        except OverflowError:  # a tiny base takes many doublings to reach the cap
+            return self._cap
         return value if value < self._cap else self._cap
 
     def delay(self, retry_number: int, previous: float | None = None) -> float:

@@ -19,7 +19,14 @@ from typing import Protocol, runtime_checkable
 from ._classify import THROTTLING, TIMEOUT, ErrorClass
 from ._core.clock import Clock
 from ._core.errors import BudgetExhausted, ConfigError
-from ._core.validate import check_clock, check_name, check_number, exact, now_function
+from ._core.validate import (
+    check_clock,
+    check_instance,
+    check_name,
+    check_number,
+    exact,
+    now_function,
+)
 from ._core.window import SlidingWindow
 
 __all__ = [
@@ -251,8 +258,8 @@ class RatioBudget(_Budget):
     ) -> None:
         super().__init__(name, "ratio-budget")
         ratio = check_number("ratio", ratio, low=0.0, high=1000.0)
-        min_rate = check_number("min_per_second", min_per_second, low=0.0)
-        self._window_seconds = check_number("window", window, low=_MIN_WINDOW)
+        min_rate = check_number("min_per_second", min_per_second, low=0.0, high=1e9)
+        self._window_seconds = check_number("window", window, low=_MIN_WINDOW, high=1e9)
         # Exact: the floor and the ratio in whole units of one fraction, so the balance
         # never drifts and "one retry left" is decided exactly.
         floor = exact(min_rate) * exact(self._window_seconds)
@@ -431,12 +438,16 @@ def combine_budgets(value: RetryBudget | Iterable[RetryBudget] | None) -> RetryB
     """Validate ``Retry(budget=...)``: one budget, several (all must grant), or None."""
     if value is None:
         return None
+    requirement = "a retry budget, a sequence of them, or None"
+    check_instance("budget", value, requirement)
     if isinstance(value, RetryBudget):
         return value
     try:
         budgets = tuple(value)
     except TypeError:
-        raise ConfigError("budget", "a retry budget, a sequence of them, or None", value) from None
-    if not budgets or not all(isinstance(budget, RetryBudget) for budget in budgets):
-        raise ConfigError("budget", "a retry budget, a sequence of them, or None", value)
+        raise ConfigError("budget", requirement, value) from None
+    if not budgets or not all(
+        isinstance(budget, RetryBudget) and not isinstance(budget, type) for budget in budgets
+    ):
+        raise ConfigError("budget", requirement, value)
     return budgets[0] if len(budgets) == 1 else _Combined(budgets)

@@ -158,10 +158,13 @@ class Bulkhead(Policy):
             lock.release()
 
     def release(self) -> None:
-        """Give a permit back: to the first waiter, or to the pool."""
+        """Give a permit back: to the first waiter, or to the pool. Raises ``ValueError``
+        when no permit is held (a release without its acquire), changing nothing."""
         lock = self._lock
         lock.acquire()
         try:
+            if self._active <= 0:
+                raise ValueError(f"bulkhead {self._name!r}: release() without a held permit")
             if not self._waiters:
                 self._active -= 1
                 return

@@ -252,7 +252,13 @@ class Cache(Policy):
         self._negative_types, self._negative_on = check_exceptions(
             "negative_on", negative_on, allow_empty=True
         )
-        self._negative_if = check_callable("negative_if", negative_if, optional=True)
+        self._negative_if = check_callable(
+            "negative_if",
+            negative_if,
+            optional=True,
+            arguments=1,
+            requirement="a predicate taking one argument (the result)",
+        )
         wants_negative = self._negative_types != () or self._negative_if is not None
         if wants_negative and not self._negative_ttl:
             raise ConfigError(
@@ -266,10 +272,12 @@ class Cache(Policy):
         if stale_while_revalidate and not self._stale_ttl:
             raise ConfigError("stale_ttl", "> 0 when stale_while_revalidate is set", stale_ttl)
         self._swr = stale_while_revalidate
-        self._key = check_callable("key", key, optional=True)
+        if key is not None and not callable(key):
+            raise ConfigError("key", "a function of the call's arguments", key)
+        self._key = key
         if store is None:
             store = MemoryStore(max_entries)
-        elif not isinstance(store, CacheStore):
+        elif isinstance(store, type) or not isinstance(store, CacheStore):
             raise ConfigError("store", "a CacheStore (get/set/delete, aget/aset/adelete)", store)
         self._store = store
         self._async_store = not isinstance(store, MemoryStore)

@@ -9,6 +9,7 @@ scripted sequence of calls (``["fail", "fail", "pass"]``).
 from __future__ import annotations
 
 import copy
+import math
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,14 @@ from ._core import events
 from ._core.clock import Clock, RandomSource
 from ._core.errors import ConfigError
 from ._core.events import Event, Listener
-from ._core.validate import check_clock, check_name, check_number, check_random, now_function
+from ._core.validate import (
+    check_callable,
+    check_clock,
+    check_name,
+    check_number,
+    check_random,
+    now_function,
+)
 from ._policy import Policy
 
 __all__ = ["Chaos", "ChaosInjected"]
@@ -80,8 +88,13 @@ class Chaos(Policy):
         self._error = _check_error(error) if kind == "fault" else None
         self._seconds = check_number("seconds", seconds, low=0.0)
         self._value = value
-        if not isinstance(enabled, bool) and not callable(enabled):
-            raise ConfigError("enabled", "True, False or a callable returning one", enabled)
+        if not isinstance(enabled, bool):
+            check_callable(
+                "enabled",
+                enabled,
+                arguments=0,
+                requirement="True, False or a zero-argument callable returning one",
+            )
         self._enabled = enabled
         self._between = _check_between(between)
         self._sequence = None if sequence is None else iter(_check_sequence(sequence))
@@ -195,9 +208,15 @@ def _check_error(
                 return template.with_traceback(None)
 
         return fresh
-    if callable(error):
-        return cast(Callable[[], BaseException], error)
-    raise ConfigError("error", "an exception type, an exception, or a factory", error)
+    return cast(
+        Callable[[], BaseException],
+        check_callable(
+            "error",
+            error,
+            arguments=0,
+            requirement="an exception type, an exception, or a zero-argument factory of them",
+        ),
+    )
 
 
 def _check_between(between: object) -> tuple[float, float] | None:
@@ -206,10 +225,15 @@ def _check_between(between: object) -> tuple[float, float] | None:
     if (
         not isinstance(between, tuple)
         or len(between) != 2
-        or not all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in between)
-        or between[0] > between[1]
+        or not all(
+            isinstance(t, (int, float)) and not isinstance(t, bool) and not math.isnan(t)
+            for t in between
+        )
+        or not between[0] <= between[1]
     ):
-        raise ConfigError("between", "a (start, end) pair of clock times, start <= end", between)
+        raise ConfigError(
+            "between", "a (start, end) pair of clock times (not NaN), start <= end", between
+        )
     return (float(between[0]), float(between[1]))
 
 

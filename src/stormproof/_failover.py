@@ -25,6 +25,7 @@ from ._core.deadline import current as current_deadline
 from ._core.errors import ConfigError
 from ._core.events import Event, Listener
 from ._core.validate import (
+    check_callable,
     check_clock,
     check_exceptions,
     check_name,
@@ -102,6 +103,12 @@ class Failover:
         elif isinstance(breaker, CircuitBreaker):
             self._breakers = tuple(breaker.clone(f"{breaker.name}:{r}") for r in self._names)
         elif callable(breaker):
+            check_callable(
+                "breaker",
+                breaker,
+                arguments=1,
+                requirement="a CircuitBreaker template, a factory taking a region name, or None",
+            )
             made = tuple(breaker(region) for region in self._names)
             if not all(isinstance(b, CircuitBreaker) for b in made):
                 raise ConfigError("breaker", "a factory returning CircuitBreakers", breaker)

@@ -56,7 +56,13 @@ class Fallback(Policy):
         if (value is _MISSING) == (handler is None):
             raise ConfigError("value/handler", "exactly one of the two", (value, handler))
         self._value = value
-        self._handler = check_callable("handler", handler, optional=True)
+        self._handler = check_callable(
+            "handler",
+            handler,
+            optional=True,
+            arguments=1,
+            requirement="a callable taking one argument (the exception)",
+        )
         self._on_types, self._on = check_exceptions("on", on)
         self._name = check_name("name", name, "fallback")
         self._now = now_function(check_clock(clock))

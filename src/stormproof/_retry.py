@@ -27,6 +27,7 @@ from ._core.validate import (
     check_callable,
     check_clock,
     check_exceptions,
+    check_instance,
     check_int,
     check_name,
     check_number,
@@ -145,18 +146,35 @@ class Retry(Policy):
         )
         if backoff is None:
             backoff = _DEFAULT_BACKOFF
-        elif not callable(getattr(backoff, "delay", None)):
-            raise ConfigError("backoff", "a Backoff", backoff)
+        else:
+            check_instance("backoff", backoff, "a Backoff")
+            if not callable(getattr(backoff, "delay", None)):
+                raise ConfigError("backoff", "a Backoff", backoff)
         self._backoff = backoff
         if throttling_backoff is None:
             throttling_backoff = backoff
-        elif not callable(getattr(throttling_backoff, "delay", None)):
-            raise ConfigError("throttling_backoff", "a Backoff or None", throttling_backoff)
+        else:
+            check_instance("throttling_backoff", throttling_backoff, "a Backoff or None")
+            if not callable(getattr(throttling_backoff, "delay", None)):
+                raise ConfigError("throttling_backoff", "a Backoff or None", throttling_backoff)
         self._throttling_backoff = throttling_backoff
         self._budget = combine_budgets(budget)
-        self._retry_on_result = check_callable("retry_on_result", retry_on_result, optional=True)
+        self._retry_on_result = check_callable(
+            "retry_on_result",
+            retry_on_result,
+            optional=True,
+            arguments=1,
+            requirement="a predicate taking one argument (the result)",
+        )
         self._classify: Callable[[object], ErrorClass] = (
-            default_classify if classify is None else check_callable("classify", classify)
+            default_classify
+            if classify is None
+            else check_callable(
+                "classify",
+                classify,
+                arguments=1,
+                requirement="a function of one argument (the error or result)",
+            )
         )
         self._classify_always = (
             self._budget is not None or self._throttling_backoff is not self._backoff

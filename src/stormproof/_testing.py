@@ -41,6 +41,7 @@ class FakeClock:
         self.sleeps: list[float] = []
         self._timers: dict[asyncio.AbstractEventLoop, list[_Timer]] = {}
         self._order = itertools.count()
+        self._runners: set[asyncio.Task[None]] = set()
 
     def now(self) -> float:
         return self._now
@@ -63,7 +64,9 @@ class FakeClock:
                 timers = self._timers[loop] = []
             heapq.heappush(timers, (self._now + seconds, next(self._order), wake))
         if first:
-            loop.create_task(self._run_timers(loop))
+            runner = loop.create_task(self._run_timers(loop))
+            self._runners.add(runner)  # held until done: a task nobody holds may vanish
+            runner.add_done_callback(self._runners.discard)
         await wake
 
     async def _run_timers(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -79,8 +82,7 @@ class FakeClock:
                     if not timers:
                         del self._timers[loop]
                         return
-                    if timers[0][0] > self._now:
-                        self._now = timers[0][0]
+                    self._now = max(self._now, timers[0][0])
                     due = []
                     while timers and timers[0][0] <= self._now:
                         due.append(heapq.heappop(timers)[2])

@@ -430,7 +430,7 @@ def test_json_serializer_round_trips_and_refuses_what_json_cannot_hold() -> None
         ({"ttl": 1, "negative_ttl": -1}, "negative_ttl must be >= 0, got -1"),
         ({"ttl": 1, "negative_on": KeyError}, "negative_ttl must be > 0 when negative_on"),
         ({"ttl": 1, "coalesce": "yes"}, "coalesce must be True or False, got 'yes'"),
-        ({"ttl": 1, "key": "id"}, "key must be callable, got 'id'"),
+        ({"ttl": 1, "key": "id"}, "key must be a function of the call's arguments, got 'id'"),
         ({"ttl": 1, "store": {}}, "store must be a CacheStore"),
         ({"ttl": 1, "stale_while_revalidate": True}, "stale_ttl must be > 0 when"),
     ],

@@ -93,7 +93,11 @@ def test_scripted_sequence_through_a_retry(clock: FakeClock) -> None:
         (Chaos.fault, {"rate": 1.5}, "rate must be in [0, 1], got 1.5"),
         (Chaos.fault, {"error": "boom"}, "error must be an exception type, an exception"),
         (Chaos.latency, {"seconds": -1}, "seconds must be >= 0, got -1"),
-        (Chaos.outcome, {"enabled": "yes"}, "enabled must be True, False or a callable"),
+        (
+            Chaos.outcome,
+            {"enabled": "yes"},
+            "enabled must be True, False or a zero-argument callable",
+        ),
         (Chaos.fault, {"between": (5, 1)}, "between must be a (start, end) pair"),
         (Chaos.fault, {"sequence": "fail"}, "sequence must be a list of steps"),
         (Chaos.fault, {"sequence": ["fail", "explode"]}, "sequence must be steps"),

@@ -71,9 +71,9 @@ def test_logging_listener_validation() -> None:
 
 
 def test_listeners_option_is_validated() -> None:
-    with pytest.raises(ConfigError, match="listeners must be an iterable of callables"):
+    with pytest.raises(ConfigError, match="listeners must be callables taking one argument"):
         Retry(on=ConnectionError, listeners=[42])  # type: ignore[list-item]
     with pytest.raises(ConfigError, match="listeners"):
         Retry(on=ConnectionError, listeners=42)  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match="listener must be callable"):
+    with pytest.raises(ConfigError, match="listener must be a callable taking one argument"):
         subscribe(42)  # type: ignore[arg-type]

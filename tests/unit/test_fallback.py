@@ -69,5 +69,5 @@ def test_exactly_one_of_value_and_handler() -> None:
         Fallback()
     with pytest.raises(ConfigError, match="value/handler"):
         Fallback(1, handler=lambda e: 2)
-    with pytest.raises(ConfigError, match="handler must be callable"):
+    with pytest.raises(ConfigError, match="handler must be a callable taking one argument"):
         Fallback(handler=3)  # type: ignore[arg-type]

@@ -698,9 +698,15 @@ def test_repr_and_introspection() -> None:
         ({"throttling_backoff": 1}, "throttling_backoff must be a Backoff or None, got 1"),
         ({"budget": 500}, "budget must be a retry budget, a sequence of them, or None, got 500"),
         ({"budget": []}, "budget must be a retry budget"),
-        ({"retry_on_result": True}, "retry_on_result must be callable, got True"),
-        ({"classify": "transient"}, "classify must be callable, got 'transient'"),
-        ({"clock": object}, "clock must be an object with now(), sleep() and asleep()"),
+        (
+            {"retry_on_result": True},
+            "retry_on_result must be a predicate taking one argument (the result), got True",
+        ),
+        (
+            {"classify": "transient"},
+            "classify must be a function of one argument (the error or result), got 'transient'",
+        ),
+        ({"clock": object}, "clock must be a clock (an instance, not the class itself)"),
         ({"name": ""}, "name must be a non-empty string, got ''"),
         ({"name": 3}, "name must be a non-empty string, got 3"),
         ({"max_retry_after": -1}, "max_retry_after must be >= 0, got -1"),

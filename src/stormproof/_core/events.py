@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
 from .errors import ConfigError
+from .validate import check_callable, takes
 
 __all__ = [
     "Event",
@@ -64,8 +65,9 @@ _registry = _Registry()
 
 def subscribe(listener: Listener) -> Callable[[], None]:
     """Receive every event from every policy. Returns a function that unsubscribes."""
-    if not callable(listener):
-        raise ConfigError("listener", "callable", listener)
+    check_callable(
+        "listener", listener, arguments=1, requirement="a callable taking one argument (the event)"
+    )
     with _registry.lock:
         _registry.listeners = (*_registry.listeners, listener)
     return lambda: unsubscribe(listener)
@@ -97,15 +99,18 @@ def emit(event: Event, local: tuple[Listener, ...]) -> None:
 def check_listeners(value: Iterable[Listener] | None) -> tuple[Listener, ...]:
     if value is None:
         return ()
-    if callable(value):
-        return (value,)
+    requirement = "callables taking one argument (the event), or an iterable of them"
+    if callable(value) and not isinstance(value, type):
+        return (check_callable("listeners", value, arguments=1, requirement=requirement),)
     try:
         listeners = tuple(value)
     except TypeError:
-        raise ConfigError("listeners", "an iterable of callables", value) from None
-    for listener in listeners:
-        if not callable(listener):
-            raise ConfigError("listeners", "an iterable of callables", value)
+        raise ConfigError("listeners", requirement, value) from None
+    if not all(
+        callable(listener) and not isinstance(listener, type) and takes(listener, 1)
+        for listener in listeners
+    ):
+        raise ConfigError("listeners", requirement, value)
     return listeners
 
 

@@ -6,11 +6,12 @@ Each check names the parameter and quotes the bad value, and raises ConfigError
 
 from __future__ import annotations
 
+import inspect
 import math
-from fractions import Fraction
 import random as _random
 import time
 from collections.abc import Callable
+from fractions import Fraction
 from typing import Any, cast
 
 from .clock import MONOTONIC, Clock, MonotonicClock, RandomSource
@@ -21,12 +22,14 @@ __all__ = [
     "check_choice",
     "check_clock",
     "check_exceptions",
+    "check_instance",
     "check_int",
     "check_name",
     "check_number",
     "check_random",
     "exact",
     "now_function",
+    "takes",
 ]
 
 
@@ -102,16 +105,33 @@ def check_exceptions(
     """An exception type, a tuple of them, or a predicate: as (the types, or None for a
     predicate; a predicate). Only subclasses of Exception: cancellation, KeyboardInterrupt
     and SystemExit are never caught."""
-    requirement = "an exception type (a subclass of Exception), a tuple of them, or a predicate"
+    requirement = (
+        "an exception type (a subclass of Exception), a tuple of them, or a predicate "
+        "taking one argument (the exception)"
+    )
     if isinstance(value, (type, tuple)):
         types = (value,) if isinstance(value, type) else value
         valid = all(isinstance(t, type) and issubclass(t, Exception) for t in types)
         if not valid or (not types and not allow_empty):
             raise ConfigError(parameter, requirement, value)
         return types, lambda error: isinstance(error, types)
-    if callable(value):
+    if callable(value) and takes(value, 1):
         return None, cast(Callable[[Exception], bool], value)
     raise ConfigError(parameter, requirement, value)
+
+
+def takes(fn: Callable[..., Any], count: int) -> bool:
+    """Whether ``fn`` can be called with ``count`` positional arguments. True when its
+    signature cannot be read (some builtins): only a sure mismatch is refused."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return True
+    try:
+        signature.bind(*(None,) * count)
+    except TypeError:
+        return False
+    return True
 
 
 def check_choice(parameter: str, value: object, choices: tuple[str, ...]) -> str:
@@ -120,12 +140,31 @@ def check_choice(parameter: str, value: object, choices: tuple[str, ...]) -> str
     return value
 
 
-def check_callable(parameter: str, value: object, *, optional: bool = False) -> Any:
+def check_callable(
+    parameter: str,
+    value: object,
+    *,
+    optional: bool = False,
+    arguments: int | None = None,
+    requirement: str = "callable",
+) -> Any:
+    """A callable that is not a class (a class where a function is expected is almost
+    always a missing call), taking ``arguments`` positional arguments when given."""
     if value is None and optional:
         return None
-    if not callable(value):
-        raise ConfigError(parameter, "callable", value)
+    if (
+        not callable(value)
+        or isinstance(value, type)
+        or (arguments is not None and not takes(value, arguments))
+    ):
+        raise ConfigError(parameter, requirement, value)
     return value
+
+
+def check_instance(parameter: str, value: object, requirement: str) -> None:
+    """Refuse a class where an instance is expected (``Backoff`` for ``Backoff()``)."""
+    if isinstance(value, type):
+        raise ConfigError(parameter, f"{requirement} (an instance, not the class itself)", value)
 
 
 def check_name(parameter: str, value: object, default: str) -> str:
@@ -139,6 +178,7 @@ def check_name(parameter: str, value: object, default: str) -> str:
 def check_clock(value: object) -> Clock:
     if value is None:
         return MONOTONIC
+    check_instance("clock", value, "a clock")
     if not isinstance(value, Clock):
         raise ConfigError("clock", "an object with now(), sleep() and asleep()", value)
     return value
@@ -147,9 +187,16 @@ def check_clock(value: object) -> Clock:
 def check_random(value: object) -> RandomSource:
     if value is None:
         return _random.random
-    if not callable(value):
-        raise ConfigError("random", "a zero-argument callable returning a float in [0, 1)", value)
-    return cast(RandomSource, value)
+    return cast(
+        RandomSource,
+        check_callable(
+            "random",
+            value,
+            arguments=0,
+            requirement="a zero-argument callable returning a float in [0, 1), such as "
+            "random.Random(seed).random",
+        ),
+    )
 
 
 def now_function(clock: Clock) -> Callable[[], float]:

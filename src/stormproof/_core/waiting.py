@@ -22,7 +22,8 @@ def wait_event(clock: Clock, event: threading.Event, timeout: float) -> bool:
     wait = getattr(clock, "wait", None)
     if wait is not None:
         return bool(wait(event, timeout))
-    return event.wait(timeout)
+    # Longer than a thread can be told to wait (about 292 years) means no limit.
+    return event.wait(None if timeout >= threading.TIMEOUT_MAX else timeout)
 
 
 async def wait_future(clock: Clock, future: asyncio.Future[Any], timeout: float | None) -> bool:
