@@ -406,8 +406,12 @@ class RetryState:
             and not (retry._listeners or _registry.listeners)
         ):
             return None  # the last attempt failed: nothing to decide, record or tell
-        if isinstance(error, Rejected) and not retry._retry_rejected:
-            return None  # never executed: nothing was learned, and nothing to retry
+        if isinstance(error, Rejected):
+            if not retry._retry_rejected:
+                return None  # never executed: nothing was learned, and nothing to retry
+            # Retried whatever ``on`` says, after its ``retry_after``; the dependency
+            # was not reached, so the budget learns nothing of it (a retry still costs).
+            return self._failed(error, error, now, reached=False)
         types = retry._on_types
         if types is not None:
             matched = isinstance(error, types)  # only Exception subclasses: never cancellation
@@ -438,14 +442,18 @@ class RetryState:
         if budget is not None:
             budget.on_success(self._receipt)
 
-    def _failed(self, outcome: object, error: BaseException | None, now: float) -> float | None:
+    def _failed(
+        self, outcome: object, error: BaseException | None, now: float, reached: bool = True
+    ) -> float | None:
+        """A failed attempt: ``reached`` is False when it never reached the dependency
+        (a rejection by an inner policy), which the budget is then not told about."""
         retry = self._retry
         budget = retry._budget
         # Classifying costs about a microsecond; only budgets, a distinct throttling
         # backoff and event listeners need the answer.
         listening = retry._listeners or _registry.listeners
         error_class = retry._classify(outcome) if retry._classify_always or listening else TRANSIENT
-        if budget is not None:
+        if budget is not None and reached:
             budget.on_failure(error_class)
         attempt = self.attempt
         if attempt >= retry._attempts:

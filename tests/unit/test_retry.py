@@ -11,8 +11,12 @@ import pytest
 
 from stormproof import (
     Backoff,
+    BulkheadFull,
+    CircuitBreaker,
     ConfigError,
+    Pipeline,
     Retry,
+    RetryThrottle,
     Throttled,
     TokenBucketBudget,
 )
@@ -719,3 +723,46 @@ def test_bad_options(kwargs: dict[str, Any], message: str) -> None:
         Retry(**options)
     assert str(caught.value).startswith(message)
     assert isinstance(caught.value, ValueError)
+
+
+def test_retry_rejected_retries_rejections_that_on_does_not_match() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker("db", window=2, minimum_calls=2, open_for=5.0, clock=clock)
+    calls = []
+
+    def flaky() -> str:
+        calls.append(clock.now())
+        if len(calls) <= 2:
+            raise ConnectionError("down")
+        return "ok"
+
+    retry = Retry(
+        on=ConnectionError,
+        attempts=4,
+        retry_rejected=True,
+        backoff=Backoff(base=0.1, jitter="none"),
+        clock=clock,
+    )
+    # Attempts 1 and 2 fail and open the breaker at 0.1; attempt 3 (at 0.3) is rejected
+    # (CircuitOpen is not a ConnectionError) and retried after its retry_after of 4.8 s;
+    # attempt 4 is the half-open probe.
+    assert Pipeline(retry, breaker).call(flaky) == "ok"
+    assert calls == [0.0, 0.1, 5.1]
+    assert clock.sleeps == pytest.approx([0.1, 0.2, 4.8])
+
+
+def test_a_retried_rejection_costs_a_retry_but_is_no_failure_of_the_dependency() -> None:
+    throttle = RetryThrottle(max_tokens=10, token_ratio=0.1)
+    retry = Retry(
+        on=ConnectionError, attempts=3, retry_rejected=True, budget=throttle, clock=FakeClock()
+    )
+    rejections = iter([BulkheadFull("pool"), BulkheadFull("pool")])
+
+    def busy() -> str:
+        error = next(rejections, None)
+        if error is not None:
+            raise error
+        return "ok"
+
+    assert retry.call(busy) == "ok"
+    assert throttle.available == 10  # a failure would have taken a token each
