@@ -119,6 +119,11 @@ class Timeout(Policy):
         task = asyncio.current_task()
         assert task is not None
         expired = False
+        # Cancellations already requested of this task (3.11+): one more than these
+        # after our own is taken back means the caller cancelled too, and that wins.
+        cancelling = 0
+        if sys.version_info >= (3, 11):
+            cancelling = task.cancelling()
 
         def expire() -> None:
             nonlocal expired
@@ -130,9 +135,8 @@ class Timeout(Policy):
         try:
             result = await work
         except asyncio.CancelledError:
-            if not expired:
-                raise
-            _uncancel(task)
+            if not expired or _uncancel(task) > cancelling:
+                raise  # the caller's cancellation, never turned into a timeout
             raise self._expired(seconds) from None
         finally:
             handle.cancel()
@@ -150,7 +154,10 @@ class Timeout(Policy):
             task.cancel()
             raise
         if task in done:
-            return task.result()
+            try:
+                return task.result()
+            finally:
+                del task, done  # no cycle: a failed call's traceback holds this frame
         task.cancel()
         try:
             await task
@@ -161,6 +168,9 @@ class Timeout(Policy):
         raise self._expired(seconds)
 
 
-def _uncancel(task: asyncio.Task[Any]) -> None:
+def _uncancel(task: asyncio.Task[Any]) -> int:
+    """Take one cancellation request back; returns those still pending (3.11+; on
+    3.10, which does not count them, always 0)."""
     if sys.version_info >= (3, 11):
-        task.uncancel()
+        return task.uncancel()
+    return 0

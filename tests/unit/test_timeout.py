@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any
 
 import pytest
@@ -117,3 +118,88 @@ def test_sync_timeout_is_cooperative_and_reports_overruns(clock: FakeClock) -> N
 def test_bad_seconds() -> None:
     with pytest.raises(ConfigError, match="seconds must be > 0, got 0"):
         Timeout(0)
+
+
+def timers_by_hand(loop: asyncio.AbstractEventLoop) -> list[Any]:
+    """Timers the loop is asked for from now on never fire by themselves; their
+    callbacks are collected, to be fired by the test exactly when it chooses."""
+    timers: list[Any] = []
+    real_call_at = loop.call_at
+
+    def call_at(when: float, callback: Any, *args: Any, **kwargs: Any) -> Any:
+        timers.append(callback)
+        return real_call_at(when + 3600, callback, *args, **kwargs)
+
+    loop.call_at = call_at  # type: ignore[method-assign]
+    return timers
+
+
+async def never() -> None:
+    await asyncio.Event().wait()
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="3.10 does not count cancellations")
+def test_a_cancellation_in_the_same_loop_turn_as_the_timer_stays_a_cancellation() -> None:
+    seen: list[str] = []
+
+    async def caller() -> None:
+        try:
+            await Timeout(5).acall(never)
+        except DeadlineExceeded:
+            seen.append("timed out")
+            raise
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        timers = timers_by_hand(loop)
+        task = asyncio.ensure_future(caller())
+        await asyncio.sleep(0)
+        (expire,) = timers
+
+        def both() -> None:  # the timer and the caller's cancel, in one turn of the loop
+            expire()
+            task.cancel()
+
+        loop.call_soon(both)
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert task.cancelled()
+
+    asyncio.run(main())
+    assert seen == []
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="3.10 does not count cancellations")
+def test_a_timeout_alone_leaves_no_cancellation_pending() -> None:
+    async def runner() -> int:
+        with pytest.raises(DeadlineExceeded):
+            await Timeout(5).acall(never)
+        task = asyncio.current_task()
+        assert task is not None
+        return task.cancelling()
+
+    async def main() -> int:
+        timers = timers_by_hand(asyncio.get_running_loop())
+        task = asyncio.ensure_future(runner())
+        await asyncio.sleep(0)
+        (expire,) = timers
+        expire()
+        return await task
+
+    assert asyncio.run(main()) == 0
+
+
+def test_three_instant_async_timeouts_on_a_fake_clock_move_no_time() -> None:
+    clock = FakeClock()
+
+    async def fast() -> int:
+        return 1
+
+    async def main() -> None:
+        for _ in range(3):
+            assert await Timeout(2, clock=clock).acall(fast) == 1
+
+    asyncio.run(main())
+    for _ in range(3):
+        assert Timeout(2, clock=clock).call(lambda: 1) == 1
+    assert clock.now() == 0.0  # the same as sync calls
