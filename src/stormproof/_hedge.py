@@ -90,7 +90,7 @@ class Hedge(Policy):
         )
 
     def _run(self, fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
-        self._require_sync()
+        self._require_sync(fn)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _matches(self, error: BaseException) -> bool:

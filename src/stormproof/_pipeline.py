@@ -99,9 +99,9 @@ class Pipeline(Policy):
         lines += [f"  {n}. {p.describe()}" for n, p in enumerate(self._policies, start=1)]
         return "\n".join(lines)
 
-    def _require_sync(self) -> None:
+    def _require_sync(self, fn: object) -> None:
         for policy in self._policies:
-            policy._require_sync()
+            policy._require_sync(fn)
 
     def _run(self, fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
         return self._step(0, fn, args, kwargs)

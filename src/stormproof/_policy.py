@@ -7,11 +7,12 @@ import functools
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
+from types import CoroutineType
 from typing import Any, ClassVar, ParamSpec, TypeVar, cast
 
 from ._core.errors import ConfigError
 
-__all__ = ["NO_KWARGS", "PIPELINE_STEPS", "Policy", "original_call"]
+__all__ = ["NO_KWARGS", "PIPELINE_STEPS", "Policy", "is_async", "original_call"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -33,7 +34,62 @@ def original_call(
     """
     if getattr(fn, "__func__", None) in PIPELINE_STEPS:
         _, fn, args, kwargs = args
+    if type(fn) is _Awaiting:
+        fn = fn.fn
     return fn, args, kwargs
+
+
+def is_async(fn: object) -> bool:
+    """Whether calling ``fn`` makes a coroutine, as far as can be told without calling
+    it: an ``async def`` (or a method, partial or object whose ``__call__`` is one)."""
+    code = getattr(fn, "__code__", None)  # functions and bound methods: one flag test
+    if code is not None:
+        return bool(code.co_flags & inspect.CO_COROUTINE)
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004  (an object with ``async def __call__``)
+    )
+
+
+class _WrongKind(BaseException):
+    """A sync function handed to ``acall`` returned no awaitable. A ``BaseException``,
+    like a cancellation, so that no policy records it, retries it or falls back on it
+    on its way out; ``acall`` turns it into a ``TypeError``."""
+
+
+class _Awaiting:
+    """A callable that is not an ``async def``, handed to ``acall``: awaits what it
+    returns, and stops the call if that is not awaitable."""
+
+    __slots__ = ("fn", "policy")
+
+    def __init__(self, fn: Callable[..., Any], policy: Policy) -> None:
+        self.fn = fn
+        self.policy = policy
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        result = self.fn(*args, **kwargs)
+        if not inspect.isawaitable(result):
+            raise _WrongKind(
+                f"{type(self.policy).__name__}.acall: {_describe(self.fn)} returned "
+                f"{type(result).__name__}, not an awaitable; for a sync function use "
+                f"{type(self.policy).__name__}.call, or decorate it"
+            )
+        return await result
+
+
+def _describe(fn: object) -> str:
+    return repr(getattr(fn, "__qualname__", None) or fn)
+
+
+def _returned_coroutine(policy: Policy, fn: object, result: Any) -> TypeError:
+    """The error for a sync call whose function made a coroutine (which is closed, so
+    Python does not also warn that it was never awaited)."""
+    result.close()
+    name = type(policy).__name__
+    return TypeError(
+        f"{name}: {_describe(fn)} returned a coroutine, so the policy protected nothing; "
+        f"await {name}.acall(...) instead, or decorate the async function"
+    )
 
 
 class Policy(ABC):
@@ -59,9 +115,7 @@ class Policy(ABC):
             raise ConfigError("fn", "a callable", fn)
         if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
             raise ConfigError("fn", "a function or coroutine function, not a generator", fn)
-        if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
-            getattr(fn, "__call__", None)  # noqa: B004  (an object with ``async def __call__``)
-        ):
+        if is_async(fn):
             arun = self._arun
             afn = cast(Callable[..., Awaitable[Any]], fn)
 
@@ -69,26 +123,47 @@ class Policy(ABC):
                 return await arun(afn, args, kwargs)
 
             return cast(Callable[P, R], functools.update_wrapper(async_wrapper, fn))
-        self._require_sync()
+        self._require_sync(fn)
         run = self._run
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            return run(fn, args, kwargs)
+            result = run(fn, args, kwargs)
+            if type(result) is CoroutineType:
+                raise _returned_coroutine(self, fn, result)
+            return result
 
         return cast(Callable[P, R], functools.update_wrapper(wrapper, fn))
 
     def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Call ``fn(*args, **kwargs)`` under this policy."""
-        return self._run(fn, args, kwargs)
+        """Call ``fn(*args, **kwargs)`` under this policy. An ``async def`` is refused
+        with a ``TypeError`` (use ``acall``), and so is a result that is a coroutine."""
+        if is_async(fn):
+            name = type(self).__name__
+            raise TypeError(
+                f"{name}.call: {_describe(fn)} is an async function, so the policy would "
+                f"protect nothing; use await {name}.acall(...) or decorate it"
+            )
+        result = self._run(fn, args, kwargs)
+        if type(result) is CoroutineType:
+            raise _returned_coroutine(self, fn, result)
+        return result
 
     async def acall(self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Await ``fn(*args, **kwargs)`` under this policy."""
-        return await self._arun(fn, args, kwargs)
+        """Await ``fn(*args, **kwargs)`` under this policy. ``fn`` may be any callable
+        returning an awaitable (a lambda around a coroutine call, say); one that returns
+        anything else is stopped with a ``TypeError`` (use ``call``), before any policy
+        counts it as a failure."""
+        if is_async(fn):
+            return await self._arun(fn, args, kwargs)
+        try:
+            return await self._arun(_Awaiting(fn, self), args, kwargs)
+        except _WrongKind as wrong:
+            raise TypeError(str(wrong)) from None
 
-    def _require_sync(self) -> None:
+    def _require_sync(self, fn: object) -> None:
         if not self.supports_sync:
             raise ConfigError(
-                "fn", f"a coroutine function ({type(self).__name__} works on async calls)", None
+                "fn", f"a coroutine function ({type(self).__name__} works on async calls)", fn
             )
 
     @abstractmethod
