@@ -12,10 +12,11 @@ background task) refreshes them, and "not found" outcomes are cached briefly.
 from __future__ import annotations
 
 import asyncio
-import copy
+import contextlib
 import json
 import math
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass
@@ -23,8 +24,9 @@ from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from ._core import events
 from ._core.clock import Clock
+from ._core.context import detached
 from ._core.deadline import current as current_deadline
-from ._core.errors import ConfigError, DeadlineExceeded
+from ._core.errors import ConfigError, DeadlineExceeded, fresh_copy
 from ._core.events import Event, Listener
 from ._core.validate import (
     check_callable,
@@ -177,25 +179,39 @@ class CacheStaleServed(Event):
 
 
 class _Flight:
-    """One origin call in progress for a key (sync callers wait on ``done``)."""
+    """One origin call in progress for a key, and who waits for its outcome: threads
+    on ``done``, tasks of any event loop on a future of their own loop (``waiters``).
+    ``thread`` is the thread the call blocks (None for a refresh in a thread of its
+    own); ``in_task`` whether it runs as a task of that thread's event loop."""
 
-    __slots__ = ("abandoned", "done", "error", "value")
+    __slots__ = ("abandoned", "done", "error", "in_task", "refresh", "thread", "value", "waiters")
 
-    def __init__(self) -> None:
+    def __init__(self, thread: int | None, in_task: bool, refresh: bool) -> None:
+        self.thread = thread
+        self.in_task = in_task
+        self.refresh = refresh
         self.done = threading.Event()
         self.value: Any = None
         self.error: BaseException | None = None
+        """A copy of the call's error, without its traceback: each waiter raises a copy
+        of its own, and the leader, the original."""
         self.abandoned = False
+        self.waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
 
-
-class _AsyncFlight:
-    __slots__ = ("future",)
-
-    def __init__(self) -> None:
-        self.future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    def can_wait(self, me: int, in_task: bool) -> bool:
+        """May a caller on thread ``me`` (waiting in a task, or blocking its thread)
+        wait for this call? Not where the wait would block the very thread the call
+        needs: a blocking wait on its own thread, or a task under a sync call of it."""
+        if self.thread != me:
+            return True
+        return in_task and self.in_task
 
 
 _ABANDONED = object()
+
+_MAX_REFRESHES = 8
+"""Background refreshes (stale-while-revalidate) one cache runs at a time; beyond them,
+stale values are served and the refresh is left to a later caller."""
 
 
 class Cache(Policy):
@@ -203,7 +219,6 @@ class Cache(Policy):
     answering (within ``stale_ttl``) when the origin fails."""
 
     __slots__ = (
-        "_afflights",
         "_async_store",
         "_background",
         "_clock",
@@ -218,6 +233,7 @@ class Cache(Policy):
         "_negative_ttl",
         "_negative_types",
         "_now",
+        "_refreshing",
         "_stale_ttl",
         "_store",
         "_swr",
@@ -287,8 +303,8 @@ class Cache(Policy):
         self._listeners = events.check_listeners(listeners)
         self._lock = threading.Lock()
         self._flights: dict[Hashable, _Flight] = {}
-        self._afflights: dict[Hashable, _AsyncFlight] = {}
-        self._background: set[asyncio.Task[Any]] = set()
+        self._refreshing = 0
+        self._background: set[asyncio.Future[Any]] = set()
 
     @property
     def name(self) -> str:
@@ -348,13 +364,13 @@ class Cache(Policy):
     ) -> Any:
         """The origin failed with ``error``: cache it if it means "not found", serve
         ``entry`` if it is still within its stale window, or re-raise ``error``."""
-        if now is None:
-            now = self._now()
-        negative = self._negative_entry(error, now)
-        if negative is not None:
-            self._store.set(key, negative)
+        stale = self._after_error(key, entry, error, self._now() if now is None else now)
+        if stale is not None:
+            return stale.value
+        try:
             raise error
-        return self._stale_or_raise(key, entry, error, now)
+        finally:
+            del error  # no cycle: its traceback holds this frame
 
     def _entry_for(self, value: Any, now: float) -> CacheEntry:
         if self._negative_if is not None and self._negative_if(value):
@@ -370,17 +386,40 @@ class Cache(Policy):
         ):
             return None
         until = now + self._negative_ttl
-        return CacheEntry(None, until, until, error.with_traceback(None))
+        # A copy: the caller gets the origin's own error, its traceback untouched.
+        return CacheEntry(None, until, until, fresh_copy(error).with_traceback(None))
 
-    def _stale_or_raise(
+    def _after_error(
         self, key: Hashable, entry: CacheEntry | None, error: Exception, now: float
-    ) -> Any:
-        """The origin failed: serve ``entry`` if it is still within its stale window,
-        else let the caller's own error propagate."""
+    ) -> CacheEntry | None:
+        """The origin failed with ``error``: store it if it means "not found" (sync
+        stores; async ones through ``_aafter_error``). Returns ``entry`` if it may be
+        served stale (and tells the listeners), or None: the error propagates."""
+        negative = self._negative_entry(error, now)
+        if negative is not None:
+            self._store.set(key, negative)
+            return None
+        return self._stale_for(key, entry, error, now)
+
+    async def _aafter_error(
+        self, key: Hashable, entry: CacheEntry | None, error: Exception, now: float
+    ) -> CacheEntry | None:
+        if not self._async_store:
+            return self._after_error(key, entry, error, now)
+        negative = self._negative_entry(error, now)
+        if negative is not None:
+            await self._store.aset(key, negative)
+            return None
+        return self._stale_for(key, entry, error, now)
+
+    def _stale_for(
+        self, key: Hashable, entry: CacheEntry | None, error: Exception, now: float
+    ) -> CacheEntry | None:
+        """``entry``, if it may be served now that the origin failed."""
         if entry is None or entry.error is not None or now >= entry.stale_until:
-            raise error
+            return None
         self._stale_served(key, entry, now, "error", error)
-        return entry.value
+        return entry
 
     def _stale_served(
         self, key: Hashable, entry: CacheEntry, now: float, reason: str, error: BaseException | None
@@ -389,6 +428,83 @@ class Cache(Policy):
             age = now - (entry.fresh_until - self._ttl)
             event = CacheStaleServed(self._name, now, _short_key(key), age, reason, error)
             events.emit(event, self._listeners)
+
+    # -- coalescing: one origin call per key, for threads and tasks of any loop -----
+
+    def _join(self, key: Hashable, in_task: bool, refresh: bool) -> tuple[_Flight | None, bool]:
+        """The call in progress for ``key`` and whether this caller leads it (makes
+        the origin call). ``(None, False)``: no coalescing here: the caller cannot wait
+        for the call in progress without blocking it, or (``refresh``) the cache
+        already runs as many background refreshes as it may."""
+        me = threading.get_ident()
+        with self._lock:
+            flight = self._flights.get(key)
+            if flight is not None:
+                return (flight, False) if flight.can_wait(me, in_task) else (None, False)
+            if refresh:
+                if self._refreshing >= _MAX_REFRESHES:
+                    return None, False
+                self._refreshing += 1
+            owner = None if refresh and not in_task else me
+            flight = self._flights[key] = _Flight(owner, in_task, refresh)
+            return flight, True
+
+    def _land(
+        self,
+        key: Hashable,
+        flight: _Flight,
+        value: Any = None,
+        error: BaseException | None = None,
+        abandoned: bool = False,
+    ) -> None:
+        """The call ended: hand its outcome to every waiter, on their own loops."""
+        with self._lock:
+            if self._flights.get(key) is flight:
+                del self._flights[key]
+            if flight.refresh:
+                self._refreshing -= 1
+            flight.value = value
+            flight.error = None if error is None else fresh_copy(error).with_traceback(None)
+            flight.abandoned = abandoned
+            waiters, flight.waiters = flight.waiters, []
+            flight.done.set()
+        if not waiters:
+            return
+        try:
+            here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        for loop, waiter in waiters:
+            if loop is here:
+                _resolve(waiter)
+            else:
+                with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits there
+                    loop.call_soon_threadsafe(_resolve, waiter)
+
+    def _outcome(self, flight: _Flight) -> Any:
+        """What a waiter gets: the value, a copy of the error of its own, or
+        ``_ABANDONED`` (the leader was interrupted: try again)."""
+        if flight.abandoned:
+            return _ABANDONED
+        if flight.error is not None:
+            error = fresh_copy(flight.error)
+            try:
+                raise error
+            finally:
+                del error
+        return flight.value
+
+    def _deadline_passed(self, key: Hashable, entry: CacheEntry | None) -> Any:
+        now = self._now()
+        if entry is not None and entry.error is None and now < entry.stale_until:
+            self._stale_served(key, entry, now, "deadline", None)
+            return entry.value
+        raise DeadlineExceeded(f"{self._name}: the deadline passed while waiting for the origin")
+
+    def _serve_stale(self, key: Hashable, entry: CacheEntry) -> Any:
+        """Stale-while-revalidate: ``entry`` at once, while it is being refreshed."""
+        self._stale_served(key, entry, self._now(), "revalidating", None)
+        return entry.value
 
     # -- sync driver ------------------------------------------------------------------
 
@@ -402,6 +518,30 @@ class Cache(Policy):
             if result is not _ABANDONED:
                 return result  # type: ignore[no-any-return]
 
+    def _load(
+        self,
+        key: Hashable,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        entry: CacheEntry | None,
+    ) -> Any:
+        if not self._coalesce:
+            return self._fetch(key, fn, args, kwargs, entry)
+        revalidate = entry is not None and self._swr
+        flight, leader = self._join(key, in_task=False, refresh=revalidate)
+        if revalidate:
+            assert entry is not None
+            if leader:
+                assert flight is not None
+                self._refresh_in_a_thread(key, flight, fn, args, kwargs, entry)
+            return self._serve_stale(key, entry)
+        if flight is None:
+            return self._fetch(key, fn, args, kwargs, entry)
+        if leader:
+            return self._lead(key, flight, fn, args, kwargs, entry)
+        return self._follow(key, flight, entry)
+
     def _fetch(
         self,
         key: Hashable,
@@ -414,45 +554,32 @@ class Cache(Policy):
         try:
             value = fn(*args, **kwargs)
         except Exception as error:
-            return self.fallback(key, entry, error)
+            stale = self._after_error(key, entry, error, self._now())
+            if stale is None:
+                raise  # the origin's own error, unchanged
+            return stale.value
         self.fill(key, value)
         return value
 
-    def _load(
+    def _lead(
         self,
         key: Hashable,
+        flight: _Flight,
         fn: Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         entry: CacheEntry | None,
     ) -> Any:
-        if not self._coalesce:
-            return self._fetch(key, fn, args, kwargs, entry)
-        with self._lock:
-            flight = self._flights.get(key)
-            leader = flight is None
-            if flight is None:
-                flight = self._flights[key] = _Flight()
-        if not leader:
-            if entry is not None and self._swr:
-                self._stale_served(key, entry, self._now(), "revalidating", None)
-                return entry.value  # another caller is refreshing it
-            return self._follow(key, flight, entry)
         try:
             value = self._fetch(key, fn, args, kwargs, entry)
         except Exception as error:
-            flight.error = error
+            self._land(key, flight, error=error)
             raise
         except BaseException:
-            flight.abandoned = True  # interrupted: the followers try again themselves
+            self._land(key, flight, abandoned=True)  # interrupted: waiters try again
             raise
-        else:
-            flight.value = value
-            return value
-        finally:
-            with self._lock:
-                del self._flights[key]
-            flight.done.set()
+        self._land(key, flight, value=value)
+        return value
 
     def _follow(self, key: Hashable, flight: _Flight, entry: CacheEntry | None) -> Any:
         active = current_deadline()
@@ -460,18 +587,29 @@ class Cache(Policy):
             flight.done.wait()
         elif not wait_event(self._clock, flight.done, active.remaining()):
             return self._deadline_passed(key, entry)
-        if flight.abandoned:
-            return _ABANDONED
-        if flight.error is not None:
-            raise flight.error
-        return flight.value
+        return self._outcome(flight)
 
-    def _deadline_passed(self, key: Hashable, entry: CacheEntry | None) -> Any:
-        now = self._now()
-        if entry is not None and entry.error is None and now < entry.stale_until:
-            self._stale_served(key, entry, now, "deadline", None)
-            return entry.value
-        raise DeadlineExceeded(f"{self._name}: the deadline passed while waiting for the origin")
+    def _refresh_in_a_thread(
+        self,
+        key: Hashable,
+        flight: _Flight,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        entry: CacheEntry,
+    ) -> None:
+        """Refresh ``key`` in a thread of its own, free of the caller's deadline."""
+
+        def refresh() -> None:
+            with contextlib.suppress(Exception):  # a failed refresh is not news: stale was served
+                self._lead(key, flight, fn, args, kwargs, entry)
+
+        context = detached()
+        thread = threading.Thread(
+            target=context.run, args=(refresh,), name=f"stormproof-refresh-{self._name}"
+        )
+        thread.daemon = True
+        thread.start()
 
     # -- async driver -------------------------------------------------------------------
 
@@ -492,6 +630,30 @@ class Cache(Policy):
             if result is not _ABANDONED:
                 return result  # type: ignore[no-any-return]
 
+    async def _aload(
+        self,
+        key: Hashable,
+        fn: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        entry: CacheEntry | None,
+    ) -> Any:
+        if not self._coalesce:
+            return await self._afetch(key, fn, args, kwargs, entry)
+        revalidate = entry is not None and self._swr
+        flight, leader = self._join(key, in_task=True, refresh=revalidate)
+        if revalidate:
+            assert entry is not None
+            if leader:
+                assert flight is not None
+                self._refresh_in_a_task(key, flight, fn, args, kwargs, entry)
+            return self._serve_stale(key, entry)
+        if flight is None:
+            return await self._afetch(key, fn, args, kwargs, entry)
+        if leader:
+            return await self._alead(key, flight, fn, args, kwargs, entry)
+        return await self._afollow(key, flight, entry)
+
     async def _afetch(
         self,
         key: Hashable,
@@ -503,95 +665,113 @@ class Cache(Policy):
         try:
             value = await fn(*args, **kwargs)
         except Exception as error:
-            now = self._now()
-            negative = self._negative_entry(error, now)
-            if negative is not None:
-                await self._aset(key, negative)
-                raise
-            return self._stale_or_raise(key, entry, error, now)
-        await self._aset(key, self._entry_for(value, self._now()))
-        return value
-
-    async def _aset(self, key: Hashable, entry: CacheEntry) -> None:
+            stale = await self._aafter_error(key, entry, error, self._now())
+            if stale is None:
+                raise  # the origin's own error, unchanged
+            return stale.value
+        fresh = self._entry_for(value, self._now())
         if self._async_store:
-            await self._store.aset(key, entry)
+            await self._store.aset(key, fresh)
         else:
-            self._store.set(key, entry)
-
-    async def _aload(
-        self,
-        key: Hashable,
-        fn: Callable[..., Awaitable[Any]],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        entry: CacheEntry | None,
-    ) -> Any:
-        if not self._coalesce:
-            return await self._afetch(key, fn, args, kwargs, entry)
-        flight = self._afflights.get(key)  # one event loop: no lock needed
-        if flight is not None:
-            if entry is not None and self._swr:
-                self._stale_served(key, entry, self._now(), "revalidating", None)
-                return entry.value
-            return await self._afollow(key, flight, entry)
-        flight = self._afflights[key] = _AsyncFlight()
-        if entry is not None and self._swr:
-            # Serve stale now; refresh in the background (the flight coalesces it).
-            task = asyncio.ensure_future(self._alead(key, flight, fn, args, kwargs, entry))
-            self._background.add(task)
-            task.add_done_callback(self._background_done)
-            self._stale_served(key, entry, self._now(), "revalidating", None)
-            return entry.value
-        return await self._alead(key, flight, fn, args, kwargs, entry)
+            self._store.set(key, fresh)
+        return value
 
     async def _alead(
         self,
         key: Hashable,
-        flight: _AsyncFlight,
+        flight: _Flight,
         fn: Callable[..., Awaitable[Any]],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         entry: CacheEntry | None,
     ) -> Any:
-        future = flight.future
         try:
             value = await self._afetch(key, fn, args, kwargs, entry)
         except Exception as error:
-            future.set_exception(error)
+            self._land(key, flight, error=error)
             raise
         except BaseException:
-            future.set_result(_ABANDONED)
+            self._land(key, flight, abandoned=True)  # interrupted: waiters try again
             raise
-        else:
-            future.set_result(value)
-            return value
-        finally:
-            if self._afflights.get(key) is flight:
-                del self._afflights[key]
-            future.exception()  # retrieved, so a failed flight nobody followed logs nothing
+        self._land(key, flight, value=value)
+        return value
 
-    def _background_done(self, task: asyncio.Task[Any]) -> None:
+    async def _afollow(self, key: Hashable, flight: _Flight, entry: CacheEntry | None) -> Any:
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] | None = None
+        with self._lock:
+            if not flight.done.is_set():
+                waiter = loop.create_future()
+                flight.waiters.append((loop, waiter))
+        if waiter is not None:
+            active = current_deadline()
+            timeout = None if active is None else active.remaining()
+            if not await wait_future(self._clock, waiter, timeout):
+                return self._deadline_passed(key, entry)
+        return self._outcome(flight)
+
+    def _refresh_in_a_task(
+        self,
+        key: Hashable,
+        flight: _Flight,
+        fn: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        entry: CacheEntry,
+    ) -> None:
+        """Refresh ``key`` in a task of its own, free of the caller's deadline."""
+        refresh = self._alead(key, flight, fn, args, kwargs, entry)
+        task = detached().run(asyncio.ensure_future, refresh)
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Future[Any]) -> None:
         self._background.discard(task)
         if not task.cancelled():
             task.exception()  # a failed refresh is not news: the stale value was served
 
-    async def _afollow(self, key: Hashable, flight: _AsyncFlight, entry: CacheEntry | None) -> Any:
-        active = current_deadline()
-        timeout = None if active is None else active.remaining()
-        if not await wait_future(self._clock, flight.future, timeout):
-            return self._deadline_passed(key, entry)
-        return flight.future.result()
+    # -- background refreshes -------------------------------------------------------------
+
+    def wait_refreshes(self, timeout: float | None = None) -> bool:
+        """Block until the background refreshes running now have ended (at most
+        ``timeout`` real seconds); True if they have. For tests and shutdown."""
+        with self._lock:
+            refreshes = [flight for flight in self._flights.values() if flight.refresh]
+        deadline_at = None if timeout is None else time.monotonic() + timeout
+        for flight in refreshes:
+            left = None if deadline_at is None else max(0.0, deadline_at - time.monotonic())
+            if not flight.done.wait(left):
+                return False
+        return True
+
+    async def await_refreshes(self) -> None:
+        """Wait until the background refreshes running now have ended (async code)."""
+        loop = asyncio.get_running_loop()
+        waiters = []
+        with self._lock:
+            for flight in self._flights.values():
+                if flight.refresh and not flight.done.is_set():
+                    waiter: asyncio.Future[None] = loop.create_future()
+                    flight.waiters.append((loop, waiter))
+                    waiters.append(waiter)
+        if waiters:
+            await asyncio.wait(waiters)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _served(entry: CacheEntry) -> Any:
     """A fresh hit: the value, or a fresh copy of a cached "not found" error."""
     if entry.error is None:
         return entry.value
+    error = fresh_copy(entry.error)
     try:
-        error = copy.copy(entry.error)
-    except Exception:
-        error = entry.error
-    raise error.with_traceback(None)
+        raise error
+    finally:
+        del error
 
 
 def _short_key(key: Hashable) -> str:

@@ -8,7 +8,6 @@ scripted sequence of calls (``["fail", "fail", "pass"]``).
 
 from __future__ import annotations
 
-import copy
 import math
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -17,7 +16,7 @@ from typing import Any, ClassVar, Literal, TypeVar, cast
 
 from ._core import events
 from ._core.clock import Clock, RandomSource
-from ._core.errors import ConfigError
+from ._core.errors import ConfigError, fresh_copy
 from ._core.events import Event, Listener
 from ._core.validate import (
     check_callable,
@@ -200,14 +199,7 @@ def _check_error(
         return lambda: kind("injected by stormproof.Chaos")
     if isinstance(error, BaseException):
         template = error
-
-        def fresh() -> BaseException:
-            try:
-                return copy.copy(template).with_traceback(None)
-            except Exception:
-                return template.with_traceback(None)
-
-        return fresh
+        return lambda: fresh_copy(template).with_traceback(None)
     return cast(
         Callable[[], BaseException],
         check_callable(

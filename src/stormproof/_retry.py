@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from contextvars import ContextVar, Token
+from contextvars import Token
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypeVar
 
@@ -19,6 +19,7 @@ from ._classify import THROTTLING, TRANSIENT, ErrorClass
 from ._classify import classify as default_classify
 from ._core import events
 from ._core.clock import Clock
+from ._core.context import RETRYING
 from ._core.deadline import _CURRENT as _CURRENT_DEADLINE
 from ._core.deadline import Deadline
 from ._core.errors import ConfigError, Rejected
@@ -43,9 +44,8 @@ R = TypeVar("R")
 
 GiveUpReason = Literal["attempts", "deadline", "budget"]
 
-# Set while a Retry runs the caller's code, so a Retry nested on the same call stack
-# makes a single attempt and leaves the decision to the outer one.
-_ACTIVE: ContextVar[bool] = ContextVar("stormproof.retry.active", default=False)
+# Set while a Retry runs the caller's code (see _core.context.RETRYING).
+_ACTIVE = RETRYING
 
 _DEFAULT_BACKOFF = Backoff()
 

@@ -2,12 +2,23 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sys
 import threading
+import traceback
 from typing import Any
 
 import pytest
 
-from stormproof import Cache, ConfigError, DeadlineExceeded, Pipeline, Retry, deadline
+from stormproof import (
+    Cache,
+    ConfigError,
+    DeadlineExceeded,
+    Pipeline,
+    Retry,
+    Timeout,
+    deadline,
+    remaining,
+)
 from stormproof.cache import CacheEntry, CacheStore, JSONSerializer, MemoryStore
 from stormproof.events import CacheStaleServed, Recorder
 from stormproof.testing import FakeClock
@@ -301,6 +312,211 @@ def test_a_cancelled_leader_hands_over_to_a_follower() -> None:
     assert calls == 2
 
 
+def test_one_cache_used_from_two_event_loops_never_leaves_a_waiter_hanging() -> None:
+    cache = Cache(60)
+    inside = threading.Event()
+    release = threading.Event()
+    calls = 0
+
+    async def origin(key: str) -> str:
+        nonlocal calls
+        calls += 1
+        inside.set()
+        while not release.is_set():  # the leader's loop stays responsive meanwhile
+            await asyncio.sleep(0)
+        return f"value for {key}"
+
+    results: dict[str, object] = {}
+
+    def reader(name: str) -> None:
+        try:
+            results[name] = asyncio.run(cache.acall(origin, "k"))
+        except BaseException as error:  # pragma: no cover - reported below
+            results[name] = error
+
+    leader = threading.Thread(target=reader, args=("leader",))
+    leader.start()
+    assert inside.wait(30)
+    follower = threading.Thread(target=reader, args=("follower",))
+    follower.start()
+    while "k" not in {key[1][0] for key in cache._flights} or not any(
+        flight.waiters for flight in cache._flights.values()
+    ):
+        if not follower.is_alive():
+            break
+        threading.Event().wait(0.001)
+    release.set()
+    leader.join(30)
+    follower.join(30)
+    assert not follower.is_alive()
+    assert results == {"leader": "value for k", "follower": "value for k"}
+    assert calls == 1
+
+
+def test_sync_and_async_callers_of_one_key_share_one_origin_call() -> None:
+    cache = Cache(60, key=lambda key: key)
+    inside = threading.Event()
+    release = threading.Event()
+    calls = 0
+
+    def origin(key: str) -> str:
+        nonlocal calls
+        calls += 1
+        inside.set()
+        release.wait(30)
+        return f"value for {key}"
+
+    async def aorigin(key: str) -> str:  # pragma: no cover - the sync leader answers
+        raise AssertionError("the async caller waits for the sync call in progress")
+
+    sync_result: list[str] = []
+    leader = threading.Thread(target=lambda: sync_result.append(cache.call(origin, "k")))
+    leader.start()
+    assert inside.wait(30)
+
+    async def main() -> str:
+        waiting = asyncio.ensure_future(cache.acall(aorigin, "k"))
+        while not any(flight.waiters for flight in cache._flights.values()):
+            await asyncio.sleep(0)
+        release.set()
+        return await waiting
+
+    assert asyncio.run(main()) == "value for k"
+    leader.join(30)
+    assert sync_result == ["value for k"]
+    assert calls == 1
+
+
+def test_a_blocking_caller_never_waits_for_a_call_its_own_thread_must_run() -> None:
+    # An async call in progress on this thread's loop, and a sync call of the same key
+    # made from inside that loop (blocking it): waiting would hang forever, so the sync
+    # call calls the origin itself.
+    cache = Cache(60, key=lambda key: key)
+    calls: list[str] = []
+
+    def origin(key: str) -> str:
+        calls.append("sync")
+        return "from the sync call"
+
+    async def aorigin(key: str) -> str:
+        calls.append("async")
+        await asyncio.sleep(0)
+        return "from the async call"
+
+    async def main() -> list[Any]:
+        leader = asyncio.ensure_future(cache.acall(aorigin, "k"))
+        await asyncio.sleep(0)  # the async call is in progress
+        blocking = cache.call(origin, "k")
+        return [blocking, await leader]
+
+    assert asyncio.run(main()) == ["from the sync call", "from the async call"]
+    assert sorted(calls) == ["async", "sync"]
+
+
+def test_each_waiter_gets_its_own_copy_of_the_leaders_failure() -> None:
+    cache = Cache(60)
+    inside = threading.Event()
+    release = threading.Event()
+    raised: list[BaseException] = []
+
+    def origin(key: str) -> str:
+        inside.set()
+        release.wait(30)
+        error = ConnectionError("down", key)
+        raised.append(error)
+        raise error
+
+    caught: list[BaseException] = []
+    lock = threading.Lock()
+
+    def reader() -> None:
+        try:
+            cache.call(origin, "k")
+        except ConnectionError as error:
+            with lock:
+                caught.append(error)
+
+    threads = [threading.Thread(target=reader) for _ in range(32)]
+    threads[0].start()
+    assert inside.wait(30)
+    for thread in threads[1:]:
+        thread.start()
+    while len(cache._flights) and _waiting_threads(threads) < 31:
+        threading.Event().wait(0.001)
+    release.set()
+    for thread in threads:
+        thread.join(30)
+    assert len(caught) == 32
+    assert len(raised) == 1
+    assert len({id(error) for error in caught}) == 32  # every caller its own object
+    assert sum(error is raised[0] for error in caught) == 1  # the leader's is the original
+    for error in caught:
+        assert error.args == ("down", "k")
+        depth = len(traceback.extract_tb(error.__traceback__))
+        assert depth < 12  # its own frames only, never other waiters'
+
+
+def _waiting_threads(threads: list[threading.Thread]) -> int:
+    frames = sys._current_frames()
+    waiting = 0
+    for thread in threads:
+        frame = frames.get(thread.ident or -1)
+        while frame is not None:
+            if frame.f_code.co_name == "_follow":
+                waiting += 1
+                break
+            frame = frame.f_back
+    return waiting
+
+
+def test_async_waiters_each_get_their_own_copy_of_the_failure() -> None:
+    cache = Cache(60)
+
+    async def origin(key: str) -> str:
+        await asyncio.sleep(0)
+        raise ConnectionError("down")
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(
+            *(cache.acall(origin, "k") for _ in range(20)), return_exceptions=True
+        )
+
+    results = asyncio.run(main())
+    assert all(isinstance(r, ConnectionError) for r in results)
+    assert len({id(r) for r in results}) == 20
+
+
+@pytest.mark.parametrize("form", ["sync", "async"])
+def test_negative_caching_hands_the_first_caller_the_origins_own_error(
+    clock: FakeClock, form: str
+) -> None:
+    cache = Cache(60, negative_ttl=30, negative_on=KeyError, clock=clock)
+    raised: list[BaseException] = []
+
+    def lookup(key: str) -> str:
+        error = KeyError(key)
+        raised.append(error)
+        raise error
+
+    async def alookup(key: str) -> str:
+        return lookup(key)
+
+    def call() -> Any:
+        if form == "sync":
+            return cache.call(lookup, "missing")
+        return asyncio.run(cache.acall(alookup, "missing"))
+
+    with pytest.raises(KeyError) as first:
+        call()
+    assert first.value is raised[0]
+    frames = [frame.name for frame in traceback.extract_tb(first.value.__traceback__)]
+    assert frames[-1] == "lookup"  # the traceback still ends where the origin raised
+    with pytest.raises(KeyError) as second:  # a cached "not found": a copy of it
+        call()
+    assert second.value is not raised[0]
+    assert len(raised) == 1
+
+
 def test_followers_honour_the_deadline(clock: FakeClock) -> None:
     cache = Cache(10, stale_ttl=100, clock=clock)
 
@@ -368,7 +584,7 @@ def test_stale_while_revalidate_async_refreshes_in_the_background(clock: FakeClo
     assert origin.calls == 2
 
 
-def test_stale_while_revalidate_sync_one_caller_refreshes(clock: FakeClock) -> None:
+def test_stale_while_revalidate_sync_refreshes_in_a_thread_of_its_own(clock: FakeClock) -> None:
     cache = Cache(10, stale_ttl=100, stale_while_revalidate=True, clock=clock)
     inside = threading.Event()
     release = threading.Event()
@@ -384,16 +600,91 @@ def test_stale_while_revalidate_sync_one_caller_refreshes(clock: FakeClock) -> N
 
     assert cache.call(origin, "k") == "k-1"
     clock.advance(11)
-    refreshed: list[str] = []
-    refresher = threading.Thread(target=lambda: refreshed.append(cache.call(origin, "k")))
-    refresher.start()
-    inside.wait(30)
-    assert cache.call(origin, "k") == "k-1"  # others get the stale value at once
+    assert cache.call(origin, "k") == "k-1"  # stale at once; the refresh runs behind it
+    assert inside.wait(30)
+    assert cache.call(origin, "k") == "k-1"  # still stale; no second refresh
     release.set()
-    refresher.join()
-    assert refreshed == ["k-2"]  # the one caller that refreshed waited for the origin
+    assert cache.wait_refreshes(30)
     assert cache.call(origin, "k") == "k-2"
     assert calls == 2
+
+
+def slow_origin_honouring_the_deadline(clock: FakeClock, calls: list[float]) -> Any:
+    """An origin answering in 200 ms, that (like a well-behaved client) fails at once
+    when the time left is shorter than that."""
+
+    def origin(key: str) -> str:
+        calls.append(clock.now())
+        left = remaining()
+        if left is not None and left < 0.2:
+            raise TimeoutError("not enough time left")
+        clock.sleep(0.2)
+        return f"{key}@{clock.now():g}"
+
+    return origin
+
+
+def test_a_background_refresh_runs_free_of_the_callers_deadline_sync(clock: FakeClock) -> None:
+    calls: list[float] = []
+    origin = slow_origin_honouring_the_deadline(clock, calls)
+    cache = Cache(0.5, stale_ttl=60, stale_while_revalidate=True, clock=clock)
+    pipeline = Pipeline(cache, Timeout(1, clock=clock))
+    assert pipeline.call(origin, "k") == "k@0.2"
+    clock.advance(1.0)
+    with deadline(0.05, clock=clock):  # the caller's deadline is far shorter than 200 ms
+        assert pipeline.call(origin, "k") == "k@0.2"  # stale, at once
+    assert cache.wait_refreshes(30)
+    assert len(calls) == 2
+    assert pipeline.call(origin, "k") == "k@1.4"  # the refresh completed under Timeout(1)
+
+
+def test_a_background_refresh_runs_free_of_the_callers_deadline_async(clock: FakeClock) -> None:
+    calls: list[float] = []
+    cache = Cache(0.5, stale_ttl=60, stale_while_revalidate=True, clock=clock)
+    pipeline = Pipeline(cache, Timeout(1, clock=clock))
+
+    async def origin(key: str) -> str:
+        calls.append(clock.now())
+        left = remaining()
+        if left is not None and left < 0.2:
+            raise TimeoutError("not enough time left")
+        await clock.asleep(0.2)
+        return f"{key}@{clock.now():g}"
+
+    async def main() -> list[str]:
+        first = await pipeline.acall(origin, "k")
+        clock.advance(1.0)
+        with deadline(0.05, clock=clock):
+            stale = await pipeline.acall(origin, "k")
+        await cache.await_refreshes()
+        return [first, stale, await pipeline.acall(origin, "k")]
+
+    assert asyncio.run(main()) == ["k@0.2", "k@0.2", "k@1.4"]
+    assert len(calls) == 2
+
+
+def test_a_background_refresh_is_not_inside_the_callers_retry(clock: FakeClock) -> None:
+    attempts = 0
+
+    def origin(key: str) -> str:
+        nonlocal attempts
+        attempts += 1
+        if attempts in (2, 3):  # the refresh fails twice, then answers
+            raise ConnectionError("blip")
+        return f"{key}-{attempts}"
+
+    cache = Cache(10, stale_ttl=100, stale_while_revalidate=True, clock=clock)
+    inner = Retry(on=ConnectionError, attempts=3, clock=clock)
+    outer = Retry(on=ConnectionError, attempts=2, clock=clock)
+    # Called inside the caller's Retry, the Retry inside the cache makes one attempt (it
+    # is nested); the refresh belongs to the cache, so there it retries.
+    refreshing = Pipeline(cache, inner)
+    assert outer.call(refreshing.call, origin, "k") == "k-1"
+    clock.advance(11)
+    assert outer.call(refreshing.call, origin, "k") == "k-1"  # stale; refresh behind it
+    assert cache.wait_refreshes(30)
+    assert outer.call(refreshing.call, origin, "k") == "k-4"
+    assert attempts == 4
 
 
 # -- stores and validation -------------------------------------------------------------------

@@ -6,6 +6,8 @@ ran and failed re-raises the caller's own exception, unchanged.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 __all__ = [
     "BudgetExhausted",
     "ConfigError",
@@ -13,7 +15,33 @@ __all__ = [
     "Rejected",
     "StormproofError",
     "Throttled",
+    "fresh_copy",
 ]
+
+E = TypeVar("E", bound=BaseException)
+
+
+def fresh_copy(error: E) -> E:
+    """A new exception like ``error``, to raise in its place where one object would be
+    raised more than once (waiters sharing a failure, a cached "not found"): each raise
+    adds frames to an exception's traceback, so a shared one would grow and keep other
+    callers' frames alive. Same type, arguments and attributes, same cause and context;
+    no traceback. ``__init__`` is not called again (its signature may differ from
+    ``args``). ``error`` itself if it cannot be copied."""
+    kind = type(error)
+    try:
+        copy = kind.__new__(kind, *error.args)
+        copy.args = error.args
+        state = dict(error.__dict__)
+        if "__notes__" in state:
+            state["__notes__"] = list(state["__notes__"])
+        copy.__dict__.update(state)
+    except Exception:
+        return error
+    copy.__cause__ = error.__cause__
+    copy.__context__ = error.__context__
+    copy.__suppress_context__ = error.__suppress_context__
+    return copy
 
 
 class StormproofError(Exception):
