@@ -171,7 +171,11 @@ class Failover:
 
     def failed(self, region: str, permit: int, error: Exception) -> None:
         """``region`` raised ``error``: recorded if regional, else re-raised at once."""
-        self._failed(self._index(region), permit, error)
+        if not self._failed(self._index(region), permit, error):
+            try:
+                raise error
+            finally:
+                del error  # no cycle: its traceback holds this frame
 
     def succeeded(self, region: str, permit: int) -> None:
         """``region`` answered."""
@@ -243,14 +247,16 @@ class Failover:
             self._record(index, False, self._now())
             return refused
 
-    def _failed(self, index: int, permit: int, error: Exception) -> None:
-        """The region raised ``error``: re-raise it unless it is a regional failure."""
+    def _failed(self, index: int, permit: int, error: Exception) -> bool:
+        """The region raised ``error``. Returns whether it is a regional failure (the
+        call moves on); if not, the region answered and the error is the caller's."""
         breaker = self._breakers[index]
         if not self._failed_over(error):
             breaker.on_success(permit)  # the region answered: it is up
-            raise error
+            return False
         breaker.on_failure(permit)
         self._record(index, False, self._now())
+        return True
 
     def _succeeded(self, index: int, permit: int) -> None:
         self._breakers[index].on_success(permit)
@@ -276,7 +282,8 @@ class Failover:
             try:
                 result = work(*args, **kwargs)
             except Exception as error:
-                self._failed(index, permit, error)
+                if not self._failed(index, permit, error):
+                    raise
                 last = error
                 continue
             except BaseException:
@@ -285,7 +292,10 @@ class Failover:
             self._succeeded(index, permit)
             return result
         assert last is not None
-        raise last
+        try:
+            raise last
+        finally:
+            last = None  # no cycle: its traceback holds this frame
 
     async def acall(self, *args: Any, **kwargs: Any) -> Any:
         """Do the work in the first region that answers (async or sync callables)."""
@@ -302,7 +312,8 @@ class Failover:
                 if inspect.isawaitable(result):
                     result = await result
             except Exception as error:
-                self._failed(index, permit, error)
+                if not self._failed(index, permit, error):
+                    raise
                 last = error
                 continue
             except BaseException:
@@ -311,4 +322,7 @@ class Failover:
             self._succeeded(index, permit)
             return result
         assert last is not None
-        raise last
+        try:
+            raise last
+        finally:
+            last = None  # no cycle: its traceback holds this frame
