@@ -208,3 +208,39 @@ def test_custom_policies_compose() -> None:
 
     assert Pipeline(Tag("a"), Tag("b")).call(lambda: log.append("call") or "done") == "done"
     assert log == ["enter a", "enter b", "call", "exit b", "exit a"]
+
+
+@pytest.mark.parametrize("deadline_s", [None, 3.0, 10.0])
+def test_a_pipeline_on_a_fake_clock_sees_the_same_time_sync_and_async(
+    deadline_s: float | None,
+) -> None:
+    def run(asynchronous: bool) -> tuple[int, float]:
+        clock = FakeClock()
+        attempts = 0
+
+        def fail() -> None:
+            nonlocal attempts
+            attempts += 1
+            raise ConnectionError("down")
+
+        async def afail() -> None:
+            fail()
+
+        pipeline = Pipeline(
+            Retry(
+                on=ConnectionError,
+                attempts=5,
+                deadline=deadline_s,
+                backoff=Backoff(base=0.5, jitter="none"),
+                clock=clock,
+            ),
+            Timeout(2, clock=clock),
+        )
+        with pytest.raises(ConnectionError):
+            if asynchronous:
+                asyncio.run(pipeline.acall(afail))
+            else:
+                pipeline.call(fail)
+        return attempts, clock.now()
+
+    assert run(asynchronous=True) == run(asynchronous=False)
