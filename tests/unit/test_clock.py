@@ -179,3 +179,13 @@ def test_monotonic_clock_reads_time_monotonic() -> None:
     before = time.monotonic()
     now = MONOTONIC.now()
     assert before <= now <= time.monotonic()
+
+
+def test_the_monotonic_clock_sleeps_lengths_past_what_time_sleep_takes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+    MONOTONIC.sleep(1e10)  # time.sleep(1e10) raises OverflowError
+    assert all(0 < chunk <= 86_400 for chunk in slept)
+    assert sum(slept) == pytest.approx(1e10)

@@ -29,6 +29,9 @@ class Clock(Protocol):
     async def asleep(self, seconds: float, /) -> None: ...
 
 
+_LONGEST_SLEEP = 86_400.0
+
+
 class MonotonicClock:
     """The default clock: ``time.monotonic``, ``time.sleep`` and ``asyncio.sleep``."""
 
@@ -38,6 +41,11 @@ class MonotonicClock:
         return time.monotonic()
 
     def sleep(self, seconds: float, /) -> None:
+        # time.sleep refuses lengths past what the platform can count (about 292
+        # years, less on some): a plausible "forever" sleeps a day at a time.
+        while seconds > _LONGEST_SLEEP:
+            time.sleep(_LONGEST_SLEEP)
+            seconds -= _LONGEST_SLEEP
         time.sleep(seconds)
 
     async def asleep(self, seconds: float, /) -> None:
