@@ -198,3 +198,15 @@ def test_an_empty_budget_means_no_hedges(clock: FakeClock) -> None:
 
     assert asyncio.run(main()) == "answer 1"
     assert backend.started == 1
+
+
+def test_an_instant_answer_moves_no_fake_time(clock: FakeClock) -> None:
+    async def fast() -> str:
+        return "ok"
+
+    async def main() -> None:
+        for _ in range(3):
+            assert await Hedge(2, clock=clock).acall(fast) == "ok"
+
+    asyncio.run(main())
+    assert clock.now() == 0.0
