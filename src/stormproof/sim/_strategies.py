@@ -4,15 +4,16 @@ A strategy is a ``StrategySpec``; for every app instance it builds a client whos
 ``handle(op, key, deadline)`` is a simulation process returning whether the answer
 was stale. Composed strategies drive the real policy objects (``Retry``, the budgets,
 ``AdaptiveThrottle``, ``CircuitBreaker``, ``Cache``, ``Failover``, ``Bulkhead``)
-through their sans-I/O cores on the simulation's clock; every built-in one but
-``seed-patterns`` is composed. ``seed-patterns`` reproduces the usual post-mortem
+through their sans-I/O cores on the simulation's clock, with the simulator's drivers
+(``_drivers``, held to the policies' own drivers by ``tests/parity``); every built-in
+one but ``seed-patterns`` is composed. ``seed-patterns`` reproduces the usual post-mortem
 snippets exactly, flaws included.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Generator
+from collections.abc import Generator, Hashable
 from dataclasses import asdict
 from functools import partial
 from typing import Any, Protocol
@@ -21,7 +22,6 @@ from stormproof import (
     AdaptiveThrottle,
     Backoff,
     Bulkhead,
-    BulkheadFull,
     Cache,
     CircuitBreaker,
     CircuitOpen,
@@ -34,17 +34,23 @@ from stormproof import (
 from stormproof.breaker import BreakerState
 from stormproof.classify import is_regional_failure
 
-from ._engine import TIMED_OUT, Signal, Simulation, Within
+from ._drivers import (
+    Outcomes,
+    RetryCall,
+    cached,
+    failing_over,
+    guarded,
+    retrying,
+)
+from ._engine import Signal, Simulation
 from ._spec import BackoffSpec, BudgetSpec, RetrySpec, StrategySpec
-from ._world import PENDING, Instance, Route, World
+from ._world import Instance, World
 
 __all__ = ["BUILT_IN", "STALE", "Client", "Outcome", "build_client", "build_retry", "retrying"]
 
 Outcome = Exception | None
 """What a simulated call ends with: None (it succeeded) or the error a caller would get.
 Failures are values in the simulator, not raised, which keeps failing runs fast."""
-
-Op = Callable[[], Generator[Any, Any, Outcome]]
 
 STALE: Any = "stale"
 """``handle`` returns it for a request answered from a stale cache entry."""
@@ -68,90 +74,12 @@ class Client(Protocol):
     def breaker_open(self) -> bool: ...
 
 
-class Outcomes(Protocol):
-    """Where requests end: the run's recorder."""
-
-    def finish(self, arrived: float, outcome: Any) -> None:
-        """The request that arrived at ``arrived`` ended now with ``outcome``: None
-        (answered), STALE, or the error."""
-        ...
-
-
 def finishing(
     process: Generator[Any, Any, Any], arrived: float, done: Outcomes
 ) -> Generator[Any, Any, None]:
     """Run a request's process, then tell ``done`` its outcome."""
     outcome = yield from process
     done.finish(arrived, outcome)
-
-
-def _value(error: Exception) -> Exception:
-    """An error a policy raised, made a plain value again. Errors may be shared values
-    (a service's one throttling error): each raise would add frames to its traceback,
-    keeping them alive for the rest of the run."""
-    error.__traceback__ = None
-    return error
-
-
-def retrying(sim: Simulation, retry: Retry, operation: Op) -> Generator[Any, Any, Outcome]:
-    """Run ``operation`` under ``retry``'s state machine (the simulator's Retry driver).
-    Returns None, or the error that ended the call."""
-    try:
-        state = retry.begin(sim.now)
-    except Exception as refused:  # Throttled: rejected locally, never sent
-        return refused
-    while True:
-        error = yield from operation()
-        if error is None:
-            state.on_success()
-            return None
-        delay = state.on_exception(error, sim.now)
-        if delay is None:
-            return error
-        if delay > 0:
-            yield delay
-
-
-class RetryCall:
-    """A request as a chain of calls rather than a process: its attempts, driven by the
-    outcomes ``Route.attempt_now`` reports (it is their receiver), through the retry
-    loop if there is one (``state``, a ``RetryState``: the same decisions ``retrying``
-    takes, at the same instants); ``done.finish(arrived, outcome)`` ends it."""
-
-    __slots__ = ("arrived", "deadline", "done", "route", "sim", "state")
-
-    def __init__(
-        self, route: Route, arrived: float, deadline: float, state: Any, done: Outcomes
-    ) -> None:
-        self.route = route
-        self.sim = route._sim
-        self.arrived = arrived
-        self.deadline = deadline
-        self.state = state
-        self.done = done
-
-    def run(self, _: object = None) -> None:
-        """Make the next attempt: the first, or the one after a backoff."""
-        self.answer(self.route.attempt_now(self.deadline, self))
-
-    def answer(self, outcome: Outcome) -> None:
-        """Settle an attempt's outcome, and the next ones as long as they are known at
-        once; a pending attempt's outcome comes back here."""
-        state = self.state
-        while outcome is not PENDING:
-            if outcome is None:
-                if state is not None:
-                    state.on_success()
-                self.done.finish(self.arrived, None)
-                return
-            delay = None if state is None else state.on_exception(outcome, self.sim.now)
-            if delay is None:
-                self.done.finish(self.arrived, outcome)
-                return
-            if delay > 0:
-                self.sim.after(delay, self.run)
-                return
-            outcome = self.route.attempt_now(self.deadline, self)
 
 
 # -- the seed patterns, exactly as the post-mortem blog writes them -------------------------
@@ -261,7 +189,6 @@ class ComposedClient:
         self.cache = None
         if spec.cache is not None:
             self.cache = Cache(**asdict(spec.cache), clock=clock)
-        self.coalesce = spec.cache is not None and spec.cache.coalesce
         self.retry = None if spec.retry is None else build_retry(spec.retry, sim, deadline)
         names = [region.name for region in world.regions]
         self.primary = names[0]
@@ -271,13 +198,16 @@ class ComposedClient:
         self.failover = None
         if spec.breaker is not None:
             b = spec.breaker
-            template = CircuitBreaker("dependency", **asdict(b), clock=clock)
+            template = CircuitBreaker(
+                "dependency", **asdict(b), on=is_regional_failure, clock=clock
+            )
         else:
             template = None
         if spec.failover is not None and len(names) > 1:
             self.failover = Failover(
                 dict.fromkeys(names, _unused),
-                breaker=template or CircuitBreaker("dependency", clock=clock),
+                breaker=template
+                or CircuitBreaker("dependency", on=is_regional_failure, clock=clock),
                 failback_after=spec.failover.failback_after,
                 probe_interval=spec.failover.probe_interval,
                 clock=clock,
@@ -290,7 +220,8 @@ class ComposedClient:
             if spec.bulkhead is None
             else {name: Bulkhead(spec.bulkhead, clock=clock) for name in names}
         )
-        self._flights: dict[int, Signal] = {}
+        self._flights: dict[Hashable, Signal] = {}
+        self._attempt_now = self.route.attempt_now
         # Nothing between the retry and the attempt: skip the per-region layer.
         self.bare = self.failover is None and not self.breakers and not self.bulkheads
         self.immediate = self.bare and self.cache is None
@@ -303,71 +234,32 @@ class ComposedClient:
         state = breaker.state
         return state is BreakerState.OPEN or state is BreakerState.FORCED_OPEN
 
-    def _region(self, name: str, deadline: float) -> Generator[Any, Any, Outcome]:
-        """One attempt at one region, behind its breaker and bulkhead (if any)."""
-        breaker = self.breakers.get(name)
-        permit = 0
-        if breaker is not None:
-            try:
-                permit = breaker.acquire(self.sim.now)
-            except CircuitOpen as refused:
-                return refused
-        bulkhead = self.bulkheads.get(name)
-        if bulkhead is not None and not bulkhead.try_acquire():
-            if breaker is not None:
-                breaker.release(permit)
-            return BulkheadFull(bulkhead.name)
-        error = yield from self.routes[name].attempt(deadline)
-        if bulkhead is not None:
-            bulkhead.release()
-        if breaker is not None:
-            if error is not None and is_regional_failure(error):
-                breaker.on_failure(permit, None, self.sim.now)
-            else:
-                breaker.on_success(permit, None, self.sim.now)
-        return error
+    # The methods below return the next generator instead of delegating to it, so a
+    # request runs through as few generator frames as its strategy needs.
 
-    def _failover(self, deadline: float) -> Generator[Any, Any, Outcome]:
-        """The simulator's Failover driver: the same decisions (plan, admit, failed,
-        succeeded) as Failover's own sync and async drivers."""
-        failover = self.failover
-        assert failover is not None
-        sim = self.sim
-        last: Exception | None = None
-        for name in failover.plan(sim.now):
-            if last is not None and sim.now >= deadline:
-                break
-            permit = failover.admit(name)
-            if isinstance(permit, CircuitOpen):
-                last = permit
-                continue
-            bulkhead = self.bulkheads.get(name)
-            if bulkhead is not None and not bulkhead.try_acquire():
-                failover.breaker(name).release(permit)
-                last = BulkheadFull(bulkhead.name)
-                continue
-            error = yield from self.routes[name].attempt(deadline)
-            if bulkhead is not None:
-                bulkhead.release()
-            if error is None:
-                failover.succeeded(name, permit)
-                return None
-            try:
-                failover.failed(name, permit, error)
-            except Exception:  # not a regional failure (re-raised): the region answered
-                return _value(error)
-            last = error
-        return last
-
-    # The three methods below return the next generator instead of delegating to it,
-    # so a request runs through as few generator frames as its strategy needs.
+    def _attempt_in(self, deadline: float, region: str) -> Generator[Any, Any, Outcome]:
+        """One attempt at ``region`` (the failover driver's operation)."""
+        return self.routes[region].attempt(deadline)
 
     def _call(self, deadline: float) -> Generator[Any, Any, Outcome]:
+        """One attempt: through failover over the regions, or behind the primary's
+        breaker and bulkhead (if any)."""
         if self.failover is not None:
-            return self._failover(deadline)
+            return failing_over(
+                self.sim,
+                self.failover,
+                partial(self._attempt_in, deadline),
+                deadline,
+                self.bulkheads,
+            )
         if self.bare:
             return self.route.attempt(deadline)
-        return self._region(self.primary, deadline)
+        return guarded(
+            self.sim,
+            self.breakers.get(self.primary),
+            self.bulkheads.get(self.primary),
+            partial(self.route.attempt, deadline),
+        )
 
     def _origin(self, deadline: float) -> Generator[Any, Any, Outcome]:
         if self.retry is None:
@@ -375,65 +267,31 @@ class ComposedClient:
         if self.bare:
             attempt = partial(self.route.attempt, deadline)
             return retrying(self.sim, self.retry, attempt)
-        return retrying(self.sim, self.retry, lambda: self._call(deadline))
+        return retrying(self.sim, self.retry, partial(self._call, deadline))
 
     def handle(self, op: str, key: int, deadline: float) -> Generator[Any, Any, Any]:
         if self.cache is None or op != "read":
             return self._origin(deadline)
-        return self._cached(key, deadline)
+        return cached(
+            self.sim,
+            self.cache,
+            key,
+            partial(self._origin, deadline),
+            self._flights,  # coalesced if the cache says so
+            deadline,
+            STALE,
+        )
 
     def handle_now(self, op: str, key: int) -> None:
         """Start a request, arrived now: the outcomes' ``finish`` is called once, perhaps
         at once. Strategies with nothing between the retry and the attempt and no cache
         (``immediate``) run it as a chain of calls; the others as a process."""
-        arrived = self.sim.now
-        deadline = arrived + self.deadline
-        done = self.done
         if not self.immediate:
-            self.sim.start(finishing(self.handle(op, key, deadline), arrived, done))
+            arrived = self.sim.now
+            process = self.handle(op, key, arrived + self.deadline)
+            self.sim.start(finishing(process, arrived, self.done))
             return
-        state = None
-        if self.retry is not None:
-            try:
-                state = self.retry.begin(arrived)
-            except Exception as refused:  # Throttled: rejected locally, never sent
-                done.finish(arrived, refused)
-                return
-        call = RetryCall(self.route, arrived, deadline, state, done)
-        call.answer(self.route.attempt_now(deadline, call))
-
-    def _cached(self, key: int, deadline: float) -> Generator[Any, Any, Any]:
-        cache = self.cache
-        assert cache is not None
-        sim = self.sim
-        entry, fresh = cache.lookup(key, sim.now)
-        if fresh:
-            return None
-        flight = None
-        if self.coalesce:
-            flight = self._flights.get(key)
-            if flight is not None:  # another request is fetching this key: wait for it
-                outcome = yield Within(flight, max(0.0, deadline - sim.now))
-                if outcome is TIMED_OUT:
-                    if entry is None:
-                        return TimeoutError("the deadline passed waiting for the origin")
-                    return STALE
-                return outcome
-            flight = self._flights[key] = Signal(sim)
-        error = yield from self._origin(deadline)
-        if error is None:
-            cache.fill(key, True, sim.now)
-            outcome = None
-        else:
-            try:
-                cache.fallback(key, entry, error, sim.now)  # the stale value, or raises
-                outcome = STALE
-            except Exception as failure:
-                outcome = _value(failure)
-        if flight is not None:
-            del self._flights[key]
-            flight.succeed(outcome)
-        return outcome
+        RetryCall(self.sim, self.retry, self._attempt_now, self.sim.now + self.deadline, self.done)
 
 
 def _backoff(spec: BackoffSpec, sim: Simulation) -> Backoff:
