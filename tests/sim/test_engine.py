@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Generator
 from typing import Any
@@ -8,7 +9,7 @@ import pytest
 
 from stormproof import ConfigError, Retry
 from stormproof.clock import Clock
-from stormproof.sim import TIMED_OUT, Signal, Simulation, Within
+from stormproof.sim import TIMED_OUT, Signal, SimClock, Simulation, Within
 from stormproof.sim._series import Series
 from stormproof.sim._service import Distribution, Service
 
@@ -262,3 +263,42 @@ def test_mm1_response_time_matches_theory() -> None:
     assert mean == pytest.approx(2.0, rel=0.05)
     wait_in_queue = mean - 1.0
     assert wait_in_queue == pytest.approx(1.0, rel=0.1)  # Wq = rho / (mu - lambda)
+
+
+@pytest.mark.parametrize(
+    ("build", "parameter"),
+    [
+        (lambda sim: sim.after(math.nan, print), "delay"),
+        (lambda sim: sim.after(-1, print), "delay"),
+        (lambda sim: sim.after(math.inf, print), "delay"),
+        (lambda sim: sim.after("1", print), "delay"),
+        (lambda sim: sim.at(math.nan, print), "time"),
+        (lambda sim: sim.at(math.inf, print), "time"),
+        (lambda sim: Within(sim.signal(), -1), "seconds"),
+        (lambda sim: Within(sim.signal(), math.nan), "seconds"),
+        (lambda sim: Within(sim.signal(), math.inf), "seconds"),
+        (lambda sim: Within(1, 1), "signal"),  # type: ignore[arg-type]
+        (lambda sim: Signal(1), "sim"),  # type: ignore[arg-type]
+        (lambda sim: SimClock(1), "sim"),  # type: ignore[arg-type]
+        (lambda sim: sim.start(1), "process"),
+        (lambda sim: sim.start(print), "process"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_bad_engine_input_is_refused_at_once(build: Any, parameter: str) -> None:
+    sim = Simulation(seed=1)
+    with pytest.raises(ConfigError, match=parameter):
+        build(sim)
+    assert sim.pending == 0  # nothing half-done
+
+
+@pytest.mark.parametrize("wait", [-1.0, math.nan])
+def test_a_process_yielding_a_negative_or_nan_wait_is_an_error(wait: float) -> None:
+    sim = Simulation(seed=1)
+
+    def process() -> Generator[Any, Any, None]:
+        yield wait
+
+    with pytest.raises(ValueError, match="a wait of seconds >= 0"):
+        sim.start(process())
+    assert sim.now == 0.0

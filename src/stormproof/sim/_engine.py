@@ -84,6 +84,8 @@ class Signal:
     __slots__ = ("_sim", "_waiters", "error", "fired", "value")
 
     def __init__(self, sim: Simulation) -> None:
+        if not isinstance(sim, Simulation):
+            raise ConfigError("sim", "a Simulation", sim)
         self._sim = sim
         self._waiters: list[_Waiter] = []
         self.fired = False
@@ -116,6 +118,10 @@ class Within:
     __slots__ = ("seconds", "signal")
 
     def __init__(self, signal: Signal, seconds: float) -> None:
+        if not isinstance(signal, Signal):
+            raise ConfigError("signal", "a Signal", signal)
+        if not _is_number(seconds) or not 0.0 <= seconds < math.inf:
+            raise ConfigError("seconds", "a number of seconds >= 0", seconds)
         self.signal = signal
         self.seconds = seconds
 
@@ -131,6 +137,8 @@ class SimClock:
     __slots__ = ("_sim",)
 
     def __init__(self, sim: Simulation) -> None:
+        if not isinstance(sim, Simulation):
+            raise ConfigError("sim", "a Simulation", sim)
         self._sim = sim
 
     def now(self) -> float:
@@ -221,10 +229,14 @@ class Simulation:
 
     def at(self, time: float, action: Callable[[Any], None], argument: Any = None) -> None:
         """Run ``action(argument)`` at virtual ``time`` (never in the past)."""
+        if not _is_number(time) or not -math.inf < time < math.inf:
+            raise ConfigError("time", "a finite number (an instant of virtual time)", time)
         _push(self._queue, (max(time, self.now), self._ticket(), action, argument))
 
     def after(self, delay: float, action: Callable[[Any], None], argument: Any = None) -> None:
         """Run ``action(argument)`` ``delay`` seconds from now."""
+        if not _is_number(delay) or not 0.0 <= delay < math.inf:
+            raise ConfigError("delay", "a number of seconds >= 0", delay)
         _push(self._queue, (self.now + delay, self._ticket(), action, argument))
 
     def lane(self, delay: float) -> Lane:
@@ -254,6 +266,10 @@ class Simulation:
 
     def start(self, process: Process) -> None:
         """Start ``process`` now (it runs until its first wait)."""
+        if not callable(getattr(process, "send", None)) or not callable(
+            getattr(process, "throw", None)
+        ):
+            raise ConfigError("process", "a generator (a function with yield, called)", process)
         self._step(process, None, None)
 
     def run(self, until: float) -> None:
@@ -298,6 +314,10 @@ class Simulation:
         except StopIteration:
             return
         if type(command) is float or type(command) is int:
+            if not command >= 0.0:  # NaN too: time never runs backwards
+                raise ValueError(
+                    f"a simulation process yielded {command!r}: a wait of seconds >= 0"
+                )
             _push(self._queue, (self.now + command, self._ticket(), self._on_wake, process))
         elif type(command) is Signal:
             if command.fired:
