@@ -20,6 +20,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass
+from types import CoroutineType
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from ._core import events
@@ -38,7 +39,7 @@ from ._core.validate import (
     now_function,
 )
 from ._core.waiting import wait_event, wait_future
-from ._policy import Policy, original_call
+from ._policy import Policy, original_call, returned_coroutine
 
 __all__ = [
     "Cache",
@@ -558,6 +559,8 @@ class Cache(Policy):
             if stale is None:
                 raise  # the origin's own error, unchanged
             return stale.value
+        if type(value) is CoroutineType:  # never cache a coroutine: it can be awaited once
+            raise returned_coroutine(self, fn, value)
         self.fill(key, value)
         return value
 

@@ -12,7 +12,14 @@ from typing import Any, ClassVar, ParamSpec, TypeVar, cast
 
 from ._core.errors import ConfigError
 
-__all__ = ["NO_KWARGS", "PIPELINE_STEPS", "Policy", "is_async", "original_call"]
+__all__ = [
+    "NO_KWARGS",
+    "PIPELINE_STEPS",
+    "Policy",
+    "is_async",
+    "original_call",
+    "returned_coroutine",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -81,14 +88,15 @@ def _describe(fn: object) -> str:
     return repr(getattr(fn, "__qualname__", None) or fn)
 
 
-def _returned_coroutine(policy: Policy, fn: object, result: Any) -> TypeError:
+def returned_coroutine(policy: Policy, fn: object, result: Any) -> TypeError:
     """The error for a sync call whose function made a coroutine (which is closed, so
     Python does not also warn that it was never awaited)."""
     result.close()
     name = type(policy).__name__
+    what = "is an async function" if is_async(fn) else "returned a coroutine"
     return TypeError(
-        f"{name}: {_describe(fn)} returned a coroutine, so the policy protected nothing; "
-        f"await {name}.acall(...) instead, or decorate the async function"
+        f"{name}: {_describe(fn)} {what}, so the policy protected nothing; "
+        f"use await {name}.acall(...) instead, or decorate the async function"
     )
 
 
@@ -125,27 +133,29 @@ class Policy(ABC):
             return cast(Callable[P, R], functools.update_wrapper(async_wrapper, fn))
         self._require_sync(fn)
         run = self._run
+        checked = False
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            nonlocal checked
             result = run(fn, args, kwargs)
+            if checked:
+                return result
+            # The first result tells whether this sync function makes coroutines (a
+            # mistake the policy could not protect): one check, not one per call.
             if type(result) is CoroutineType:
-                raise _returned_coroutine(self, fn, result)
+                raise returned_coroutine(self, fn, result)
+            checked = True
             return result
 
         return cast(Callable[P, R], functools.update_wrapper(wrapper, fn))
 
     def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Call ``fn(*args, **kwargs)`` under this policy. An ``async def`` is refused
-        with a ``TypeError`` (use ``acall``), and so is a result that is a coroutine."""
-        if is_async(fn):
-            name = type(self).__name__
-            raise TypeError(
-                f"{name}.call: {_describe(fn)} is an async function, so the policy would "
-                f"protect nothing; use await {name}.acall(...) or decorate it"
-            )
+        """Call ``fn(*args, **kwargs)`` under this policy. An ``async def`` (or any
+        function that returns a coroutine) is a ``TypeError`` that says to use
+        ``acall``: the policy would protect nothing."""
         result = self._run(fn, args, kwargs)
         if type(result) is CoroutineType:
-            raise _returned_coroutine(self, fn, result)
+            raise returned_coroutine(self, fn, result)
         return result
 
     async def acall(self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -153,7 +163,8 @@ class Policy(ABC):
         returning an awaitable (a lambda around a coroutine call, say); one that returns
         anything else is stopped with a ``TypeError`` (use ``call``), before any policy
         counts it as a failure."""
-        if is_async(fn):
+        code = getattr(fn, "__code__", None)
+        if (code is not None and code.co_flags & inspect.CO_COROUTINE) or is_async(fn):
             return await self._arun(fn, args, kwargs)
         try:
             return await self._arun(_Awaiting(fn, self), args, kwargs)

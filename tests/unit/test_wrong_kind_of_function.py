@@ -59,10 +59,14 @@ ASYNC_FUNCTIONS: dict[str, Callable[..., Any]] = {
 
 @pytest.mark.parametrize("kind", ASYNC_FUNCTIONS)
 @pytest.mark.parametrize("policy", SYNC_CAPABLE)
-def test_call_refuses_an_async_function_before_calling_it(policy: str, kind: str) -> None:
+def test_call_of_an_async_function_is_a_type_error_that_points_to_acall(
+    policy: str, kind: str
+) -> None:
     made = SYNC_CAPABLE[policy]()
-    with pytest.raises(TypeError, match=r"async function.*acall"):
-        made.call(ASYNC_FUNCTIONS[kind])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # its coroutine is closed: no "never awaited"
+        with pytest.raises(TypeError, match=r"async function.*acall"):
+            made.call(ASYNC_FUNCTIONS[kind])
 
 
 @pytest.mark.parametrize("policy", SYNC_CAPABLE)
@@ -87,6 +91,14 @@ def test_acall_refuses_a_function_that_returns_no_awaitable(policy: str) -> None
 def test_acall_takes_any_callable_that_returns_an_awaitable(policy: str) -> None:
     made = SYNC_CAPABLE[policy]()
     assert asyncio.run(made.acall(lambda: fetch("x"))) == "value of x"
+
+
+def test_cache_never_stores_a_coroutine() -> None:
+    cache = Cache(60, clock=FakeClock())
+    for _ in range(2):  # the second call is no fresh hit either: nothing was stored
+        with pytest.raises(TypeError, match="acall"):
+            cache.call(fetch, "k")
+    assert len(cache.store) == 0  # type: ignore[arg-type]
 
 
 def test_fallback_acall_of_a_sync_function_does_not_answer_with_the_fallback() -> None:
