@@ -51,6 +51,8 @@ def _best(loop: Callable[[], int], calls: int, repeats: int) -> float:
 
 
 def _sync(fn: Callable[[int], Any], calls: int) -> Callable[[], int]:
+    """A timing loop of ``calls`` calls of ``fn``: returns the elapsed ns."""
+
     def loop() -> int:
         start = perf_counter_ns()
         for _ in repeat(None, calls):
@@ -58,6 +60,20 @@ def _sync(fn: Callable[[int], Any], calls: int) -> Callable[[], int]:
         return perf_counter_ns() - start
 
     return loop
+
+
+def _async(
+    fn: Callable[[int], Awaitable[Any]], calls: int, loop: asyncio.AbstractEventLoop
+) -> Callable[[], int]:
+    """The same for awaited calls, timed inside ``loop``."""
+
+    async def timed() -> int:
+        start = perf_counter_ns()
+        for _ in repeat(None, calls):
+            await fn(1)
+        return perf_counter_ns() - start
+
+    return lambda: loop.run_until_complete(timed())
 
 
 def measure(calls: int = 200_000, repeats: int = 5) -> dict[str, float]:
@@ -84,29 +100,15 @@ def measure(calls: int = 200_000, repeats: int = 5) -> dict[str, float]:
         out[f"sync {name}"] = _best(_sync(policy(f), calls), calls, repeats) - bare
         call = partial(policy.call, f)
         out[f"{name}.call"] = _best(_sync(call, calls), calls, repeats) - bare
-
-    async def timed(fn: Callable[[int], Awaitable[Any]]) -> float:
-        best = None
-        for _ in range(repeats):
-            gc.collect()
-            gc.disable()
-            try:
-                start = perf_counter_ns()
-                for _ in repeat(None, calls // 2):
-                    await fn(1)
-                elapsed = perf_counter_ns() - start
-            finally:
-                gc.enable()
-            best = elapsed if best is None else min(best, elapsed)
-        assert best is not None
-        return best / (calls // 2)
-
-    async def run_async() -> None:
-        abare = await timed(af)
+    acalls = calls // 2
+    loop = asyncio.new_event_loop()
+    try:
+        abare = _best(_async(af, acalls, loop), acalls, repeats)
         for name, policy in policies().items():
-            out[f"async {name}"] = await timed(policy(af)) - abare
-
-    asyncio.run(run_async())
+            timed = _async(policy(af), acalls, loop)
+            out[f"async {name}"] = _best(timed, acalls, repeats) - abare
+    finally:
+        loop.close()
     return out
 
 
