@@ -11,9 +11,9 @@ from typing import Literal
 
 from ._core.clock import RandomSource
 from ._core.errors import ConfigError
-from ._core.validate import check_choice, check_number, check_random
+from ._core.validate import check_choice, check_instance, check_number, check_random
 
-__all__ = ["Backoff", "Jitter"]
+__all__ = ["Backoff", "Jitter", "check_backoff"]
 
 Jitter = Literal["none", "full", "equal", "decorrelated"]
 _JITTERS: tuple[str, ...] = ("none", "full", "equal", "decorrelated")
@@ -145,3 +145,11 @@ class Backoff:
 
     def _key(self) -> tuple[object, ...]:
         return (self._base, self._cap, self._multiplier, self._jitter, self._random)
+
+
+def check_backoff(parameter: str, value: object, requirement: str) -> Backoff:
+    """A ``Backoff`` (or an object with ``delay(n, previous)``), never the class."""
+    check_instance(parameter, value, requirement)
+    if not callable(getattr(value, "delay", None)):
+        raise ConfigError(parameter, requirement, value)
+    return value  # type: ignore[return-value]

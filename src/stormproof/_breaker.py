@@ -19,14 +19,15 @@ from enum import Enum
 from typing import Any, ClassVar, TypeVar
 
 from ._core import events
-from ._core.clock import Clock
+from ._core.clock import MONOTONIC, Clock
 from ._core.errors import ConfigError, Rejected
 from ._core.events import Event, Listener
+from ._core.options import Options
 from ._core.validate import (
+    ExceptionFilter,
     check_clock,
     check_exceptions,
     check_int,
-    check_name,
     check_number,
     exact,
     now_function,
@@ -207,6 +208,72 @@ class _TimeWindow:
         self.window = SlidingWindow(self.seconds, self.slices, 3)
 
 
+@dataclass(frozen=True)
+class BreakerOptions(Options):
+    """CircuitBreaker's options (see ``CircuitBreaker``), validated when built;
+    ``replace()`` copies. The field defaults are the breaker's defaults, for the library
+    and the Outage Lab."""
+
+    name: str
+    failure_rate: float = 0.5
+    window: int = 100
+    window_seconds: float | None = None
+    minimum_calls: int = 20
+    slow_call_duration: float | None = None
+    slow_call_rate: float = 1.0
+    open_for: float = 30.0
+    open_for_max: float | None = None
+    half_open_calls: int = 1
+    on: ExceptionFilter = Exception
+    ignore: ExceptionFilter = ()
+    clock: Clock = MONOTONIC
+    listeners: Iterable[Listener] = ()
+
+    def _check(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ConfigError("name", "a non-empty string", self.name)
+        self._set(
+            "failure_rate",
+            check_number("failure_rate", self.failure_rate, low=0.0, high=1.0, low_open=True),
+        )
+        size = check_int("window", self.window, low=1, high=_MAX_WINDOW)
+        minimum = check_int("minimum_calls", self.minimum_calls, low=1)
+        if self.window_seconds is None:
+            if minimum > size:
+                raise ConfigError(
+                    "minimum_calls",
+                    f"<= window ({size}) or the breaker never trips",
+                    self.minimum_calls,
+                )
+        else:
+            self._set(
+                "window_seconds",
+                check_number("window_seconds", self.window_seconds, low=_MIN_WINDOW_SECONDS),
+            )
+        if self.slow_call_duration is not None:
+            self._set(
+                "slow_call_duration",
+                check_number("slow_call_duration", self.slow_call_duration, low=0.0, low_open=True),
+            )
+        self._set(
+            "slow_call_rate",
+            check_number("slow_call_rate", self.slow_call_rate, low=0.0, high=1.0, low_open=True),
+        )
+        open_for = check_number("open_for", self.open_for, low=0.0, low_open=True)
+        self._set("open_for", open_for)
+        if self.open_for_max is not None:
+            self._set("open_for_max", check_number("open_for_max", self.open_for_max, low=open_for))
+        check_int("half_open_calls", self.half_open_calls, low=1)
+        check_exceptions("on", self.on)
+        check_exceptions("ignore", self.ignore, allow_empty=True)
+        self._set("clock", check_clock(self.clock))
+        self._set("listeners", events.check_listeners(self.listeners))
+
+
+_D = BreakerOptions(name="defaults")
+"""The breaker's defaults, where its constructor reads them."""
+
+
 class CircuitBreaker(Policy):
     """Stop calling a failing dependency; let it recover; probe it with a few calls."""
 
@@ -230,12 +297,12 @@ class CircuitBreaker(Policy):
         "_open_for_max",
         "_open_span",
         "_open_until",
+        "_options",
         "_probe_successes",
         "_probes",
         "_slow_call_duration",
         "_slow_call_rate",
         "_slow_threshold",
-        "_spec",
         "_state",
         "_trips",
         "_window",
@@ -245,78 +312,80 @@ class CircuitBreaker(Policy):
         self,
         name: str,
         *,
-        failure_rate: float = 0.5,
-        window: int = 100,
-        window_seconds: float | None = None,
-        minimum_calls: int = 20,
-        slow_call_duration: float | None = None,
-        slow_call_rate: float = 1.0,
-        open_for: float = 30.0,
-        open_for_max: float | None = None,
-        half_open_calls: int = 1,
-        on: type[Exception] | tuple[type[Exception], ...] | Callable[[Exception], bool] = Exception,
-        ignore: type[Exception] | tuple[type[Exception], ...] | Callable[[Exception], bool] = (),
-        clock: Clock | None = None,
-        listeners: Iterable[Listener] | None = None,
+        failure_rate: float = _D.failure_rate,
+        window: int = _D.window,
+        window_seconds: float | None = _D.window_seconds,
+        minimum_calls: int = _D.minimum_calls,
+        slow_call_duration: float | None = _D.slow_call_duration,
+        slow_call_rate: float = _D.slow_call_rate,
+        open_for: float = _D.open_for,
+        open_for_max: float | None = _D.open_for_max,
+        half_open_calls: int = _D.half_open_calls,
+        on: ExceptionFilter = _D.on,
+        ignore: ExceptionFilter = _D.ignore,
+        clock: Clock = _D.clock,
+        listeners: Iterable[Listener] = _D.listeners,
     ) -> None:
-        if not isinstance(name, str) or not name.strip():
-            raise ConfigError("name", "a non-empty string", name)
-        self._spec: dict[str, Any] = {
-            "failure_rate": failure_rate,
-            "window": window,
-            "window_seconds": window_seconds,
-            "minimum_calls": minimum_calls,
-            "slow_call_duration": slow_call_duration,
-            "slow_call_rate": slow_call_rate,
-            "open_for": open_for,
-            "open_for_max": open_for_max,
-            "half_open_calls": half_open_calls,
-            "on": on,
-            "ignore": ignore,
-            "clock": clock,
-            "listeners": listeners,
-        }
-        self._name = check_name("name", name, name)
-        self._failure_rate = check_number(
-            "failure_rate", failure_rate, low=0.0, high=1.0, low_open=True
+        self._configure(
+            BreakerOptions(
+                name=name,
+                failure_rate=failure_rate,
+                window=window,
+                window_seconds=window_seconds,
+                minimum_calls=minimum_calls,
+                slow_call_duration=slow_call_duration,
+                slow_call_rate=slow_call_rate,
+                open_for=open_for,
+                open_for_max=open_for_max,
+                half_open_calls=half_open_calls,
+                on=on,
+                ignore=ignore,
+                clock=clock,
+                listeners=listeners,
+            )
         )
-        size = check_int("window", window, low=1, high=_MAX_WINDOW)
-        self._minimum_calls = check_int("minimum_calls", minimum_calls, low=1)
-        if window_seconds is None:
-            if self._minimum_calls > size:
-                raise ConfigError(
-                    "minimum_calls", f"<= window ({size}) or the breaker never trips", minimum_calls
-                )
-            self._window: _CountWindow | _TimeWindow = _CountWindow(size)
-        else:
-            seconds = check_number("window_seconds", window_seconds, low=_MIN_WINDOW_SECONDS)
-            self._window = _TimeWindow(seconds)
-        self._slow_call_duration = (
-            None
-            if slow_call_duration is None
-            else check_number("slow_call_duration", slow_call_duration, low=0.0, low_open=True)
+
+    @classmethod
+    def from_options(cls, options: BreakerOptions) -> CircuitBreaker:
+        """A breaker with these options, and a state of its own (closed)."""
+        if not isinstance(options, BreakerOptions):
+            raise ConfigError("options", "a BreakerOptions", options)
+        breaker = cls.__new__(cls)
+        breaker._configure(options)
+        return breaker
+
+    def replace(self, **changes: Any) -> CircuitBreaker:
+        """A new breaker with this one's options but ``changes``, and its own state."""
+        return self.from_options(self._options.replace(**changes))
+
+    def _configure(self, options: BreakerOptions) -> None:
+        """Precompute what the hot path reads from the options; start closed."""
+        self._options = options
+        self._name = options.name
+        self._failure_rate = options.failure_rate
+        self._minimum_calls = options.minimum_calls
+        self._window: _CountWindow | _TimeWindow = (
+            _CountWindow(options.window)
+            if options.window_seconds is None
+            else _TimeWindow(options.window_seconds)
         )
-        self._slow_call_rate = check_number(
-            "slow_call_rate", slow_call_rate, low=0.0, high=1.0, low_open=True
-        )
-        self._open_for = check_number("open_for", open_for, low=0.0, low_open=True)
-        self._open_for_max = (
-            None
-            if open_for_max is None
-            else check_number("open_for_max", open_for_max, low=self._open_for)
-        )
-        self._half_open_calls = check_int("half_open_calls", half_open_calls, low=1)
+        self._slow_call_duration = options.slow_call_duration
+        self._slow_call_rate = options.slow_call_rate
+        self._open_for = options.open_for
+        self._open_for_max = options.open_for_max
+        self._half_open_calls = options.half_open_calls
         # "At least this rate", decided in integers: failures * d >= n * calls.
         self._failure_threshold = _threshold(self._failure_rate)
         self._slow_threshold = (
             None if self._slow_call_duration is None else _threshold(self._slow_call_rate)
         )
-        self._on_types, self._on = check_exceptions("on", on)
-        self._ignore_types, self._ignore = check_exceptions("ignore", ignore, allow_empty=True)
-        self._clock = check_clock(clock)
+        self._on_types, self._on = check_exceptions("on", options.on)
+        self._ignore_types, self._ignore = check_exceptions(
+            "ignore", options.ignore, allow_empty=True
+        )
+        self._clock = options.clock
         self._now = now_function(self._clock)
-        self._listeners = events.check_listeners(listeners)
-        self._spec["listeners"] = self._listeners
+        self._listeners = events.check_listeners(options.listeners)
         self._lock = threading.Lock()
         # Successes on a count window skip the lock (see _CountWindow).
         self._fast_success = (
@@ -370,9 +439,13 @@ class CircuitBreaker(Policy):
             f"half_open_calls={self._half_open_calls}; state={self.state.value})"
         )
 
+    @property
+    def options(self) -> BreakerOptions:
+        return self._options
+
     def clone(self, name: str) -> CircuitBreaker:
         """A new breaker with this one's options and its own state, named ``name``."""
-        return CircuitBreaker(name, **self._spec)
+        return self.replace(name=name)
 
     # -- manual control --------------------------------------------------------------
 

@@ -34,6 +34,7 @@ __all__ = [
     "RetryBudget",
     "RetryThrottle",
     "TokenBucketBudget",
+    "budgets_option",
     "combine_budgets",
 ]
 
@@ -451,3 +452,21 @@ def combine_budgets(value: RetryBudget | Iterable[RetryBudget] | None) -> RetryB
     ):
         raise ConfigError("budget", requirement, value)
     return budgets[0] if len(budgets) == 1 else _Combined(budgets)
+
+
+def budgets_option(
+    value: RetryBudget | Iterable[RetryBudget] | None,
+) -> RetryBudget | tuple[RetryBudget, ...] | None:
+    """Validate a ``budget=`` option and keep it as a value: one budget, a tuple of them
+    (from any iterable, read once), or None."""
+    if value is None or isinstance(value, (RetryBudget, type)):
+        return combine_budgets(value)  # the budget itself, or None (a class is refused)
+    try:
+        budgets = tuple(value)
+    except TypeError:
+        raise ConfigError("budget", "a retry budget, a sequence of them, or None", value) from None
+    try:
+        combine_budgets(budgets)
+    except ConfigError:
+        raise ConfigError("budget", "a retry budget, a sequence of them, or None", value) from None
+    return budgets

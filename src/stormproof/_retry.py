@@ -13,22 +13,24 @@ from contextvars import Token
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypeVar
 
-from ._backoff import Backoff
-from ._budget import RetryBudget, combine_budgets
+from ._backoff import Backoff, check_backoff
+from ._budget import RetryBudget, budgets_option, combine_budgets
 from ._classify import THROTTLING, TRANSIENT, ErrorClass
 from ._classify import classify as default_classify
 from ._core import events
-from ._core.clock import Clock
+from ._core.clock import MONOTONIC, Clock
 from ._core.context import RETRYING
 from ._core.deadline import _CURRENT as _CURRENT_DEADLINE
 from ._core.deadline import Deadline
 from ._core.errors import ConfigError, Rejected
 from ._core.events import Event, Listener, _registry
+from ._core.options import Options
 from ._core.validate import (
+    ExceptionFilter,
+    check_bool,
     check_callable,
     check_clock,
     check_exceptions,
-    check_instance,
     check_int,
     check_name,
     check_number,
@@ -75,6 +77,61 @@ class RetryGaveUp(Event):
     error: BaseException | None
 
 
+@dataclass(frozen=True)
+class RetryOptions(Options):
+    """Retry's options (see ``Retry``), validated when built; ``replace()`` copies.
+
+    The field defaults are Retry's defaults, for the library and the Outage Lab."""
+
+    on: ExceptionFilter
+    attempts: int = 3
+    deadline: float | None = None
+    backoff: Backoff = _DEFAULT_BACKOFF
+    throttling_backoff: Backoff | None = None
+    budget: RetryBudget | Iterable[RetryBudget] | None = None
+    retry_on_result: Callable[[Any], bool] | None = None
+    classify: Callable[[object], ErrorClass] = default_classify
+    clock: Clock = MONOTONIC
+    name: str = "retry"
+    max_retry_after: float = 60.0
+    retry_when_nested: bool = False
+    retry_rejected: bool = False
+    listeners: Iterable[Listener] = ()
+
+    def _check(self) -> None:
+        check_exceptions("on", self.on)
+        self._set("attempts", check_int("attempts", self.attempts, low=1))
+        if self.deadline is not None:
+            self._set("deadline", check_number("deadline", self.deadline, low=0.0, low_open=True))
+        check_backoff("backoff", self.backoff, "a Backoff")
+        if self.throttling_backoff is not None:
+            check_backoff("throttling_backoff", self.throttling_backoff, "a Backoff or None")
+        self._set("budget", budgets_option(self.budget))
+        check_callable(
+            "retry_on_result",
+            self.retry_on_result,
+            optional=True,
+            arguments=1,
+            requirement="a predicate taking one argument (the result)",
+        )
+        check_callable(
+            "classify",
+            self.classify,
+            arguments=1,
+            requirement="a function of one argument (the error or result)",
+        )
+        self._set("clock", check_clock(self.clock))
+        self._set("name", check_name("name", self.name, "retry"))
+        self._set("max_retry_after", check_number("max_retry_after", self.max_retry_after, low=0.0))
+        check_bool("retry_when_nested", self.retry_when_nested)
+        check_bool("retry_rejected", self.retry_rejected)
+        self._set("listeners", events.check_listeners(self.listeners))
+
+
+_D = RetryOptions(on=Exception)
+"""Retry's defaults, where its constructor reads them."""
+
+
 class Retry(Policy):
     """Retry a call on chosen failures, so that retries cannot become a storm.
 
@@ -113,8 +170,8 @@ class Retry(Policy):
         "_name",
         "_now",
         "_on",
-        "_on_spec",
         "_on_types",
+        "_options",
         "_retry_on_result",
         "_retry_rejected",
         "_throttling_backoff",
@@ -123,73 +180,76 @@ class Retry(Policy):
     def __init__(
         self,
         *,
-        on: type[Exception] | tuple[type[Exception], ...] | Callable[[Exception], bool],
-        attempts: int = 3,
-        deadline: float | None = None,
-        backoff: Backoff | None = None,
-        throttling_backoff: Backoff | None = None,
-        budget: RetryBudget | Iterable[RetryBudget] | None = None,
-        retry_on_result: Callable[[Any], bool] | None = None,
-        classify: Callable[[object], ErrorClass] | None = None,
-        clock: Clock | None = None,
-        name: str | None = None,
-        max_retry_after: float = 60.0,
-        retry_when_nested: bool = False,
-        retry_rejected: bool = False,
-        listeners: Iterable[Listener] | None = None,
+        on: ExceptionFilter,
+        attempts: int = _D.attempts,
+        deadline: float | None = _D.deadline,
+        backoff: Backoff = _D.backoff,
+        throttling_backoff: Backoff | None = _D.throttling_backoff,
+        budget: RetryBudget | Iterable[RetryBudget] | None = _D.budget,
+        retry_on_result: Callable[[Any], bool] | None = _D.retry_on_result,
+        classify: Callable[[object], ErrorClass] = _D.classify,
+        clock: Clock = _D.clock,
+        name: str = _D.name,
+        max_retry_after: float = _D.max_retry_after,
+        retry_when_nested: bool = _D.retry_when_nested,
+        retry_rejected: bool = _D.retry_rejected,
+        listeners: Iterable[Listener] = _D.listeners,
     ) -> None:
-        self._on_types, self._on = check_exceptions("on", on)
-        self._on_spec = on
-        self._attempts = check_int("attempts", attempts, low=1)
-        self._deadline = (
-            None if deadline is None else check_number("deadline", deadline, low=0.0, low_open=True)
-        )
-        if backoff is None:
-            backoff = _DEFAULT_BACKOFF
-        else:
-            check_instance("backoff", backoff, "a Backoff")
-            if not callable(getattr(backoff, "delay", None)):
-                raise ConfigError("backoff", "a Backoff", backoff)
-        self._backoff = backoff
-        if throttling_backoff is None:
-            throttling_backoff = backoff
-        else:
-            check_instance("throttling_backoff", throttling_backoff, "a Backoff or None")
-            if not callable(getattr(throttling_backoff, "delay", None)):
-                raise ConfigError("throttling_backoff", "a Backoff or None", throttling_backoff)
-        self._throttling_backoff = throttling_backoff
-        self._budget = combine_budgets(budget)
-        self._retry_on_result = check_callable(
-            "retry_on_result",
-            retry_on_result,
-            optional=True,
-            arguments=1,
-            requirement="a predicate taking one argument (the result)",
-        )
-        self._classify: Callable[[object], ErrorClass] = (
-            default_classify
-            if classify is None
-            else check_callable(
-                "classify",
-                classify,
-                arguments=1,
-                requirement="a function of one argument (the error or result)",
+        self._configure(
+            RetryOptions(
+                on=on,
+                attempts=attempts,
+                deadline=deadline,
+                backoff=backoff,
+                throttling_backoff=throttling_backoff,
+                budget=budget,
+                retry_on_result=retry_on_result,
+                classify=classify,
+                clock=clock,
+                name=name,
+                max_retry_after=max_retry_after,
+                retry_when_nested=retry_when_nested,
+                retry_rejected=retry_rejected,
+                listeners=listeners,
             )
         )
+
+    @classmethod
+    def from_options(cls, options: RetryOptions) -> Retry:
+        """A Retry with these options."""
+        if not isinstance(options, RetryOptions):
+            raise ConfigError("options", "a RetryOptions", options)
+        retry = cls.__new__(cls)
+        retry._configure(options)
+        return retry
+
+    def replace(self, **changes: Any) -> Retry:
+        """A new Retry with this one's options but ``changes``."""
+        return self.from_options(self._options.replace(**changes))
+
+    def _configure(self, options: RetryOptions) -> None:
+        """Precompute what the hot path reads from the options."""
+        self._options = options
+        self._on_types, self._on = check_exceptions("on", options.on)
+        self._attempts = options.attempts
+        self._deadline = options.deadline
+        self._backoff = options.backoff
+        self._throttling_backoff = (
+            options.backoff if options.throttling_backoff is None else options.throttling_backoff
+        )
+        self._budget = combine_budgets(options.budget)
+        self._retry_on_result = options.retry_on_result
+        self._classify = options.classify
         self._classify_always = (
             self._budget is not None or self._throttling_backoff is not self._backoff
         )
-        self._clock = check_clock(clock)
+        self._clock = options.clock
         self._now = now_function(self._clock)
-        self._name = check_name("name", name, "retry")
-        self._max_retry_after = check_number("max_retry_after", max_retry_after, low=0.0)
-        if not isinstance(retry_when_nested, bool):
-            raise ConfigError("retry_when_nested", "True or False", retry_when_nested)
-        self._defer_nested = not retry_when_nested
-        if not isinstance(retry_rejected, bool):
-            raise ConfigError("retry_rejected", "True or False", retry_rejected)
-        self._retry_rejected = retry_rejected
-        self._listeners = events.check_listeners(listeners)
+        self._name = options.name
+        self._max_retry_after = options.max_retry_after
+        self._defer_nested = not options.retry_when_nested
+        self._retry_rejected = options.retry_rejected
+        self._listeners = events.check_listeners(options.listeners)
 
     # -- introspection -------------------------------------------------------------
 
@@ -222,9 +282,9 @@ class Retry(Policy):
         return not self._defer_nested
 
     def __repr__(self) -> str:
-        on = getattr(self._on_spec, "__qualname__", None) or repr(self._on_spec)
-        if isinstance(self._on_spec, tuple):
-            on = "(" + ", ".join(t.__qualname__ for t in self._on_spec) + ")"
+        on = getattr(self._options.on, "__qualname__", None) or repr(self._options.on)
+        if isinstance(self._options.on, tuple):
+            on = "(" + ", ".join(t.__qualname__ for t in self._options.on) + ")"
         return (
             f"Retry(on={on}, attempts={self._attempts}, deadline={self._deadline!r}, "
             f"backoff={self._backoff!r}, budget={self._budget!r}, name={self._name!r})"

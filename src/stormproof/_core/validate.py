@@ -18,6 +18,8 @@ from .clock import MONOTONIC, Clock, MonotonicClock, RandomSource
 from .errors import ConfigError
 
 __all__ = [
+    "ExceptionFilter",
+    "check_bool",
     "check_callable",
     "check_choice",
     "check_clock",
@@ -97,6 +99,16 @@ def exact(value: float) -> Fraction:
 
 
 ExceptionMatcher = tuple[tuple[type[Exception], ...] | None, Callable[[Exception], bool]]
+
+ExceptionFilter = type[Exception] | tuple[type[Exception], ...] | Callable[[Exception], bool]
+"""What ``on=`` (and ``ignore=``, ...) take: an exception type, a tuple of them, or a
+predicate taking the exception."""
+
+
+def check_bool(parameter: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(parameter, "True or False", value)
+    return value
 
 
 def check_exceptions(

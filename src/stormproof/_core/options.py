@@ -1,0 +1,47 @@
+"""What every policy's options type shares.
+
+A policy's options are one frozen dataclass: validated when built (``ConfigError``s
+name the parameter and quote the value), compared by value, copied with
+``replace(**changes)`` (validated again). Its field defaults are the policy's one set
+of defaults: the policy's constructor reads its defaults from there, and so does the
+Outage Lab's scenario parser.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, TypeVar
+
+__all__ = ["Options"]
+
+Opts = TypeVar("Opts", bound="Options")
+
+
+class Options:
+    """Base of the options types. Subclasses are ``@dataclass(frozen=True)`` and
+    implement ``_check()``, which validates every field and stores normalized values
+    with ``_set`` (a tuple for a list of listeners, a float for an int, ...)."""
+
+    __slots__ = ()
+
+    def __post_init__(self) -> None:
+        self._check()
+
+    def _check(self) -> None:
+        raise NotImplementedError
+
+    def _set(self, name: str, value: object) -> None:
+        object.__setattr__(self, name, value)
+
+    def replace(self: Opts, **changes: Any) -> Opts:
+        """A copy with ``changes`` (validated like the original)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """Every option that has a default, and that default."""
+        return {
+            field.name: field.default
+            for field in dataclasses.fields(cls)  # type: ignore[arg-type]
+            if field.default is not dataclasses.MISSING
+        }
