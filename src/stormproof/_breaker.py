@@ -22,7 +22,7 @@ from ._core import events
 from ._core.clock import MONOTONIC, Clock
 from ._core.errors import ConfigError, Rejected
 from ._core.events import Event, Listener
-from ._core.options import Options
+from ._core.options import Configured, Options
 from ._core.validate import (
     ExceptionFilter,
     check_clock,
@@ -274,8 +274,10 @@ _D = BreakerOptions(name="defaults")
 """The breaker's defaults, where its constructor reads them."""
 
 
-class CircuitBreaker(Policy):
+class CircuitBreaker(Policy, Configured[BreakerOptions]):
     """Stop calling a failing dependency; let it recover; probe it with a few calls."""
+
+    options_type = BreakerOptions
 
     __slots__ = (
         "_clock",
@@ -344,19 +346,6 @@ class CircuitBreaker(Policy):
                 listeners=listeners,
             )
         )
-
-    @classmethod
-    def from_options(cls, options: BreakerOptions) -> CircuitBreaker:
-        """A breaker with these options, and a state of its own (closed)."""
-        if not isinstance(options, BreakerOptions):
-            raise ConfigError("options", "a BreakerOptions", options)
-        breaker = cls.__new__(cls)
-        breaker._configure(options)
-        return breaker
-
-    def replace(self, **changes: Any) -> CircuitBreaker:
-        """A new breaker with this one's options but ``changes``, and its own state."""
-        return self.from_options(self._options.replace(**changes))
 
     def _configure(self, options: BreakerOptions) -> None:
         """Precompute what the hot path reads from the options; start closed."""
@@ -438,10 +427,6 @@ class CircuitBreaker(Policy):
             f"minimum_calls={self._minimum_calls}, open_for={self._open_for:g}, "
             f"half_open_calls={self._half_open_calls}; state={self.state.value})"
         )
-
-    @property
-    def options(self) -> BreakerOptions:
-        return self._options
 
     def clone(self, name: str) -> CircuitBreaker:
         """A new breaker with this one's options and its own state, named ``name``."""

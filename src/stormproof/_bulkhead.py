@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 from ._core import events
-from ._core.clock import Clock
+from ._core.clock import MONOTONIC, Clock
 from ._core.deadline import current as current_deadline
 from ._core.errors import ConfigError, Rejected
 from ._core.events import Event, Listener
+from ._core.options import Configured, Options
 from ._core.validate import check_clock, check_int, check_name, check_number, now_function
 from ._core.waiting import wait_event, wait_future
 from ._policy import Policy
@@ -79,9 +80,38 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-class Bulkhead(Policy):
+@dataclass(frozen=True)
+class BulkheadOptions(Options):
+    """Bulkhead's options (see ``Bulkhead``), validated when built; ``replace()``
+    copies. The field defaults are the bulkhead's defaults."""
+
+    max_concurrent: int
+    max_queue: int = 0
+    max_wait: float = 0.0
+    name: str = "bulkhead"
+    clock: Clock = MONOTONIC
+    listeners: Iterable[Listener] = ()
+
+    def _check(self) -> None:
+        check_int("max_concurrent", self.max_concurrent, low=1)
+        check_int("max_queue", self.max_queue, low=0)
+        self._set("max_wait", check_number("max_wait", self.max_wait, low=0.0))
+        if self.max_queue and not self.max_wait:
+            raise ConfigError("max_wait", "> 0 when max_queue is set", self.max_wait)
+        self._set("name", check_name("name", self.name, "bulkhead"))
+        self._set("clock", check_clock(self.clock))
+        self._set("listeners", events.check_listeners(self.listeners))
+
+
+_D = BulkheadOptions(max_concurrent=1)
+"""The bulkhead's defaults, where its constructor reads them."""
+
+
+class Bulkhead(Policy, Configured[BulkheadOptions]):
     """Limit concurrent calls to ``max_concurrent``; queue up to ``max_queue`` more
     for at most ``max_wait`` seconds each. One object works for threads and tasks."""
+
+    options_type = BulkheadOptions
 
     __slots__ = (
         "_active",
@@ -93,28 +123,40 @@ class Bulkhead(Policy):
         "_max_wait",
         "_name",
         "_now",
+        "_options",
         "_waiters",
     )
 
     def __init__(
         self,
         max_concurrent: int,
-        max_queue: int = 0,
-        max_wait: float = 0.0,
+        max_queue: int = _D.max_queue,
+        max_wait: float = _D.max_wait,
         *,
-        name: str | None = None,
-        clock: Clock | None = None,
-        listeners: Iterable[Listener] | None = None,
+        name: str = _D.name,
+        clock: Clock = _D.clock,
+        listeners: Iterable[Listener] = _D.listeners,
     ) -> None:
-        self._max = check_int("max_concurrent", max_concurrent, low=1)
-        self._max_queue = check_int("max_queue", max_queue, low=0)
-        self._max_wait = check_number("max_wait", max_wait, low=0.0)
-        if self._max_queue and not self._max_wait:
-            raise ConfigError("max_wait", "> 0 when max_queue is set", max_wait)
-        self._name = check_name("name", name, "bulkhead")
-        self._clock = check_clock(clock)
+        self._configure(
+            BulkheadOptions(
+                max_concurrent=max_concurrent,
+                max_queue=max_queue,
+                max_wait=max_wait,
+                name=name,
+                clock=clock,
+                listeners=listeners,
+            )
+        )
+
+    def _configure(self, options: BulkheadOptions) -> None:
+        self._options = options
+        self._max = options.max_concurrent
+        self._max_queue = options.max_queue
+        self._max_wait = options.max_wait
+        self._name = options.name
+        self._clock = options.clock
         self._now = now_function(self._clock)
-        self._listeners = events.check_listeners(listeners)
+        self._listeners = events.check_listeners(options.listeners)
         self._lock = threading.Lock()
         self._active = 0
         self._waiters: deque[_ThreadWaiter | _TaskWaiter] = deque()

@@ -22,9 +22,9 @@ from ._core.clock import MONOTONIC, Clock
 from ._core.context import RETRYING
 from ._core.deadline import _CURRENT as _CURRENT_DEADLINE
 from ._core.deadline import Deadline
-from ._core.errors import ConfigError, Rejected
+from ._core.errors import Rejected
 from ._core.events import Event, Listener, _registry
-from ._core.options import Options
+from ._core.options import Configured, Options
 from ._core.validate import (
     ExceptionFilter,
     check_bool,
@@ -132,7 +132,7 @@ _D = RetryOptions(on=Exception)
 """Retry's defaults, where its constructor reads them."""
 
 
-class Retry(Policy):
+class Retry(Policy, Configured[RetryOptions]):
     """Retry a call on chosen failures, so that retries cannot become a storm.
 
     ``on`` (required) says what to retry: an exception type, a tuple of them, or a
@@ -155,6 +155,8 @@ class Retry(Policy):
             with attempt:
                 ...
     """
+
+    options_type = RetryOptions
 
     __slots__ = (
         "_attempts",
@@ -213,19 +215,6 @@ class Retry(Policy):
                 listeners=listeners,
             )
         )
-
-    @classmethod
-    def from_options(cls, options: RetryOptions) -> Retry:
-        """A Retry with these options."""
-        if not isinstance(options, RetryOptions):
-            raise ConfigError("options", "a RetryOptions", options)
-        retry = cls.__new__(cls)
-        retry._configure(options)
-        return retry
-
-    def replace(self, **changes: Any) -> Retry:
-        """A new Retry with this one's options but ``changes``."""
-        return self.from_options(self._options.replace(**changes))
 
     def _configure(self, options: RetryOptions) -> None:
         """Precompute what the hot path reads from the options."""

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 from ._core import events
-from ._core.clock import Clock, MonotonicClock
+from ._core.clock import MONOTONIC, Clock, MonotonicClock
 from ._core.deadline import current as current_deadline
 from ._core.deadline import deadline
 from ._core.errors import DeadlineExceeded
 from ._core.events import Event, Listener
+from ._core.options import Configured, Options
 from ._core.validate import check_clock, check_name, check_number, now_function
 from ._core.waiting import wait_first
 from ._policy import Policy
@@ -47,25 +48,53 @@ class TimeoutOverran(Event):
     elapsed: float
 
 
-class Timeout(Policy):
+@dataclass(frozen=True)
+class TimeoutOptions(Options):
+    """Timeout's options (see ``Timeout``), validated when built; ``replace()`` copies."""
+
+    seconds: float
+    name: str = "timeout"
+    clock: Clock = MONOTONIC
+    listeners: Iterable[Listener] = ()
+
+    def _check(self) -> None:
+        self._set("seconds", check_number("seconds", self.seconds, low=0.0, low_open=True))
+        self._set("name", check_name("name", self.name, "timeout"))
+        self._set("clock", check_clock(self.clock))
+        self._set("listeners", events.check_listeners(self.listeners))
+
+
+_D = TimeoutOptions(seconds=1.0)
+"""Timeout's defaults, where its constructor reads them."""
+
+
+class Timeout(Policy, Configured[TimeoutOptions]):
     """Give a call at most ``seconds``; the deadline propagates to everything inside."""
 
-    __slots__ = ("_clock", "_listeners", "_monotonic", "_name", "_now", "_seconds")
+    options_type = TimeoutOptions
+
+    __slots__ = ("_clock", "_listeners", "_monotonic", "_name", "_now", "_options", "_seconds")
 
     def __init__(
         self,
         seconds: float,
         *,
-        name: str | None = None,
-        clock: Clock | None = None,
-        listeners: Iterable[Listener] | None = None,
+        name: str = _D.name,
+        clock: Clock = _D.clock,
+        listeners: Iterable[Listener] = _D.listeners,
     ) -> None:
-        self._seconds = check_number("seconds", seconds, low=0.0, low_open=True)
-        self._name = check_name("name", name, "timeout")
-        self._clock = check_clock(clock)
+        self._configure(
+            TimeoutOptions(seconds=seconds, name=name, clock=clock, listeners=listeners)
+        )
+
+    def _configure(self, options: TimeoutOptions) -> None:
+        self._options = options
+        self._seconds = options.seconds
+        self._name = options.name
+        self._clock = options.clock
         self._monotonic = type(self._clock) is MonotonicClock
         self._now = now_function(self._clock)
-        self._listeners = events.check_listeners(listeners)
+        self._listeners = events.check_listeners(options.listeners)
 
     @property
     def name(self) -> str:

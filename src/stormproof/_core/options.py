@@ -10,9 +10,14 @@ Outage Lab's scenario parser.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-__all__ = ["Options"]
+from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["Configured", "Options"]
 
 Opts = TypeVar("Opts", bound="Options")
 
@@ -45,3 +50,39 @@ class Options:
             for field in dataclasses.fields(cls)  # type: ignore[arg-type]
             if field.default is not dataclasses.MISSING
         }
+
+
+OptionsT = TypeVar("OptionsT", bound=Options)
+
+
+class Configured(Generic[OptionsT]):
+    """What a policy (or budget) built from an options type offers: ``options``,
+    ``from_options(options)`` and ``replace(**changes)``. It implements ``_configure``,
+    which keeps the options (``self._options``) and precomputes what its hot path reads
+    from them, and starts its state afresh."""
+
+    __slots__ = ()
+
+    options_type: ClassVar[type[Options]]
+    _options: OptionsT
+
+    @property
+    def options(self) -> OptionsT:
+        """The options this was built with."""
+        return self._options
+
+    @classmethod
+    def from_options(cls, options: OptionsT) -> Self:
+        """A new one with these options (and a state of its own)."""
+        if not isinstance(options, cls.options_type):
+            raise ConfigError("options", f"a {cls.options_type.__name__}", options)
+        made = cls.__new__(cls)
+        made._configure(options)
+        return made
+
+    def replace(self, **changes: Any) -> Self:
+        """A new one with these options but ``changes`` (and a state of its own)."""
+        return self.from_options(self._options.replace(**changes))
+
+    def _configure(self, options: OptionsT) -> None:
+        raise NotImplementedError
