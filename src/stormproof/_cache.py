@@ -24,12 +24,15 @@ from types import CoroutineType
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from ._core import events
-from ._core.clock import Clock
+from ._core.clock import MONOTONIC, Clock
 from ._core.context import detached
 from ._core.deadline import current as current_deadline
 from ._core.errors import ConfigError, DeadlineExceeded, fresh_copy
 from ._core.events import Event, Listener
+from ._core.options import Configured, Options
 from ._core.validate import (
+    ExceptionFilter,
+    check_bool,
     check_callable,
     check_clock,
     check_exceptions,
@@ -215,9 +218,69 @@ _MAX_REFRESHES = 8
 stale values are served and the refresh is left to a later caller."""
 
 
-class Cache(Policy):
+@dataclass(frozen=True)
+class CacheOptions(Options):
+    """Cache's options (see ``Cache``), validated when built; ``replace()`` copies.
+    ``store=None`` gives each cache built from them a ``MemoryStore`` of its own."""
+
+    ttl: float
+    stale_ttl: float = 0.0
+    max_entries: int = 10_000
+    negative_ttl: float = 0.0
+    coalesce: bool = True
+    key: Callable[..., Hashable] | None = None
+    store: CacheStore | None = None
+    clock: Clock = MONOTONIC
+    stale_while_revalidate: bool = False
+    negative_on: ExceptionFilter = ()
+    negative_if: Callable[[Any], bool] | None = None
+    name: str = "cache"
+    listeners: Iterable[Listener] = ()
+
+    def _check(self) -> None:
+        self._set("ttl", check_number("ttl", self.ttl, low=0.0))
+        stale_ttl = self.stale_ttl
+        if stale_ttl != math.inf:
+            stale_ttl = check_number("stale_ttl", stale_ttl, low=0.0)
+        self._set("stale_ttl", float(stale_ttl))
+        check_int("max_entries", self.max_entries, low=1)
+        negative_ttl = check_number("negative_ttl", self.negative_ttl, low=0.0)
+        self._set("negative_ttl", negative_ttl)
+        negative_types, _ = check_exceptions("negative_on", self.negative_on, allow_empty=True)
+        check_callable(
+            "negative_if",
+            self.negative_if,
+            optional=True,
+            arguments=1,
+            requirement="a predicate taking one argument (the result)",
+        )
+        if (negative_types != () or self.negative_if is not None) and not negative_ttl:
+            raise ConfigError(
+                "negative_ttl", "> 0 when negative_on or negative_if is set", self.negative_ttl
+            )
+        check_bool("coalesce", self.coalesce)
+        check_bool("stale_while_revalidate", self.stale_while_revalidate)
+        if self.stale_while_revalidate and not self.stale_ttl:
+            raise ConfigError("stale_ttl", "> 0 when stale_while_revalidate is set", self.stale_ttl)
+        if self.key is not None and not callable(self.key):
+            raise ConfigError("key", "a function of the call's arguments", self.key)
+        store = self.store
+        if store is not None and (isinstance(store, type) or not isinstance(store, CacheStore)):
+            raise ConfigError("store", "a CacheStore (get/set/delete, aget/aset/adelete)", store)
+        self._set("clock", check_clock(self.clock))
+        self._set("name", check_name("name", self.name, "cache"))
+        self._set("listeners", events.check_listeners(self.listeners))
+
+
+_D = CacheOptions(ttl=0.0)
+"""Cache's defaults, where its constructor reads them."""
+
+
+class Cache(Policy, Configured[CacheOptions]):
     """A pull-through cache: fresh hits skip the origin, and stale values keep
     answering (within ``stale_ttl``) when the origin fails."""
+
+    options_type = CacheOptions
 
     __slots__ = (
         "_async_store",
@@ -234,6 +297,7 @@ class Cache(Policy):
         "_negative_ttl",
         "_negative_types",
         "_now",
+        "_options",
         "_refreshing",
         "_stale_ttl",
         "_store",
@@ -245,63 +309,58 @@ class Cache(Policy):
         self,
         ttl: float,
         *,
-        stale_ttl: float = 0.0,
-        max_entries: int = 10_000,
-        negative_ttl: float = 0.0,
-        coalesce: bool = True,
-        key: Callable[..., Hashable] | None = None,
-        store: CacheStore | None = None,
-        clock: Clock | None = None,
-        stale_while_revalidate: bool = False,
-        negative_on: type[Exception]
-        | tuple[type[Exception], ...]
-        | Callable[[Exception], bool] = (),
-        negative_if: Callable[[Any], bool] | None = None,
-        name: str | None = None,
-        listeners: Iterable[Listener] | None = None,
+        stale_ttl: float = _D.stale_ttl,
+        max_entries: int = _D.max_entries,
+        negative_ttl: float = _D.negative_ttl,
+        coalesce: bool = _D.coalesce,
+        key: Callable[..., Hashable] | None = _D.key,
+        store: CacheStore | None = _D.store,
+        clock: Clock = _D.clock,
+        stale_while_revalidate: bool = _D.stale_while_revalidate,
+        negative_on: ExceptionFilter = _D.negative_on,
+        negative_if: Callable[[Any], bool] | None = _D.negative_if,
+        name: str = _D.name,
+        listeners: Iterable[Listener] = _D.listeners,
     ) -> None:
-        self._ttl = check_number("ttl", ttl, low=0.0)
-        self._stale_ttl = (
-            math.inf if stale_ttl == math.inf else check_number("stale_ttl", stale_ttl, low=0.0)
-        )
-        check_int("max_entries", max_entries, low=1)
-        self._negative_ttl = check_number("negative_ttl", negative_ttl, low=0.0)
-        self._negative_types, self._negative_on = check_exceptions(
-            "negative_on", negative_on, allow_empty=True
-        )
-        self._negative_if = check_callable(
-            "negative_if",
-            negative_if,
-            optional=True,
-            arguments=1,
-            requirement="a predicate taking one argument (the result)",
-        )
-        wants_negative = self._negative_types != () or self._negative_if is not None
-        if wants_negative and not self._negative_ttl:
-            raise ConfigError(
-                "negative_ttl", "> 0 when negative_on or negative_if is set", negative_ttl
+        self._configure(
+            CacheOptions(
+                ttl=ttl,
+                stale_ttl=stale_ttl,
+                max_entries=max_entries,
+                negative_ttl=negative_ttl,
+                coalesce=coalesce,
+                key=key,
+                store=store,
+                clock=clock,
+                stale_while_revalidate=stale_while_revalidate,
+                negative_on=negative_on,
+                negative_if=negative_if,
+                name=name,
+                listeners=listeners,
             )
-        if not isinstance(coalesce, bool):
-            raise ConfigError("coalesce", "True or False", coalesce)
-        self._coalesce = coalesce
-        if not isinstance(stale_while_revalidate, bool):
-            raise ConfigError("stale_while_revalidate", "True or False", stale_while_revalidate)
-        if stale_while_revalidate and not self._stale_ttl:
-            raise ConfigError("stale_ttl", "> 0 when stale_while_revalidate is set", stale_ttl)
-        self._swr = stale_while_revalidate
-        if key is not None and not callable(key):
-            raise ConfigError("key", "a function of the call's arguments", key)
-        self._key = key
-        if store is None:
-            store = MemoryStore(max_entries)
-        elif isinstance(store, type) or not isinstance(store, CacheStore):
-            raise ConfigError("store", "a CacheStore (get/set/delete, aget/aset/adelete)", store)
+        )
+
+    def _configure(self, options: CacheOptions) -> None:
+        """Precompute what every call reads from the options; an empty cache (a new
+        ``MemoryStore`` unless the options name a store of their own)."""
+        self._options = options
+        self._ttl = options.ttl
+        self._stale_ttl = options.stale_ttl
+        self._negative_ttl = options.negative_ttl
+        self._negative_types, self._negative_on = check_exceptions(
+            "negative_on", options.negative_on, allow_empty=True
+        )
+        self._negative_if = options.negative_if
+        self._coalesce = options.coalesce
+        self._swr = options.stale_while_revalidate
+        self._key = options.key
+        store = MemoryStore(options.max_entries) if options.store is None else options.store
         self._store = store
         self._async_store = not isinstance(store, MemoryStore)
-        self._clock = check_clock(clock)
+        self._clock = options.clock
         self._now = now_function(self._clock)
-        self._name = check_name("name", name, "cache")
-        self._listeners = events.check_listeners(listeners)
+        self._name = options.name
+        self._listeners = events.check_listeners(options.listeners)
         self._lock = threading.Lock()
         self._flights: dict[Hashable, _Flight] = {}
         self._refreshing = 0

@@ -15,16 +15,18 @@ import inspect
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
-from ._breaker import BreakerState, CircuitBreaker, CircuitOpen
+from ._breaker import BreakerOptions, BreakerState, CircuitBreaker, CircuitOpen
 from ._classify import is_regional_failure
 from ._core import events
-from ._core.clock import Clock
+from ._core.clock import MONOTONIC, Clock
 from ._core.deadline import current as current_deadline
 from ._core.errors import ConfigError
 from ._core.events import Event, Listener
+from ._core.options import Configured, Options
 from ._core.validate import (
+    ExceptionFilter,
     check_callable,
     check_clock,
     check_exceptions,
@@ -48,7 +50,104 @@ class FailoverSwitched(Event):
     reason: str
 
 
-class Failover:
+BreakerTemplate = CircuitBreaker | BreakerOptions | Callable[[str], CircuitBreaker]
+"""How Failover makes a region's breaker: a breaker or breaker options to copy (named
+``<its name>:<region>``), or a factory called with the region's name."""
+
+_REGIONAL_BREAKER = BreakerOptions(
+    name="failover", window=20, minimum_calls=5, open_for=10.0, open_for_max=60.0
+)
+"""The default breaker of each region: quicker to judge than a breaker's own defaults
+(20 calls, 5 at least), since a regional outage should move traffic within seconds."""
+
+
+@dataclass(frozen=True)
+class FailoverOptions(Options):
+    """Failover's options (see ``Failover``), validated when built; ``replace()``
+    copies. ``regions`` is kept as a tuple of ``(name, callable)`` pairs."""
+
+    regions: Mapping[str, Callable[..., Any]] | tuple[tuple[str, Callable[..., Any]], ...]
+    breaker: BreakerTemplate = _REGIONAL_BREAKER
+    failover_on: ExceptionFilter | None = None
+    failback_after: float = 30.0
+    probe_interval: float = 5.0
+    clock: Clock = MONOTONIC
+    name: str = "failover"
+    listeners: Iterable[Listener] = ()
+
+    def _check(self) -> None:
+        regions = self.regions
+        pairs = tuple(regions.items()) if isinstance(regions, Mapping) else regions
+        if (
+            not isinstance(pairs, tuple)
+            or len(pairs) < 2
+            or not all(isinstance(pair, tuple) and len(pair) == 2 for pair in pairs)
+        ):
+            raise ConfigError(
+                "regions", "a mapping of at least two region names to callables", regions
+            )
+        for region, work in pairs:
+            if not isinstance(region, str) or not region:
+                raise ConfigError("regions", "non-empty region names", region)
+            if not callable(work):
+                raise ConfigError(f"regions[{region!r}]", "callable", work)
+        self._set("regions", pairs)
+        breaker = self.breaker
+        if not isinstance(breaker, (CircuitBreaker, BreakerOptions)):
+            if not callable(breaker):
+                raise ConfigError(
+                    "breaker", "a CircuitBreaker template, a factory, or None", breaker
+                )
+            check_callable(
+                "breaker",
+                breaker,
+                arguments=1,
+                requirement="a CircuitBreaker template, a factory taking a region name, or None",
+            )
+        if self.failover_on is not None:
+            check_exceptions("failover_on", self.failover_on)
+        self._set("failback_after", check_number("failback_after", self.failback_after, low=0.0))
+        self._set(
+            "probe_interval",
+            check_number("probe_interval", self.probe_interval, low=0.0, low_open=True),
+        )
+        self._set("clock", check_clock(self.clock))
+        self._set("name", check_name("name", self.name, "failover"))
+        self._set("listeners", events.check_listeners(self.listeners))
+
+    def pairs(self) -> tuple[tuple[str, Callable[..., Any]], ...]:
+        """The regions, in preference order, as ``(name, callable)`` pairs."""
+        return cast(tuple[tuple[str, Callable[..., Any]], ...], self.regions)
+
+
+def _breakers_for(options: FailoverOptions) -> tuple[CircuitBreaker, ...]:
+    """A new breaker for each region, as ``options.breaker`` says."""
+    names = [name for name, _ in options.pairs()]
+    template = options.breaker
+    if isinstance(template, CircuitBreaker):
+        return tuple(template.clone(f"{template.name}:{region}") for region in names)
+    if isinstance(template, BreakerOptions):
+        # The default template (and any without a clock of its own) runs on the
+        # failover's clock.
+        clock = options.clock if template.clock is MONOTONIC else template.clock
+        named = template.name if template is not _REGIONAL_BREAKER else options.name
+        return tuple(
+            CircuitBreaker.from_options(template.replace(name=f"{named}:{r}", clock=clock))
+            for r in names
+        )
+    made = tuple(template(region) for region in names)
+    if not all(isinstance(b, CircuitBreaker) for b in made):
+        raise ConfigError("breaker", "a factory returning CircuitBreakers", template)
+    if len({id(b) for b in made}) != len(made):
+        raise ConfigError("breaker", "a factory returning a new breaker per region", template)
+    return made
+
+
+_D = FailoverOptions(regions={"a": print, "b": print})
+"""Failover's defaults, where its constructor reads them."""
+
+
+class Failover(Configured[FailoverOptions]):
     """Call ``regions`` in preference order, each behind its own circuit breaker.
 
     Call it like the work itself: ``failover(*args)`` (sync region callables) or
@@ -58,77 +157,54 @@ class Failover:
     outside can serve a stale value.
     """
 
+    options_type = FailoverOptions
+
     def __init__(
         self,
         regions: Mapping[str, Callable[..., Any]],
         *,
-        breaker: CircuitBreaker | Callable[[str], CircuitBreaker] | None = None,
-        failover_on: type[Exception]
-        | tuple[type[Exception], ...]
-        | Callable[[Exception], bool]
-        | None = None,
-        failback_after: float = 30.0,
-        probe_interval: float = 5.0,
-        clock: Clock | None = None,
-        name: str | None = None,
-        listeners: Iterable[Listener] | None = None,
+        breaker: BreakerTemplate = _D.breaker,
+        failover_on: ExceptionFilter | None = _D.failover_on,
+        failback_after: float = _D.failback_after,
+        probe_interval: float = _D.probe_interval,
+        clock: Clock = _D.clock,
+        name: str = _D.name,
+        listeners: Iterable[Listener] = _D.listeners,
     ) -> None:
-        if not isinstance(regions, Mapping) or len(regions) < 2:
-            raise ConfigError(
-                "regions", "a mapping of at least two region names to callables", regions
+        self._configure(
+            FailoverOptions(
+                regions=regions,
+                breaker=breaker,
+                failover_on=failover_on,
+                failback_after=failback_after,
+                probe_interval=probe_interval,
+                clock=clock,
+                name=name,
+                listeners=listeners,
             )
-        for region, work in regions.items():
-            if not isinstance(region, str) or not region:
-                raise ConfigError("regions", "non-empty region names", region)
-            if not callable(work):
-                raise ConfigError(f"regions[{region!r}]", "callable", work)
+        )
+
+    def _configure(self, options: FailoverOptions) -> None:
+        """Precompute what calls read from the options; a breaker of its own per region,
+        and traffic on the first region."""
+        self._options = options
+        regions = dict(options.pairs())
         self._names = tuple(regions)
         self._work = tuple(regions.values())
-        self._name = check_name("name", name, "failover")
-        self._clock = check_clock(clock)
+        self._name = options.name
+        self._clock = options.clock
         self._now = now_function(self._clock)
-        if breaker is None:
-            self._breakers = tuple(
-                CircuitBreaker(
-                    f"{self._name}:{region}",
-                    failure_rate=0.5,
-                    window=20,
-                    minimum_calls=5,
-                    open_for=10.0,
-                    open_for_max=60.0,
-                    clock=self._clock,
-                )
-                for region in self._names
-            )
-        elif isinstance(breaker, CircuitBreaker):
-            self._breakers = tuple(breaker.clone(f"{breaker.name}:{r}") for r in self._names)
-        elif callable(breaker):
-            check_callable(
-                "breaker",
-                breaker,
-                arguments=1,
-                requirement="a CircuitBreaker template, a factory taking a region name, or None",
-            )
-            made = tuple(breaker(region) for region in self._names)
-            if not all(isinstance(b, CircuitBreaker) for b in made):
-                raise ConfigError("breaker", "a factory returning CircuitBreakers", breaker)
-            if len({id(b) for b in made}) != len(made):
-                raise ConfigError(
-                    "breaker", "a factory returning a new breaker per region", breaker
-                )
-            self._breakers = made
-        else:
-            raise ConfigError("breaker", "a CircuitBreaker template, a factory, or None", breaker)
-        if failover_on is None:
+        self._breakers = _breakers_for(options)
+        if options.failover_on is None:
             self._failover_types: tuple[type[Exception], ...] | None = None
             self._failover_on: Callable[[Exception], bool] = is_regional_failure
         else:
-            self._failover_types, self._failover_on = check_exceptions("failover_on", failover_on)
-        self._failback_after = check_number("failback_after", failback_after, low=0.0)
-        self._probe_interval = check_number(
-            "probe_interval", probe_interval, low=0.0, low_open=True
-        )
-        self._listeners = events.check_listeners(listeners)
+            self._failover_types, self._failover_on = check_exceptions(
+                "failover_on", options.failover_on
+            )
+        self._failback_after = options.failback_after
+        self._probe_interval = options.probe_interval
+        self._listeners = events.check_listeners(options.listeners)
         self._lock = threading.Lock()
         self._active = 0
         self._healthy_since: list[float | None] = [None] * len(self._names)

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 from ._core import events
-from ._core.clock import Clock
+from ._core.clock import MONOTONIC, Clock
 from ._core.errors import ConfigError
 from ._core.events import Event, Listener
+from ._core.options import Configured, Options
 from ._core.validate import (
+    ExceptionFilter,
     check_callable,
     check_clock,
     check_exceptions,
@@ -33,7 +35,39 @@ class FallbackUsed(Event):
     error: BaseException
 
 
-class Fallback(Policy):
+@dataclass(frozen=True)
+class FallbackOptions(Options):
+    """Fallback's options (see ``Fallback``), validated when built; ``replace()``
+    copies. Exactly one of ``value`` and ``handler``."""
+
+    value: Any = _MISSING
+    handler: Callable[[Exception], Any] | None = None
+    on: ExceptionFilter = Exception
+    name: str = "fallback"
+    clock: Clock = MONOTONIC
+    listeners: Iterable[Listener] = ()
+
+    def _check(self) -> None:
+        if (self.value is _MISSING) == (self.handler is None):
+            raise ConfigError("value/handler", "exactly one of the two", (self.value, self.handler))
+        check_callable(
+            "handler",
+            self.handler,
+            optional=True,
+            arguments=1,
+            requirement="a callable taking one argument (the exception)",
+        )
+        check_exceptions("on", self.on)
+        self._set("name", check_name("name", self.name, "fallback"))
+        self._set("clock", check_clock(self.clock))
+        self._set("listeners", events.check_listeners(self.listeners))
+
+
+_D = FallbackOptions(value=None)
+"""Fallback's defaults, where its constructor reads them."""
+
+
+class Fallback(Policy, Configured[FallbackOptions]):
     """On an exception that ``on`` matches (any ``Exception`` by default, rejections
     included), return ``value``, or ``handler(exception)``.
 
@@ -41,32 +75,43 @@ class Fallback(Policy):
     which is awaited. Cancellation is never caught.
     """
 
-    __slots__ = ("_handler", "_listeners", "_name", "_now", "_on", "_on_types", "_value")
+    options_type = FallbackOptions
+
+    __slots__ = (
+        "_handler",
+        "_listeners",
+        "_name",
+        "_now",
+        "_on",
+        "_on_types",
+        "_options",
+        "_value",
+    )
 
     def __init__(
         self,
         value: Any = _MISSING,
         *,
-        handler: Callable[[Exception], Any] | None = None,
-        on: type[Exception] | tuple[type[Exception], ...] | Callable[[Exception], bool] = Exception,
-        name: str | None = None,
-        clock: Clock | None = None,
-        listeners: Iterable[Listener] | None = None,
+        handler: Callable[[Exception], Any] | None = _D.handler,
+        on: ExceptionFilter = _D.on,
+        name: str = _D.name,
+        clock: Clock = _D.clock,
+        listeners: Iterable[Listener] = _D.listeners,
     ) -> None:
-        if (value is _MISSING) == (handler is None):
-            raise ConfigError("value/handler", "exactly one of the two", (value, handler))
-        self._value = value
-        self._handler = check_callable(
-            "handler",
-            handler,
-            optional=True,
-            arguments=1,
-            requirement="a callable taking one argument (the exception)",
+        self._configure(
+            FallbackOptions(
+                value=value, handler=handler, on=on, name=name, clock=clock, listeners=listeners
+            )
         )
-        self._on_types, self._on = check_exceptions("on", on)
-        self._name = check_name("name", name, "fallback")
-        self._now = now_function(check_clock(clock))
-        self._listeners = events.check_listeners(listeners)
+
+    def _configure(self, options: FallbackOptions) -> None:
+        self._options = options
+        self._value = options.value
+        self._handler = options.handler
+        self._on_types, self._on = check_exceptions("on", options.on)
+        self._name = options.name
+        self._now = now_function(options.clock)
+        self._listeners = events.check_listeners(options.listeners)
 
     @property
     def name(self) -> str:

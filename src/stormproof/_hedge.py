@@ -13,12 +13,14 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
-from ._budget import RetryBudget, combine_budgets
+from ._budget import RetryBudget, budgets_option, combine_budgets
 from ._classify import TRANSIENT, ErrorClass, classify
 from ._core import events
-from ._core.clock import Clock
+from ._core.clock import MONOTONIC, Clock
 from ._core.events import Event, Listener
+from ._core.options import Configured, Options
 from ._core.validate import (
+    ExceptionFilter,
     check_clock,
     check_exceptions,
     check_int,
@@ -41,9 +43,37 @@ class HedgeStarted(Event):
     reason: str  # "delay": nobody answered in time; "failure": an attempt failed
 
 
-class Hedge(Policy):
+@dataclass(frozen=True)
+class HedgeOptions(Options):
+    """Hedge's options (see ``Hedge``), validated when built; ``replace()`` copies."""
+
+    delay: float
+    max_hedges: int = 1
+    budget: RetryBudget | Iterable[RetryBudget] | None = None
+    on: ExceptionFilter = Exception
+    name: str = "hedge"
+    clock: Clock = MONOTONIC
+    listeners: Iterable[Listener] = ()
+
+    def _check(self) -> None:
+        self._set("delay", check_number("delay", self.delay, low=0.0))
+        check_int("max_hedges", self.max_hedges, low=1)
+        self._set("budget", budgets_option(self.budget))
+        check_exceptions("on", self.on)
+        self._set("name", check_name("name", self.name, "hedge"))
+        self._set("clock", check_clock(self.clock))
+        self._set("listeners", events.check_listeners(self.listeners))
+
+
+_D = HedgeOptions(delay=0.0)
+"""Hedge's defaults, where its constructor reads them."""
+
+
+class Hedge(Policy, Configured[HedgeOptions]):
     """Start up to ``max_hedges`` extra attempts of a slow async call, ``delay``
     seconds apart; the first success wins. Async calls only."""
+
+    options_type = HedgeOptions
 
     __slots__ = (
         "_budget",
@@ -55,6 +85,7 @@ class Hedge(Policy):
         "_now",
         "_on",
         "_on_types",
+        "_options",
     )
 
     supports_sync = False
@@ -62,22 +93,36 @@ class Hedge(Policy):
     def __init__(
         self,
         delay: float,
-        max_hedges: int = 1,
-        budget: RetryBudget | Iterable[RetryBudget] | None = None,
+        max_hedges: int = _D.max_hedges,
+        budget: RetryBudget | Iterable[RetryBudget] | None = _D.budget,
         *,
-        on: type[Exception] | tuple[type[Exception], ...] | Callable[[Exception], bool] = Exception,
-        name: str | None = None,
-        clock: Clock | None = None,
-        listeners: Iterable[Listener] | None = None,
+        on: ExceptionFilter = _D.on,
+        name: str = _D.name,
+        clock: Clock = _D.clock,
+        listeners: Iterable[Listener] = _D.listeners,
     ) -> None:
-        self._delay = check_number("delay", delay, low=0.0)
-        self._max_hedges = check_int("max_hedges", max_hedges, low=1)
-        self._budget = combine_budgets(budget)
-        self._on_types, self._on = check_exceptions("on", on)
-        self._name = check_name("name", name, "hedge")
-        self._clock = check_clock(clock)
+        self._configure(
+            HedgeOptions(
+                delay=delay,
+                max_hedges=max_hedges,
+                budget=budget,
+                on=on,
+                name=name,
+                clock=clock,
+                listeners=listeners,
+            )
+        )
+
+    def _configure(self, options: HedgeOptions) -> None:
+        self._options = options
+        self._delay = options.delay
+        self._max_hedges = options.max_hedges
+        self._budget = combine_budgets(options.budget)
+        self._on_types, self._on = check_exceptions("on", options.on)
+        self._name = options.name
+        self._clock = options.clock
         self._now = now_function(self._clock)
-        self._listeners = events.check_listeners(listeners)
+        self._listeners = events.check_listeners(options.listeners)
 
     @property
     def name(self) -> str:
