@@ -7,7 +7,7 @@ The cap applies *before* jitter, so clients keep spreading out once they reach i
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 from ._core.clock import RandomSource
 from ._core.errors import ConfigError
@@ -128,6 +128,21 @@ class Backoff:
             return base + self._random() * (high - base)
         half = self.ceiling(retry_number) / 2.0  # equal jitter
         return half + self._random() * half
+
+    def replace(self, **changes: Any) -> Backoff:
+        """A copy with ``changes`` (validated like the original)."""
+        options: dict[str, Any] = {
+            "base": self._base,
+            "cap": self._cap,
+            "multiplier": self._multiplier,
+            "jitter": self._jitter,
+            "random": self._random,
+        }
+        unknown = set(changes) - set(options)
+        if unknown:
+            raise TypeError(f"Backoff has no option {sorted(unknown)[0]!r}")
+        options.update(changes)
+        return Backoff(**options)
 
     def __repr__(self) -> str:
         return (

@@ -14,12 +14,15 @@ import math
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from ._classify import THROTTLING, TIMEOUT, ErrorClass
-from ._core.clock import Clock
+from ._core.clock import MONOTONIC, Clock
 from ._core.errors import BudgetExhausted, ConfigError
+from ._core.options import Configured, Options
 from ._core.validate import (
+    check_bool,
     check_clock,
     check_instance,
     check_name,
@@ -80,13 +83,82 @@ def _in_units(amounts: dict[str, float]) -> tuple[dict[str, int], int]:
     return {key: int(value * unit) for key, value in exact_amounts.items()}, unit
 
 
+@dataclass(frozen=True)
+class TokenBucketOptions(Options):
+    """TokenBucketBudget's options, validated when built; ``replace()`` copies."""
+
+    capacity: float = 500
+    retry_cost: float = 5
+    timeout_cost: float = 10
+    throttling_cost: float | None = None
+    success_reward: float = 1
+    refund: bool = True
+    name: str = "token-bucket"
+
+    def _check(self) -> None:
+        check_bool("refund", self.refund)
+        for parameter in ("capacity", "retry_cost", "timeout_cost", "success_reward"):
+            self._set(parameter, check_number(parameter, getattr(self, parameter), low=0.0))
+        if self.throttling_cost is not None:
+            self._set(
+                "throttling_cost", check_number("throttling_cost", self.throttling_cost, low=0.0)
+            )
+        self._set("name", check_name("name", self.name, "token-bucket"))
+
+
+@dataclass(frozen=True)
+class RatioBudgetOptions(Options):
+    """RatioBudget's options, validated when built; ``replace()`` copies."""
+
+    ratio: float = 0.1
+    min_per_second: float = 10.0
+    window: float = 10.0
+    clock: Clock = MONOTONIC
+    name: str = "ratio-budget"
+
+    def _check(self) -> None:
+        self._set("ratio", check_number("ratio", self.ratio, low=0.0, high=1000.0))
+        self._set(
+            "min_per_second",
+            check_number("min_per_second", self.min_per_second, low=0.0, high=1e9),
+        )
+        self._set("window", check_number("window", self.window, low=_MIN_WINDOW, high=1e9))
+        self._set("clock", check_clock(self.clock))
+        self._set("name", check_name("name", self.name, "ratio-budget"))
+
+
+@dataclass(frozen=True)
+class RetryThrottleOptions(Options):
+    """RetryThrottle's options, validated when built; ``replace()`` copies. Kept to
+    thousandths, as gRPC does: a value that rounds to none is refused."""
+
+    max_tokens: float = 10
+    token_ratio: float = 0.1
+    name: str = "retry-throttle"
+
+    def _check(self) -> None:
+        for parameter in ("max_tokens", "token_ratio"):
+            value = getattr(self, parameter)
+            number = check_number(parameter, value, low=0.0, low_open=True, high=1e12)
+            if round(number * 1000) == 0:
+                raise ConfigError(parameter, "at least 0.001 (three decimal places)", value)
+            self._set(parameter, number)
+        self._set("name", check_name("name", self.name, "retry-throttle"))
+
+
+_TB = TokenBucketOptions()
+_RB = RatioBudgetOptions()
+_RT = RetryThrottleOptions()
+
+
 class _Budget(ABC):
     """Shared by the built-in budgets: a name and the raising form of ``try_retry``."""
 
-    __slots__ = ("_lock", "_name")
+    __slots__ = ("_lock", "_name", "_options")
 
-    def __init__(self, name: str | None, default: str) -> None:
-        self._name = check_name("name", name, default)
+    def _start(self, name: str) -> None:
+        """A name, and a lock of its own (every built-in budget's state is guarded)."""
+        self._name = name
         self._lock = threading.Lock()
 
     @property
@@ -122,7 +194,7 @@ class _Budget(ABC):
         return None
 
 
-class TokenBucketBudget(_Budget):
+class TokenBucketBudget(_Budget, Configured[TokenBucketOptions]):
     """The AWS SDK standard-mode retry quota.
 
     A retry takes ``retry_cost`` tokens (``timeout_cost`` after a timeout,
@@ -137,34 +209,47 @@ class TokenBucketBudget(_Budget):
     exactly one token, however long the process runs.
     """
 
+    options_type = TokenBucketOptions
+
     __slots__ = ("_capacity", "_costs", "_refund_last", "_reward", "_tokens", "_unit")
 
     def __init__(
         self,
-        capacity: float = 500,
-        retry_cost: float = 5,
-        timeout_cost: float = 10,
-        throttling_cost: float | None = None,
-        success_reward: float = 1,
         *,
-        refund: bool = True,
-        name: str | None = None,
+        capacity: float = _TB.capacity,
+        retry_cost: float = _TB.retry_cost,
+        timeout_cost: float = _TB.timeout_cost,
+        throttling_cost: float | None = _TB.throttling_cost,
+        success_reward: float = _TB.success_reward,
+        refund: bool = _TB.refund,
+        name: str = _TB.name,
     ) -> None:
-        super().__init__(name, "token-bucket")
-        if not isinstance(refund, bool):
-            raise ConfigError("refund", "True or False", refund)
-        self._refund_last = refund
-        amounts = {
-            "capacity": check_number("capacity", capacity, low=0.0),
-            "transient": check_number("retry_cost", retry_cost, low=0.0),
-            TIMEOUT: check_number("timeout_cost", timeout_cost, low=0.0),
-            "reward": check_number("success_reward", success_reward, low=0.0),
-        }
-        amounts[THROTTLING] = (
-            amounts["transient"]
-            if throttling_cost is None
-            else check_number("throttling_cost", throttling_cost, low=0.0)
+        self._configure(
+            TokenBucketOptions(
+                capacity=capacity,
+                retry_cost=retry_cost,
+                timeout_cost=timeout_cost,
+                throttling_cost=throttling_cost,
+                success_reward=success_reward,
+                refund=refund,
+                name=name,
+            )
         )
+
+    def _configure(self, options: TokenBucketOptions) -> None:
+        """Count in units of the options; a full bucket."""
+        self._options = options
+        self._start(options.name)
+        self._refund_last = options.refund
+        amounts = {
+            "capacity": options.capacity,
+            "transient": options.retry_cost,
+            TIMEOUT: options.timeout_cost,
+            THROTTLING: (
+                options.retry_cost if options.throttling_cost is None else options.throttling_cost
+            ),
+            "reward": options.success_reward,
+        }
         units, self._unit = _in_units(amounts)
         self._capacity = units["capacity"]
         self._costs = {key: units[key] for key in ("transient", TIMEOUT, THROTTLING)}
@@ -172,16 +257,21 @@ class TokenBucketBudget(_Budget):
         self._tokens = self._capacity
 
     @classmethod
-    def aws_standard(cls, *, name: str | None = None) -> TokenBucketBudget:
+    def aws_standard(cls, *, name: str = _TB.name) -> TokenBucketBudget:
         """AWS SDK standard mode: 500 tokens, retries cost 5, timeouts 10, success adds 1."""
-        return cls(500, retry_cost=5, timeout_cost=10, success_reward=1, name=name)
+        return cls(capacity=500, retry_cost=5, timeout_cost=10, success_reward=1, name=name)
 
     @classmethod
-    def aws_2026(cls, *, name: str | None = None) -> TokenBucketBudget:
+    def aws_2026(cls, *, name: str = _TB.name) -> TokenBucketBudget:
         """AWS SDK retry behaviour from 2026: transient errors and timeouts cost 14,
         throttling 5, success adds 1."""
         return cls(
-            500, retry_cost=14, timeout_cost=14, throttling_cost=5, success_reward=1, name=name
+            capacity=500,
+            retry_cost=14,
+            timeout_cost=14,
+            throttling_cost=5,
+            success_reward=1,
+            name=name,
         )
 
     @property
@@ -235,13 +325,15 @@ class TokenBucketBudget(_Budget):
         )
 
 
-class RatioBudget(_Budget):
+class RatioBudget(_Budget, Configured[RatioBudgetOptions]):
     """Retries limited to a share of recent requests, plus a floor (Finagle, Linkerd).
 
     Over the last ``window`` seconds, at most ``min_per_second * window + ratio *
     requests`` retries are made. With the defaults, retries add at most 10% to the
     load once traffic exceeds 100 requests per second.
     """
+
+    options_type = RatioBudgetOptions
 
     __slots__ = ("_floor", "_now", "_ratio", "_unit", "_window", "_window_seconds")
 
@@ -250,25 +342,33 @@ class RatioBudget(_Budget):
 
     def __init__(
         self,
-        ratio: float = 0.1,
-        min_per_second: float = 10.0,
-        window: float = 10.0,
         *,
-        clock: Clock | None = None,
-        name: str | None = None,
+        ratio: float = _RB.ratio,
+        min_per_second: float = _RB.min_per_second,
+        window: float = _RB.window,
+        clock: Clock = _RB.clock,
+        name: str = _RB.name,
     ) -> None:
-        super().__init__(name, "ratio-budget")
-        ratio = check_number("ratio", ratio, low=0.0, high=1000.0)
-        min_rate = check_number("min_per_second", min_per_second, low=0.0, high=1e9)
-        self._window_seconds = check_number("window", window, low=_MIN_WINDOW, high=1e9)
+        self._configure(
+            RatioBudgetOptions(
+                ratio=ratio, min_per_second=min_per_second, window=window, clock=clock, name=name
+            )
+        )
+
+    def _configure(self, options: RatioBudgetOptions) -> None:
+        """Count in units of the options; an empty window."""
+        self._options = options
+        self._start(options.name)
+        self._window_seconds = options.window
         # Exact: the floor and the ratio in whole units of one fraction, so the balance
         # never drifts and "one retry left" is decided exactly.
-        floor = exact(min_rate) * exact(self._window_seconds)
-        unit = math.lcm(floor.denominator, exact(ratio).denominator)
+        floor = exact(options.min_per_second) * exact(options.window)
+        ratio = exact(options.ratio)
+        unit = math.lcm(floor.denominator, ratio.denominator)
         self._unit = unit
         self._floor = int(floor * unit)
-        self._ratio = int(exact(ratio) * unit)
-        self._now = now_function(check_clock(clock))
+        self._ratio = int(ratio * unit)
+        self._now = now_function(options.clock)
         self._window = SlidingWindow(self._window_seconds, 10, 2)
 
     @property
@@ -322,7 +422,7 @@ class RatioBudget(_Budget):
         )
 
 
-class RetryThrottle(_Budget):
+class RetryThrottle(_Budget, Configured[RetryThrottleOptions]):
     """gRPC retry throttling (proposal A6).
 
     Tokens start at ``max_tokens``. Each failed attempt with a retryable error takes 1,
@@ -331,23 +431,29 @@ class RetryThrottle(_Budget):
     does), so the threshold is reached after exactly the documented number of events.
     """
 
+    options_type = RetryThrottleOptions
+
     __slots__ = ("_max", "_ratio", "_tokens")
 
     _SCALE = 1000
 
     def __init__(
-        self, max_tokens: float = 10, token_ratio: float = 0.1, *, name: str | None = None
+        self,
+        *,
+        max_tokens: float = _RT.max_tokens,
+        token_ratio: float = _RT.token_ratio,
+        name: str = _RT.name,
     ) -> None:
-        super().__init__(name, "retry-throttle")
-        # Thousandths, as gRPC keeps them: a value that rounds to none is refused.
-        maximum = check_number("max_tokens", max_tokens, low=0.0, low_open=True, high=1e12)
-        ratio = check_number("token_ratio", token_ratio, low=0.0, low_open=True, high=1e12)
-        self._max = round(maximum * self._SCALE)
-        self._ratio = round(ratio * self._SCALE)
-        if self._max == 0:
-            raise ConfigError("max_tokens", "at least 0.001 (three decimal places)", max_tokens)
-        if self._ratio == 0:
-            raise ConfigError("token_ratio", "at least 0.001 (three decimal places)", token_ratio)
+        self._configure(
+            RetryThrottleOptions(max_tokens=max_tokens, token_ratio=token_ratio, name=name)
+        )
+
+    def _configure(self, options: RetryThrottleOptions) -> None:
+        """Thousandths, as gRPC keeps them; a full count."""
+        self._options = options
+        self._start(options.name)
+        self._max = round(options.max_tokens * self._SCALE)
+        self._ratio = round(options.token_ratio * self._SCALE)
         self._tokens = self._max
 
     @property

@@ -9,15 +9,17 @@ scripted sequence of calls (``["fail", "fail", "pass"]``).
 from __future__ import annotations
 
 import math
+import random as _random
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypeVar, cast
 
 from ._core import events
-from ._core.clock import Clock, RandomSource
+from ._core.clock import MONOTONIC, Clock, RandomSource
 from ._core.errors import ConfigError, fresh_copy
 from ._core.events import Event, Listener
+from ._core.options import Configured, Options
 from ._core.validate import (
     check_callable,
     check_clock,
@@ -43,9 +45,113 @@ class ChaosInjected(Event):
     fault: str
 
 
-class Chaos(Policy):
+ErrorSpec = BaseException | type[BaseException] | Callable[[], BaseException]
+"""What a fault raises: an exception type, an exception (copied each time), or a
+zero-argument factory of them."""
+
+
+def _check_error(
+    error: BaseException | type[BaseException] | Callable[[], BaseException] | None,
+) -> Callable[[], BaseException]:
+    """A factory of fresh exceptions: re-raising one object would grow its traceback."""
+    if isinstance(error, type) and issubclass(error, BaseException):
+        kind = error
+        return lambda: kind("injected by stormproof.Chaos")
+    if isinstance(error, BaseException):
+        template = error
+        return lambda: fresh_copy(template).with_traceback(None)
+    return cast(
+        Callable[[], BaseException],
+        check_callable(
+            "error",
+            error,
+            arguments=0,
+            requirement="an exception type, an exception, or a zero-argument factory of them",
+        ),
+    )
+
+
+def _check_between(between: object) -> tuple[float, float] | None:
+    if between is None:
+        return None
+    if (
+        not isinstance(between, tuple)
+        or len(between) != 2
+        or not all(
+            isinstance(t, (int, float)) and not isinstance(t, bool) and not math.isnan(t)
+            for t in between
+        )
+        or not between[0] <= between[1]
+    ):
+        raise ConfigError(
+            "between", "a (start, end) pair of clock times (not NaN), start <= end", between
+        )
+    return (float(between[0]), float(between[1]))
+
+
+def _check_sequence(sequence: object) -> list[str | bool]:
+    if isinstance(sequence, (str, bytes)) or not isinstance(sequence, Sequence):
+        raise ConfigError("sequence", 'a list of steps such as ["fail", "fail", "pass"]', sequence)
+    steps = list(sequence)
+    for step in steps:
+        if not (isinstance(step, bool) or step in _INJECT or step in _PASS):
+            raise ConfigError(
+                "sequence", 'steps "fail"/"inject" or "pass"/"skip" (or True/False)', step
+            )
+    return steps
+
+
+@dataclass(frozen=True)
+class ChaosOptions(Options):
+    """Chaos's options (see ``Chaos``), validated when built; ``replace()`` copies.
+    ``name=None`` names it ``chaos-<kind>``."""
+
+    kind: Kind
+    rate: float = 1.0
+    error: ErrorSpec | None = None
+    seconds: float = 0.0
+    value: Any = None
+    enabled: bool | Callable[[], bool] = True
+    between: tuple[float, float] | None = None
+    sequence: Sequence[str | bool] | None = None
+    random: RandomSource = _random.random
+    clock: Clock = MONOTONIC
+    name: str | None = None
+    listeners: Iterable[Listener] = ()
+
+    def _check(self) -> None:
+        if self.kind not in ("fault", "latency", "outcome"):
+            raise ConfigError("kind", "'fault', 'latency' or 'outcome'", self.kind)
+        self._set("rate", check_number("rate", self.rate, low=0.0, high=1.0))
+        if self.kind == "fault":
+            _check_error(self.error)
+        self._set("seconds", check_number("seconds", self.seconds, low=0.0))
+        if not isinstance(self.enabled, bool):
+            check_callable(
+                "enabled",
+                self.enabled,
+                arguments=0,
+                requirement="True, False or a zero-argument callable returning one",
+            )
+        self._set("between", _check_between(self.between))
+        if self.sequence is not None:
+            self._set("sequence", tuple(_check_sequence(self.sequence)))
+        self._set("random", check_random(self.random))
+        self._set("clock", check_clock(self.clock))
+        if self.name is not None:
+            check_name("name", self.name, "")
+        self._set("listeners", events.check_listeners(self.listeners))
+
+
+_D = ChaosOptions(kind="outcome")
+"""Chaos's defaults, where its constructor and factories read them."""
+
+
+class Chaos(Policy, Configured[ChaosOptions]):
     """A fault injector. Build one with ``Chaos.fault``, ``Chaos.latency`` or
     ``Chaos.outcome``."""
+
+    options_type = ChaosOptions
 
     __slots__ = (
         "_between",
@@ -57,6 +163,7 @@ class Chaos(Policy):
         "_lock",
         "_name",
         "_now",
+        "_options",
         "_random",
         "_rate",
         "_seconds",
@@ -67,63 +174,138 @@ class Chaos(Policy):
     def __init__(
         self,
         kind: Kind,
-        rate: float = 1.0,
+        rate: float = _D.rate,
         *,
-        error: BaseException | type[BaseException] | Callable[[], BaseException] | None = None,
-        seconds: float = 0.0,
-        value: Any = None,
-        enabled: bool | Callable[[], bool] = True,
-        between: tuple[float, float] | None = None,
-        sequence: Sequence[str | bool] | None = None,
-        random: RandomSource | None = None,
-        clock: Clock | None = None,
-        name: str | None = None,
-        listeners: Iterable[Listener] | None = None,
+        error: ErrorSpec | None = _D.error,
+        seconds: float = _D.seconds,
+        value: Any = _D.value,
+        enabled: bool | Callable[[], bool] = _D.enabled,
+        between: tuple[float, float] | None = _D.between,
+        sequence: Sequence[str | bool] | None = _D.sequence,
+        random: RandomSource = _D.random,
+        clock: Clock = _D.clock,
+        name: str | None = _D.name,
+        listeners: Iterable[Listener] = _D.listeners,
     ) -> None:
-        if kind not in ("fault", "latency", "outcome"):
-            raise ConfigError("kind", "'fault', 'latency' or 'outcome'", kind)
-        self._kind = kind
-        self._rate = check_number("rate", rate, low=0.0, high=1.0)
-        self._error = _check_error(error) if kind == "fault" else None
-        self._seconds = check_number("seconds", seconds, low=0.0)
-        self._value = value
-        if not isinstance(enabled, bool):
-            check_callable(
-                "enabled",
-                enabled,
-                arguments=0,
-                requirement="True, False or a zero-argument callable returning one",
+        self._configure(
+            ChaosOptions(
+                kind=kind,
+                rate=rate,
+                error=error,
+                seconds=seconds,
+                value=value,
+                enabled=enabled,
+                between=between,
+                sequence=sequence,
+                random=random,
+                clock=clock,
+                name=name,
+                listeners=listeners,
             )
-        self._enabled = enabled
-        self._between = _check_between(between)
-        self._sequence = None if sequence is None else iter(_check_sequence(sequence))
-        self._random = check_random(random)
-        self._clock = check_clock(clock)
+        )
+
+    def _configure(self, options: ChaosOptions) -> None:
+        """Precompute what every call reads; a scripted ``sequence`` starts over."""
+        self._options = options
+        self._kind = options.kind
+        self._rate = options.rate
+        self._error = _check_error(options.error) if options.kind == "fault" else None
+        self._seconds = options.seconds
+        self._value = options.value
+        self._enabled = options.enabled
+        self._between = options.between
+        self._sequence = None if options.sequence is None else iter(options.sequence)
+        self._random = options.random
+        self._clock = options.clock
         self._now = now_function(self._clock)
-        self._name = check_name("name", name, f"chaos-{kind}")
-        self._listeners = events.check_listeners(listeners)
+        self._name = options.name or f"chaos-{options.kind}"
+        self._listeners = events.check_listeners(options.listeners)
         self._lock = threading.Lock()
 
     @classmethod
     def fault(
         cls,
-        rate: float = 1.0,
-        error: BaseException | type[BaseException] | Callable[[], BaseException] = ConnectionError,
-        **options: Any,
+        rate: float = _D.rate,
+        error: ErrorSpec = ConnectionError,
+        *,
+        enabled: bool | Callable[[], bool] = _D.enabled,
+        between: tuple[float, float] | None = _D.between,
+        sequence: Sequence[str | bool] | None = _D.sequence,
+        random: RandomSource = _D.random,
+        clock: Clock = _D.clock,
+        name: str | None = _D.name,
+        listeners: Iterable[Listener] = _D.listeners,
     ) -> Chaos:
         """Raise ``error`` (a type, an instance, or a factory; a fresh exception each time)
         instead of making the call."""
-        return cls("fault", rate, error=error, **options)
+        return cls(
+            "fault",
+            rate,
+            error=error,
+            enabled=enabled,
+            between=between,
+            sequence=sequence,
+            random=random,
+            clock=clock,
+            name=name,
+            listeners=listeners,
+        )
 
     @classmethod
-    def latency(cls, rate: float = 1.0, seconds: float = 1.0, **options: Any) -> Chaos:
+    def latency(
+        cls,
+        rate: float = _D.rate,
+        seconds: float = 1.0,
+        *,
+        enabled: bool | Callable[[], bool] = _D.enabled,
+        between: tuple[float, float] | None = _D.between,
+        sequence: Sequence[str | bool] | None = _D.sequence,
+        random: RandomSource = _D.random,
+        clock: Clock = _D.clock,
+        name: str | None = _D.name,
+        listeners: Iterable[Listener] = _D.listeners,
+    ) -> Chaos:
         """Wait ``seconds`` on the policy's clock before making the call."""
-        return cls("latency", rate, seconds=seconds, **options)
+        return cls(
+            "latency",
+            rate,
+            seconds=seconds,
+            enabled=enabled,
+            between=between,
+            sequence=sequence,
+            random=random,
+            clock=clock,
+            name=name,
+            listeners=listeners,
+        )
 
     @classmethod
-    def outcome(cls, rate: float = 1.0, value: Any = None, **options: Any) -> Chaos:
+    def outcome(
+        cls,
+        rate: float = _D.rate,
+        value: Any = None,
+        *,
+        enabled: bool | Callable[[], bool] = _D.enabled,
+        between: tuple[float, float] | None = _D.between,
+        sequence: Sequence[str | bool] | None = _D.sequence,
+        random: RandomSource = _D.random,
+        clock: Clock = _D.clock,
+        name: str | None = _D.name,
+        listeners: Iterable[Listener] = _D.listeners,
+    ) -> Chaos:
         """Return ``value`` instead of making the call."""
-        return cls("outcome", rate, value=value, **options)
+        return cls(
+            "outcome",
+            rate,
+            value=value,
+            enabled=enabled,
+            between=between,
+            sequence=sequence,
+            random=random,
+            clock=clock,
+            name=name,
+            listeners=listeners,
+        )
 
     @property
     def name(self) -> str:
@@ -188,54 +370,3 @@ class Chaos(Policy):
             else:
                 await self._clock.asleep(self._seconds)
         return await fn(*args, **kwargs)
-
-
-def _check_error(
-    error: BaseException | type[BaseException] | Callable[[], BaseException] | None,
-) -> Callable[[], BaseException]:
-    """A factory of fresh exceptions: re-raising one object would grow its traceback."""
-    if isinstance(error, type) and issubclass(error, BaseException):
-        kind = error
-        return lambda: kind("injected by stormproof.Chaos")
-    if isinstance(error, BaseException):
-        template = error
-        return lambda: fresh_copy(template).with_traceback(None)
-    return cast(
-        Callable[[], BaseException],
-        check_callable(
-            "error",
-            error,
-            arguments=0,
-            requirement="an exception type, an exception, or a zero-argument factory of them",
-        ),
-    )
-
-
-def _check_between(between: object) -> tuple[float, float] | None:
-    if between is None:
-        return None
-    if (
-        not isinstance(between, tuple)
-        or len(between) != 2
-        or not all(
-            isinstance(t, (int, float)) and not isinstance(t, bool) and not math.isnan(t)
-            for t in between
-        )
-        or not between[0] <= between[1]
-    ):
-        raise ConfigError(
-            "between", "a (start, end) pair of clock times (not NaN), start <= end", between
-        )
-    return (float(between[0]), float(between[1]))
-
-
-def _check_sequence(sequence: object) -> list[str | bool]:
-    if isinstance(sequence, (str, bytes)) or not isinstance(sequence, Sequence):
-        raise ConfigError("sequence", 'a list of steps such as ["fail", "fail", "pass"]', sequence)
-    steps = list(sequence)
-    for step in steps:
-        if not (isinstance(step, bool) or step in _INJECT or step in _PASS):
-            raise ConfigError(
-                "sequence", 'steps "fail"/"inject" or "pass"/"skip" (or True/False)', step
-            )
-    return steps

@@ -12,18 +12,22 @@ while a share of requests keeps probing so recovery is noticed quickly.
 
 from __future__ import annotations
 
+import random as _random
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
 
 from ._budget import _MIN_WINDOW, _Budget
 from ._classify import ErrorClass
 from ._core import events
-from ._core.clock import Clock, RandomSource
+from ._core.clock import MONOTONIC, Clock, RandomSource
 from ._core.errors import Throttled
 from ._core.events import Event, Listener
+from ._core.options import Configured, Options
 from ._core.validate import (
     check_clock,
     check_int,
+    check_name,
     check_number,
     check_random,
     now_function,
@@ -42,13 +46,43 @@ class ThrottleRejected(Event):
     retry: bool
 
 
-class AdaptiveThrottle(_Budget):
+@dataclass(frozen=True)
+class AdaptiveThrottleOptions(Options):
+    """AdaptiveThrottle's options, validated when built; ``replace()`` copies."""
+
+    k: float = 2.0
+    window: float = 120.0
+    max_reject: float = 0.9
+    minimum_requests: int = 10
+    clock: Clock = MONOTONIC
+    random: RandomSource = _random.random
+    name: str = "adaptive-throttle"
+    listeners: Iterable[Listener] = ()
+
+    def _check(self) -> None:
+        self._set("k", check_number("k", self.k, low=1.0))
+        self._set("window", check_number("window", self.window, low=_MIN_WINDOW))
+        self._set("max_reject", check_number("max_reject", self.max_reject, low=0.0, high=1.0))
+        check_int("minimum_requests", self.minimum_requests, low=0)
+        self._set("clock", check_clock(self.clock))
+        self._set("random", check_random(self.random))
+        self._set("name", check_name("name", self.name, "adaptive-throttle"))
+        self._set("listeners", events.check_listeners(self.listeners))
+
+
+_D = AdaptiveThrottleOptions()
+"""AdaptiveThrottle's defaults, where its constructor reads them."""
+
+
+class AdaptiveThrottle(_Budget, Configured[AdaptiveThrottleOptions]):
     """Client-side adaptive throttling, usable as ``Retry(budget=...)``.
 
     A rejected first attempt raises ``Throttled``; a rejected retry is simply not
     made (the caller's own error propagates). Every attempt counts as a request;
     successes and non-retryable errors count as accepted.
     """
+
+    options_type = AdaptiveThrottleOptions
 
     __slots__ = (
         "_k",
@@ -66,24 +100,40 @@ class AdaptiveThrottle(_Budget):
 
     def __init__(
         self,
-        k: float = 2.0,
-        window: float = 120.0,
-        max_reject: float = 0.9,
-        minimum_requests: int = 10,
         *,
-        clock: Clock | None = None,
-        random: RandomSource | None = None,
-        name: str | None = None,
-        listeners: tuple[Listener, ...] | list[Listener] | None = None,
+        k: float = _D.k,
+        window: float = _D.window,
+        max_reject: float = _D.max_reject,
+        minimum_requests: int = _D.minimum_requests,
+        clock: Clock = _D.clock,
+        random: RandomSource = _D.random,
+        name: str = _D.name,
+        listeners: Iterable[Listener] = _D.listeners,
     ) -> None:
-        super().__init__(name, "adaptive-throttle")
-        self._k = check_number("k", k, low=1.0)
-        self._window_seconds = check_number("window", window, low=_MIN_WINDOW)
-        self._max_reject = check_number("max_reject", max_reject, low=0.0, high=1.0)
-        self._minimum = check_int("minimum_requests", minimum_requests, low=0)
-        self._now = now_function(check_clock(clock))
-        self._random = check_random(random)
-        self._listeners = events.check_listeners(listeners)
+        self._configure(
+            AdaptiveThrottleOptions(
+                k=k,
+                window=window,
+                max_reject=max_reject,
+                minimum_requests=minimum_requests,
+                clock=clock,
+                random=random,
+                name=name,
+                listeners=listeners,
+            )
+        )
+
+    def _configure(self, options: AdaptiveThrottleOptions) -> None:
+        """An empty window."""
+        self._options = options
+        self._start(options.name)
+        self._k = options.k
+        self._window_seconds = options.window
+        self._max_reject = options.max_reject
+        self._minimum = options.minimum_requests
+        self._now = now_function(options.clock)
+        self._random = options.random
+        self._listeners = events.check_listeners(options.listeners)
         self._window = SlidingWindow(self._window_seconds, 20, 2)
 
     @property
