@@ -108,8 +108,8 @@ class ChaosOptions(Options):
 
     kind: Kind
     rate: float = 1.0
-    error: ErrorSpec | None = None
-    seconds: float = 0.0
+    error: ErrorSpec = ConnectionError
+    seconds: float = 1.0
     value: Any = None
     enabled: bool | Callable[[], bool] = True
     between: tuple[float, float] | None = None
@@ -176,7 +176,7 @@ class Chaos(Policy, Configured[ChaosOptions]):
         kind: Kind,
         rate: float = _D.rate,
         *,
-        error: ErrorSpec | None = _D.error,
+        error: ErrorSpec = _D.error,
         seconds: float = _D.seconds,
         value: Any = _D.value,
         enabled: bool | Callable[[], bool] = _D.enabled,
@@ -226,7 +226,7 @@ class Chaos(Policy, Configured[ChaosOptions]):
     def fault(
         cls,
         rate: float = _D.rate,
-        error: ErrorSpec = ConnectionError,
+        error: ErrorSpec = _D.error,
         *,
         enabled: bool | Callable[[], bool] = _D.enabled,
         between: tuple[float, float] | None = _D.between,
@@ -255,7 +255,7 @@ class Chaos(Policy, Configured[ChaosOptions]):
     def latency(
         cls,
         rate: float = _D.rate,
-        seconds: float = 1.0,
+        seconds: float = _D.seconds,
         *,
         enabled: bool | Callable[[], bool] = _D.enabled,
         between: tuple[float, float] | None = _D.between,
@@ -283,7 +283,7 @@ class Chaos(Policy, Configured[ChaosOptions]):
     def outcome(
         cls,
         rate: float = _D.rate,
-        value: Any = None,
+        value: Any = _D.value,
         *,
         enabled: bool | Callable[[], bool] = _D.enabled,
         between: tuple[float, float] | None = _D.between,
