@@ -646,11 +646,8 @@ class CircuitBreaker(Policy, Configured[BreakerOptions]):
         started = None if self._slow_call_duration is None else self._now()
         try:
             result = fn(*args, **kwargs)
-        except Exception as error:
+        except BaseException as error:
             self.on_error(permit, error, None if started is None else self._now() - started)
-            raise
-        except BaseException:
-            self.release(permit)
             raise
         if started is None and permit == self._epoch and self._state is _CLOSED:
             fast = self._fast_success
@@ -666,11 +663,8 @@ class CircuitBreaker(Policy, Configured[BreakerOptions]):
         started = None if self._slow_call_duration is None else self._now()
         try:
             result = await fn(*args, **kwargs)
-        except Exception as error:
+        except BaseException as error:
             self.on_error(permit, error, None if started is None else self._now() - started)
-            raise
-        except BaseException:
-            self.release(permit)
             raise
         self.on_success(permit, None if started is None else self._now() - started)
         return result

@@ -19,6 +19,7 @@ from typing import Any, ClassVar, TypeVar
 from ._core import events
 from ._core.clock import MONOTONIC, Clock
 from ._core.deadline import current as current_deadline
+from ._core.drive import Waiter
 from ._core.errors import ConfigError, Rejected
 from ._core.events import Event, Listener
 from ._core.options import Configured, Options
@@ -47,37 +48,14 @@ class BulkheadRejected(Event):
     waited: bool
 
 
-class _ThreadWaiter:
-    __slots__ = ("event", "granted")
+class _PermitWaiter(Waiter):
+    """A caller queued for a permit; ``granted`` once a releasing caller hands it one."""
 
-    def __init__(self) -> None:
-        self.event = threading.Event()
+    __slots__ = ("granted",)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        super().__init__(loop)
         self.granted = False
-
-    def wake(self) -> bool:
-        self.event.set()
-        return True
-
-
-class _TaskWaiter:
-    __slots__ = ("future", "granted", "loop")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.future: asyncio.Future[None] = loop.create_future()
-        self.granted = False
-
-    def wake(self) -> bool:
-        try:
-            self.loop.call_soon_threadsafe(_resolve, self.future)
-        except RuntimeError:  # its loop is closed: nobody is waiting any more
-            return False
-        return True
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 @dataclass(frozen=True)
@@ -159,7 +137,7 @@ class Bulkhead(Policy, Configured[BulkheadOptions]):
         self._listeners = events.check_listeners(options.listeners)
         self._lock = threading.Lock()
         self._active = 0
-        self._waiters: deque[_ThreadWaiter | _TaskWaiter] = deque()
+        self._waiters: deque[_PermitWaiter] = deque()
 
     @property
     def name(self) -> str:
@@ -226,7 +204,7 @@ class Bulkhead(Policy, Configured[BulkheadOptions]):
                 return
             # Its event loop is gone: the permit moves on to the next waiter.
 
-    def _enqueue(self, waiter: _ThreadWaiter | _TaskWaiter) -> float | None:
+    def _enqueue(self, waiter: _PermitWaiter) -> float | None:
         """Queue ``waiter`` if there is room and time; returns how long it may wait."""
         if len(self._waiters) >= self._max_queue:
             return None
@@ -239,7 +217,7 @@ class Bulkhead(Policy, Configured[BulkheadOptions]):
         self._waiters.append(waiter)
         return timeout
 
-    def _stop_waiting(self, waiter: _ThreadWaiter | _TaskWaiter) -> bool:
+    def _stop_waiting(self, waiter: _PermitWaiter) -> bool:
         """The waiter stops waiting. True if it was granted a permit meanwhile."""
         with self._lock:
             if waiter.granted:
@@ -255,42 +233,51 @@ class Bulkhead(Policy, Configured[BulkheadOptions]):
 
     # -- drivers ---------------------------------------------------------------------
 
-    def _acquire(self) -> None:
-        """Wait for a permit (the fast path, a free one, is ``try_acquire``)."""
+    def _queue_up(
+        self, loop: asyncio.AbstractEventLoop | None
+    ) -> tuple[_PermitWaiter, float] | None:
+        """No permit was free at once: take one if it is free now (None), or queue a
+        waiter (on ``loop``, for a task) and say how long it may wait; or refuse."""
         with self._lock:
             if self._active < self._max and not self._waiters:
                 self._active += 1
-                return
-            waiter = _ThreadWaiter()
+                return None
+            waiter = _PermitWaiter(loop)
             timeout = self._enqueue(waiter)
         if timeout is None:
             raise self._reject(waited=False)
-        try:
-            wait_event(self._clock, waiter.event, timeout)
-        except BaseException:
-            if self._stop_waiting(waiter):
+        return waiter, timeout
+
+    def _waited(self, waiter: _PermitWaiter, error: BaseException | None = None) -> None:
+        """The wait for a permit ended (``error``: it was interrupted). Keeps a permit
+        granted meanwhile, or gives it back if the caller is not going on, or refuses."""
+        granted = self._stop_waiting(waiter)
+        if error is not None:
+            if granted:
                 self.release()
-            raise
-        if not self._stop_waiting(waiter):
+        elif not granted:
             raise self._reject(waited=True)
 
+    def _acquire(self) -> None:
+        """Wait for a permit (the fast path, a free one, is ``try_acquire``)."""
+        queued = self._queue_up(None)
+        if queued is not None:
+            try:
+                wait_event(self._clock, queued[0].event, queued[1])
+            except BaseException as error:
+                self._waited(queued[0], error)
+                raise
+            self._waited(queued[0])
+
     async def _aacquire(self) -> None:
-        with self._lock:
-            if self._active < self._max and not self._waiters:
-                self._active += 1
-                return
-            waiter = _TaskWaiter(asyncio.get_running_loop())
-            timeout = self._enqueue(waiter)
-        if timeout is None:
-            raise self._reject(waited=False)
-        try:
-            await wait_future(self._clock, waiter.future, timeout)
-        except BaseException:
-            if self._stop_waiting(waiter):
-                self.release()
-            raise
-        if not self._stop_waiting(waiter):
-            raise self._reject(waited=True)
+        queued = self._queue_up(asyncio.get_running_loop())
+        if queued is not None:
+            try:
+                await wait_future(self._clock, queued[0].future, queued[1])  # type: ignore[arg-type]
+            except BaseException as error:
+                self._waited(queued[0], error)
+                raise
+            self._waited(queued[0])
 
     def _run(self, fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
         if not self.try_acquire():

@@ -12,7 +12,6 @@ background task) refreshes them, and "not found" outcomes are cached briefly.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import math
 import threading
@@ -25,8 +24,8 @@ from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from ._core import events
 from ._core.clock import MONOTONIC, Clock
-from ._core.context import detached
 from ._core.deadline import current as current_deadline
+from ._core.drive import CALL, Background, Core, Failure, Io, Wait, Waiter, adrive, drive
 from ._core.errors import ConfigError, DeadlineExceeded, fresh_copy
 from ._core.events import Event, Listener
 from ._core.options import Configured, Options
@@ -41,8 +40,7 @@ from ._core.validate import (
     check_number,
     now_function,
 )
-from ._core.waiting import wait_event, wait_future
-from ._policy import Policy, original_call, returned_coroutine
+from ._policy import Policy, original_call
 
 __all__ = [
     "Cache",
@@ -183,10 +181,10 @@ class CacheStaleServed(Event):
 
 
 class _Flight:
-    """One origin call in progress for a key, and who waits for its outcome: threads
-    on ``done``, tasks of any event loop on a future of their own loop (``waiters``).
-    ``thread`` is the thread the call blocks (None for a refresh in a thread of its
-    own); ``in_task`` whether it runs as a task of that thread's event loop."""
+    """One origin call in progress for a key, and who waits for its outcome (threads
+    and tasks of any event loop alike, each with a ``Waiter`` of its own). ``thread``
+    is the thread the call blocks (None for a refresh in a thread of its own);
+    ``in_task`` whether it runs as a task of that thread's event loop."""
 
     __slots__ = ("abandoned", "done", "error", "in_task", "refresh", "thread", "value", "waiters")
 
@@ -200,7 +198,7 @@ class _Flight:
         """A copy of the call's error, without its traceback: each waiter raises a copy
         of its own, and the leader, the original."""
         self.abandoned = False
-        self.waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self.waiters: list[Waiter] = []
 
     def can_wait(self, me: int, in_task: bool) -> bool:
         """May a caller on thread ``me`` (waiting in a task, or blocking its thread)
@@ -407,13 +405,13 @@ class Cache(Policy, Configured[CacheOptions]):
         entry = self._store.get(key)
         if entry is None:
             return None, False
-        if now is None:
-            now = self._now()
-        if now < entry.fresh_until:
-            return entry, True
-        if now >= entry.stale_until:
+        return self._usable(entry, self._now() if now is None else now)
+
+    @staticmethod
+    def _usable(entry: CacheEntry | None, now: float) -> tuple[CacheEntry | None, bool]:
+        if entry is None or now >= entry.stale_until:
             return None, False
-        return entry, False
+        return entry, now < entry.fresh_until
 
     def fill(self, key: Hashable, value: Any, now: float | None = None) -> None:
         """The origin answered ``value``: store it."""
@@ -458,17 +456,6 @@ class Cache(Policy, Configured[CacheOptions]):
         negative = self._negative_entry(error, now)
         if negative is not None:
             self._store.set(key, negative)
-            return None
-        return self._stale_for(key, entry, error, now)
-
-    async def _aafter_error(
-        self, key: Hashable, entry: CacheEntry | None, error: Exception, now: float
-    ) -> CacheEntry | None:
-        if not self._async_store:
-            return self._after_error(key, entry, error, now)
-        negative = self._negative_entry(error, now)
-        if negative is not None:
-            await self._store.aset(key, negative)
             return None
         return self._stale_for(key, entry, error, now)
 
@@ -528,18 +515,18 @@ class Cache(Policy, Configured[CacheOptions]):
             flight.abandoned = abandoned
             waiters, flight.waiters = flight.waiters, []
             flight.done.set()
-        if not waiters:
-            return
-        try:
-            here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            here = None
-        for loop, waiter in waiters:
-            if loop is here:
-                _resolve(waiter)
-            else:
-                with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits there
-                    loop.call_soon_threadsafe(_resolve, waiter)
+        for waiter in waiters:
+            waiter.wake()
+
+    def _waiter(self, flight: _Flight, loop: asyncio.AbstractEventLoop | None) -> Waiter | None:
+        """A waiter for ``flight``'s outcome (on ``loop``, for a task), or None if the
+        outcome is already there."""
+        with self._lock:
+            if flight.done.is_set():
+                return None
+            waiter = Waiter(loop)
+            flight.waiters.append(waiter)
+            return waiter
 
     def _outcome(self, flight: _Flight) -> Any:
         """What a waiter gets: the value, a copy of the error of its own, or
@@ -566,231 +553,108 @@ class Cache(Policy, Configured[CacheOptions]):
         self._stale_served(key, entry, self._now(), "revalidating", None)
         return entry.value
 
-    # -- sync driver ------------------------------------------------------------------
+    # -- the decisions of a call past its fresh hit ---------------------------------
 
-    def _run(self, fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
-        key = self.key_for(fn, args, kwargs)
-        entry, fresh = self.lookup(key)
-        if fresh:
-            return _served(entry)  # type: ignore[no-any-return, arg-type]
+    def _serve(
+        self, key: Hashable, entry: CacheEntry | None, loop: asyncio.AbstractEventLoop | None
+    ) -> Core:
+        """A call that found no fresh entry (``entry``: a stale one, or None), made by a
+        task of ``loop``, or by a thread (``loop`` None): coalesced with the call in
+        progress for its key, or the origin's call, or a stale value while a refresh
+        runs behind it."""
+        in_task = loop is not None
         while True:
-            result = self._load(key, fn, args, kwargs, entry)
-            if result is not _ABANDONED:
-                return result  # type: ignore[no-any-return]
-
-    def _load(
-        self,
-        key: Hashable,
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        entry: CacheEntry | None,
-    ) -> Any:
-        if not self._coalesce:
-            return self._fetch(key, fn, args, kwargs, entry)
-        revalidate = entry is not None and self._swr
-        flight, leader = self._join(key, in_task=False, refresh=revalidate)
-        if revalidate:
-            assert entry is not None
+            if not self._coalesce:
+                return (yield from self._origin(key, entry))
+            revalidate = entry is not None and self._swr
+            flight, leader = self._join(key, in_task, revalidate)
+            if revalidate:
+                assert entry is not None
+                if leader:
+                    assert flight is not None
+                    yield Background(self._lead(key, flight, entry), self._background_started)
+                return self._serve_stale(key, entry)
+            if flight is None:
+                return (yield from self._origin(key, entry))
             if leader:
-                assert flight is not None
-                self._refresh_in_a_thread(key, flight, fn, args, kwargs, entry)
-            return self._serve_stale(key, entry)
-        if flight is None:
-            return self._fetch(key, fn, args, kwargs, entry)
-        if leader:
-            return self._lead(key, flight, fn, args, kwargs, entry)
-        return self._follow(key, flight, entry)
+                return (yield from self._lead(key, flight, entry))
+            waiter = self._waiter(flight, loop)
+            if waiter is not None:
+                active = current_deadline()
+                woken = yield Wait(waiter, None if active is None else active.remaining())
+                if not woken:
+                    return self._deadline_passed(key, entry)
+            outcome = self._outcome(flight)
+            if outcome is not _ABANDONED:
+                return outcome
+            # The caller making the call was interrupted: this one makes it instead.
 
-    def _fetch(
-        self,
-        key: Hashable,
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        entry: CacheEntry | None,
-    ) -> Any:
-        """One origin call; stores its outcome; serves stale if it fails."""
-        try:
-            value = fn(*args, **kwargs)
-        except Exception as error:
-            stale = self._after_error(key, entry, error, self._now())
-            if stale is None:
-                raise  # the origin's own error, unchanged
-            return stale.value
-        if type(value) is CoroutineType:  # never cache a coroutine: it can be awaited once
-            raise returned_coroutine(self, fn, value)
-        self.fill(key, value)
-        return value
-
-    def _lead(
-        self,
-        key: Hashable,
-        flight: _Flight,
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        entry: CacheEntry | None,
-    ) -> Any:
-        try:
-            value = self._fetch(key, fn, args, kwargs, entry)
-        except Exception as error:
-            self._land(key, flight, error=error)
-            raise
-        except BaseException:
-            self._land(key, flight, abandoned=True)  # interrupted: waiters try again
-            raise
-        self._land(key, flight, value=value)
-        return value
-
-    def _follow(self, key: Hashable, flight: _Flight, entry: CacheEntry | None) -> Any:
-        active = current_deadline()
-        if active is None:
-            flight.done.wait()
-        elif not wait_event(self._clock, flight.done, active.remaining()):
-            return self._deadline_passed(key, entry)
-        return self._outcome(flight)
-
-    def _refresh_in_a_thread(
-        self,
-        key: Hashable,
-        flight: _Flight,
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        entry: CacheEntry,
-    ) -> None:
-        """Refresh ``key`` in a thread of its own, free of the caller's deadline."""
-
-        def refresh() -> None:
-            with contextlib.suppress(Exception):  # a failed refresh is not news: stale was served
-                self._lead(key, flight, fn, args, kwargs, entry)
-
-        context = detached()
-        thread = threading.Thread(
-            target=context.run, args=(refresh,), name=f"stormproof-refresh-{self._name}"
-        )
-        thread.daemon = True
-        thread.start()
-
-    # -- async driver -------------------------------------------------------------------
-
-    async def _arun(
-        self, fn: Callable[..., Awaitable[R]], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> R:
-        key = self.key_for(fn, args, kwargs)
+    def _origin(self, key: Hashable, entry: CacheEntry | None) -> Core:
+        """One origin call: its value is stored; a failure is cached if it means "not
+        found", answered by ``entry`` if it may be served stale, or the call's outcome."""
+        outcome = yield CALL
         now = self._now()
-        store = self._store
-        entry = await store.aget(key) if self._async_store else store.get(key)
-        if entry is not None:
-            if now < entry.fresh_until:
-                return _served(entry)  # type: ignore[no-any-return]
-            if now >= entry.stale_until:
-                entry = None
-        while True:
-            result = await self._aload(key, fn, args, kwargs, entry)
-            if result is not _ABANDONED:
-                return result  # type: ignore[no-any-return]
+        if type(outcome) is Failure:
+            error = outcome.error
+            negative = self._negative_entry(error, now)
+            if negative is not None:
+                yield from self._store_entry(key, negative)
+                return outcome
+            stale = self._stale_for(key, entry, error, now)
+            return outcome if stale is None else stale.value
+        if type(outcome) is CoroutineType:  # never cache a coroutine: it can be awaited once
+            return outcome  # (the sync driver refuses it: an async function's result)
+        yield from self._store_entry(key, self._entry_for(outcome, now))
+        return outcome
 
-    async def _aload(
-        self,
-        key: Hashable,
-        fn: Callable[..., Awaitable[Any]],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        entry: CacheEntry | None,
-    ) -> Any:
-        if not self._coalesce:
-            return await self._afetch(key, fn, args, kwargs, entry)
-        revalidate = entry is not None and self._swr
-        flight, leader = self._join(key, in_task=True, refresh=revalidate)
-        if revalidate:
-            assert entry is not None
-            if leader:
-                assert flight is not None
-                self._refresh_in_a_task(key, flight, fn, args, kwargs, entry)
-            return self._serve_stale(key, entry)
-        if flight is None:
-            return await self._afetch(key, fn, args, kwargs, entry)
-        if leader:
-            return await self._alead(key, flight, fn, args, kwargs, entry)
-        return await self._afollow(key, flight, entry)
-
-    async def _afetch(
-        self,
-        key: Hashable,
-        fn: Callable[..., Awaitable[Any]],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        entry: CacheEntry | None,
-    ) -> Any:
-        try:
-            value = await fn(*args, **kwargs)
-        except Exception as error:
-            stale = await self._aafter_error(key, entry, error, self._now())
-            if stale is None:
-                raise  # the origin's own error, unchanged
-            return stale.value
-        fresh = self._entry_for(value, self._now())
+    def _store_entry(self, key: Hashable, entry: CacheEntry) -> Core:
         if self._async_store:
-            await self._store.aset(key, fresh)
+            yield Io(self._store.set, self._store.aset, (key, entry))
         else:
-            self._store.set(key, fresh)
-        return value
+            self._store.set(key, entry)
 
-    async def _alead(
-        self,
-        key: Hashable,
-        flight: _Flight,
-        fn: Callable[..., Awaitable[Any]],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        entry: CacheEntry | None,
-    ) -> Any:
+    def _lead(self, key: Hashable, flight: _Flight, entry: CacheEntry | None) -> Core:
+        """The origin call that the callers of ``flight`` share."""
         try:
-            value = await self._afetch(key, fn, args, kwargs, entry)
-        except Exception as error:
-            self._land(key, flight, error=error)
-            raise
+            outcome = yield from self._origin(key, entry)
         except BaseException:
-            self._land(key, flight, abandoned=True)  # interrupted: waiters try again
+            self._land(key, flight, abandoned=True)  # interrupted: a waiter takes over
             raise
-        self._land(key, flight, value=value)
-        return value
+        if type(outcome) is Failure:
+            self._land(key, flight, error=outcome.error)
+        else:
+            self._land(key, flight, value=outcome)
+        return outcome
 
-    async def _afollow(self, key: Hashable, flight: _Flight, entry: CacheEntry | None) -> Any:
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[None] | None = None
-        with self._lock:
-            if not flight.done.is_set():
-                waiter = loop.create_future()
-                flight.waiters.append((loop, waiter))
-        if waiter is not None:
-            active = current_deadline()
-            timeout = None if active is None else active.remaining()
-            if not await wait_future(self._clock, waiter, timeout):
-                return self._deadline_passed(key, entry)
-        return self._outcome(flight)
-
-    def _refresh_in_a_task(
-        self,
-        key: Hashable,
-        flight: _Flight,
-        fn: Callable[..., Awaitable[Any]],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        entry: CacheEntry,
-    ) -> None:
-        """Refresh ``key`` in a task of its own, free of the caller's deadline."""
-        refresh = self._alead(key, flight, fn, args, kwargs, entry)
-        task = detached().run(asyncio.ensure_future, refresh)
-        self._background.add(task)
+    def _background_started(self, task: asyncio.Future[Any]) -> None:
+        self._background.add(task)  # held until done: a task nobody holds may vanish
         task.add_done_callback(self._background_done)
 
     def _background_done(self, task: asyncio.Future[Any]) -> None:
         self._background.discard(task)
         if not task.cancelled():
             task.exception()  # a failed refresh is not news: the stale value was served
+
+    # -- drivers ---------------------------------------------------------------------------
+
+    def _run(self, fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
+        key = self.key_for(fn, args, kwargs)
+        entry, fresh = self.lookup(key)
+        if fresh:
+            return _served(entry)  # type: ignore[no-any-return, arg-type]
+        return drive(self._serve(key, entry, None), fn, args, kwargs, self._clock)  # type: ignore[no-any-return]
+
+    async def _arun(
+        self, fn: Callable[..., Awaitable[R]], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> R:
+        key = self.key_for(fn, args, kwargs)
+        store = self._store
+        entry = await store.aget(key) if self._async_store else store.get(key)
+        entry, fresh = self._usable(entry, self._now())
+        if fresh:
+            return _served(entry)  # type: ignore[no-any-return, arg-type]
+        core = self._serve(key, entry, asyncio.get_running_loop())
+        return await adrive(core, fn, args, kwargs, self._clock)  # type: ignore[no-any-return]
 
     # -- background refreshes -------------------------------------------------------------
 
@@ -809,20 +673,16 @@ class Cache(Policy, Configured[CacheOptions]):
     async def await_refreshes(self) -> None:
         """Wait until the background refreshes running now have ended (async code)."""
         loop = asyncio.get_running_loop()
-        waiters = []
         with self._lock:
-            for flight in self._flights.values():
-                if flight.refresh and not flight.done.is_set():
-                    waiter: asyncio.Future[None] = loop.create_future()
-                    flight.waiters.append((loop, waiter))
-                    waiters.append(waiter)
-        if waiters:
-            await asyncio.wait(waiters)
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+            refreshes = [flight for flight in self._flights.values() if flight.refresh]
+        futures = []
+        for flight in refreshes:
+            waiter = self._waiter(flight, loop)
+            if waiter is not None:
+                assert waiter.future is not None
+                futures.append(waiter.future)
+        if futures:
+            await asyncio.wait(futures)
 
 
 def _served(entry: CacheEntry) -> Any:

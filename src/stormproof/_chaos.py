@@ -13,7 +13,7 @@ import random as _random
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypedDict, TypeVar, cast
 
 from ._core import events
 from ._core.clock import MONOTONIC, Clock, RandomSource
@@ -30,12 +30,17 @@ from ._core.validate import (
 )
 from ._policy import Policy
 
-__all__ = ["Chaos", "ChaosInjected"]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = ["Chaos", "ChaosInjected", "ChaosSettings"]
 
 R = TypeVar("R")
 
 Kind = Literal["fault", "latency", "outcome"]
 _INJECT = frozenset({"fail", "inject", "slow", "answer"})
+_PASS: Any = object()  # no fault for this call
+_DELAY: Any = object()  # wait, then call
 _PASS = frozenset({"pass", "skip"})
 
 
@@ -143,6 +148,18 @@ class ChaosOptions(Options):
         self._set("listeners", events.check_listeners(self.listeners))
 
 
+class ChaosSettings(TypedDict, total=False):
+    """The options every kind of fault takes (``Chaos.fault(rate, error, **these)``)."""
+
+    enabled: bool | Callable[[], bool]
+    between: tuple[float, float] | None
+    sequence: Sequence[str | bool] | None
+    random: RandomSource
+    clock: Clock
+    name: str | None
+    listeners: Iterable[Listener]
+
+
 _D = ChaosOptions(kind="outcome")
 """Chaos's defaults, where its constructor and factories read them."""
 
@@ -224,88 +241,25 @@ class Chaos(Policy, Configured[ChaosOptions]):
 
     @classmethod
     def fault(
-        cls,
-        rate: float = _D.rate,
-        error: ErrorSpec = _D.error,
-        *,
-        enabled: bool | Callable[[], bool] = _D.enabled,
-        between: tuple[float, float] | None = _D.between,
-        sequence: Sequence[str | bool] | None = _D.sequence,
-        random: RandomSource = _D.random,
-        clock: Clock = _D.clock,
-        name: str | None = _D.name,
-        listeners: Iterable[Listener] = _D.listeners,
+        cls, rate: float = _D.rate, error: ErrorSpec = _D.error, **options: Unpack[ChaosSettings]
     ) -> Chaos:
         """Raise ``error`` (a type, an instance, or a factory; a fresh exception each time)
         instead of making the call."""
-        return cls(
-            "fault",
-            rate,
-            error=error,
-            enabled=enabled,
-            between=between,
-            sequence=sequence,
-            random=random,
-            clock=clock,
-            name=name,
-            listeners=listeners,
-        )
+        return cls("fault", rate, error=error, **options)
 
     @classmethod
     def latency(
-        cls,
-        rate: float = _D.rate,
-        seconds: float = _D.seconds,
-        *,
-        enabled: bool | Callable[[], bool] = _D.enabled,
-        between: tuple[float, float] | None = _D.between,
-        sequence: Sequence[str | bool] | None = _D.sequence,
-        random: RandomSource = _D.random,
-        clock: Clock = _D.clock,
-        name: str | None = _D.name,
-        listeners: Iterable[Listener] = _D.listeners,
+        cls, rate: float = _D.rate, seconds: float = _D.seconds, **options: Unpack[ChaosSettings]
     ) -> Chaos:
         """Wait ``seconds`` on the policy's clock before making the call."""
-        return cls(
-            "latency",
-            rate,
-            seconds=seconds,
-            enabled=enabled,
-            between=between,
-            sequence=sequence,
-            random=random,
-            clock=clock,
-            name=name,
-            listeners=listeners,
-        )
+        return cls("latency", rate, seconds=seconds, **options)
 
     @classmethod
     def outcome(
-        cls,
-        rate: float = _D.rate,
-        value: Any = _D.value,
-        *,
-        enabled: bool | Callable[[], bool] = _D.enabled,
-        between: tuple[float, float] | None = _D.between,
-        sequence: Sequence[str | bool] | None = _D.sequence,
-        random: RandomSource = _D.random,
-        clock: Clock = _D.clock,
-        name: str | None = _D.name,
-        listeners: Iterable[Listener] = _D.listeners,
+        cls, rate: float = _D.rate, value: Any = _D.value, **options: Unpack[ChaosSettings]
     ) -> Chaos:
         """Return ``value`` instead of making the call."""
-        return cls(
-            "outcome",
-            rate,
-            value=value,
-            enabled=enabled,
-            between=between,
-            sequence=sequence,
-            random=random,
-            clock=clock,
-            name=name,
-            listeners=listeners,
-        )
+        return cls("outcome", rate, value=value, **options)
 
     @property
     def name(self) -> str:
@@ -340,33 +294,35 @@ class Chaos(Policy, Configured[ChaosOptions]):
         if events.active(self._listeners):
             events.emit(ChaosInjected(self._name, self._now(), self._kind), self._listeners)
 
-    def _raise(self) -> None:
-        factory = self._error
-        assert factory is not None
-        raise factory()
+    def _inject(self) -> Any:
+        """This call's fault, decided and reported: raises the fault's error; returns
+        ``_PASS`` (no fault), ``_DELAY`` (wait ``seconds``, then call) or ``(value,)``
+        (answer it instead of calling)."""
+        if not self.injects():
+            return _PASS
+        self._injected()
+        if self._kind == "fault":
+            factory = self._error
+            assert factory is not None
+            raise factory()
+        return _DELAY if self._kind == "latency" else (self._value,)
 
     # -- drivers -----------------------------------------------------------------------------
 
     def _run(self, fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
-        if self.injects():
-            self._injected()
-            if self._kind == "fault":
-                self._raise()
-            elif self._kind == "outcome":
-                return self._value  # type: ignore[no-any-return]
-            else:
-                self._clock.sleep(self._seconds)
+        action = self._inject()
+        if action is _DELAY:
+            self._clock.sleep(self._seconds)
+        elif action is not _PASS:
+            return action[0]  # type: ignore[no-any-return]
         return fn(*args, **kwargs)
 
     async def _arun(
         self, fn: Callable[..., Awaitable[R]], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> R:
-        if self.injects():
-            self._injected()
-            if self._kind == "fault":
-                self._raise()
-            elif self._kind == "outcome":
-                return self._value  # type: ignore[no-any-return]
-            else:
-                await self._clock.asleep(self._seconds)
+        action = self._inject()
+        if action is _DELAY:
+            await self._clock.asleep(self._seconds)
+        elif action is not _PASS:
+            return action[0]  # type: ignore[no-any-return]
         return await fn(*args, **kwargs)

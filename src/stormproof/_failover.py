@@ -11,7 +11,6 @@ flap. It moves back only after the preferred region has answered probe calls for
 
 from __future__ import annotations
 
-import inspect
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from ._classify import is_regional_failure
 from ._core import events
 from ._core.clock import MONOTONIC, Clock
 from ._core.deadline import current as current_deadline
+from ._core.drive import Call, Core, Failure, adrive, drive
 from ._core.errors import ConfigError
 from ._core.events import Event, Listener
 from ._core.options import Configured, Options
@@ -34,6 +34,7 @@ from ._core.validate import (
     check_number,
     now_function,
 )
+from ._policy import is_async
 
 __all__ = ["Failover", "FailoverSwitched"]
 
@@ -202,6 +203,9 @@ class Failover(Configured[FailoverOptions]):
             self._failover_types, self._failover_on = check_exceptions(
                 "failover_on", options.failover_on
             )
+        self._async_region = next(
+            (index for index, work in enumerate(self._work) if is_async(work)), None
+        )
         self._failback_after = options.failback_after
         self._probe_interval = options.probe_interval
         self._listeners = events.check_listeners(options.listeners)
@@ -340,41 +344,22 @@ class Failover(Configured[FailoverOptions]):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Do the work in the first region that answers (sync region callables)."""
-        last: Exception | None = None
-        for index in self._plan(self._now()):
-            if last is not None and self._out_of_time():
-                break
-            work = self._work[index]
-            if inspect.iscoroutinefunction(work):
-                raise ConfigError(
-                    f"regions[{self._names[index]!r}]",
-                    "a sync callable (use acall for async ones)",
-                    work,
-                )
-            permit = self._admit(index)
-            if isinstance(permit, CircuitOpen):
-                last = permit
-                continue
-            try:
-                result = work(*args, **kwargs)
-            except Exception as error:
-                if not self._failed(index, permit, error):
-                    raise
-                last = error
-                continue
-            except BaseException:
-                self._breakers[index].release(permit)
-                raise
-            self._succeeded(index, permit)
-            return result
-        assert last is not None
-        try:
-            raise last
-        finally:
-            last = None  # no cycle: its traceback holds this frame
+        if self._async_region is not None:
+            raise ConfigError(
+                f"regions[{self._names[self._async_region]!r}]",
+                "a sync callable (use acall for async ones)",
+                self._work[self._async_region],
+            )
+        return drive(self._attempts(), _no_protected_call, args, kwargs, self._clock)
 
     async def acall(self, *args: Any, **kwargs: Any) -> Any:
         """Do the work in the first region that answers (async or sync callables)."""
+        return await adrive(self._attempts(), _no_protected_call, args, kwargs, self._clock)
+
+    def _attempts(self) -> Core:
+        """One call's decisions: each region of the plan in turn, behind its breaker,
+        until one answers or the deadline has passed. Returns the answer, or a Failure:
+        an error that is not regional (the region answered), else the last one."""
         last: Exception | None = None
         for index in self._plan(self._now()):
             if last is not None and self._out_of_time():
@@ -384,21 +369,19 @@ class Failover(Configured[FailoverOptions]):
                 last = permit
                 continue
             try:
-                result = self._work[index](*args, **kwargs)
-                if inspect.isawaitable(result):
-                    result = await result
-            except Exception as error:
-                if not self._failed(index, permit, error):
-                    raise
-                last = error
-                continue
-            except BaseException:
+                outcome = yield Call(self._work[index])
+            except BaseException:  # interrupted: no outcome, the permit is given back
                 self._breakers[index].release(permit)
                 raise
-            self._succeeded(index, permit)
-            return result
+            if type(outcome) is not Failure:
+                self._succeeded(index, permit)
+                return outcome
+            if not self._failed(index, permit, outcome.error):
+                return outcome
+            last = outcome.error
         assert last is not None
-        try:
-            raise last
-        finally:
-            last = None  # no cycle: its traceback holds this frame
+        return Failure(last)
+
+
+def _no_protected_call(*args: Any, **kwargs: Any) -> Any:  # pragma: no cover
+    raise AssertionError("Failover calls its regions' functions")

@@ -22,6 +22,7 @@ from ._core.clock import MONOTONIC, Clock
 from ._core.context import RETRYING
 from ._core.deadline import _CURRENT as _CURRENT_DEADLINE
 from ._core.deadline import Deadline
+from ._core.drive import CALL, Core, Failure, adrive, drive, ended
 from ._core.errors import Rejected
 from ._core.events import Event, Listener, _registry
 from ._core.options import Configured, Options
@@ -50,6 +51,9 @@ GiveUpReason = Literal["attempts", "deadline", "budget"]
 _ACTIVE = RETRYING
 
 _DEFAULT_BACKOFF = Backoff()
+
+_UNOPENED: tuple[float | None, Deadline | None] = (None, None)
+"""What ``Retry._open`` returns for a call with no deadline and no budget."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +177,9 @@ class Retry(Policy, Configured[RetryOptions]):
         "_now",
         "_on",
         "_on_types",
+        "_opens",
         "_options",
+        "_plain",
         "_retry_on_result",
         "_retry_rejected",
         "_throttling_backoff",
@@ -228,6 +234,9 @@ class Retry(Policy, Configured[RetryOptions]):
         )
         self._budget = combine_budgets(options.budget)
         self._retry_on_result = options.retry_on_result
+        self._plain = options.retry_on_result is None  # every result is a success
+        # Whether a call has anything to do before its first attempt (see _open).
+        self._opens = self._budget is not None or self._deadline is not None
         self._classify = options.classify
         self._classify_always = (
             self._budget is not None or self._throttling_backoff is not self._backoff
@@ -296,99 +305,99 @@ class Retry(Policy, Configured[RetryOptions]):
 
     # -- drivers: decorator, call, acall -------------------------------------------
 
-    def _run(self, fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
+    def _run(self, fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if self._defer_nested and _ACTIVE.get():
             return fn(*args, **kwargs)
         ambient = _CURRENT_DEADLINE.get()
-        if ambient is not None:
-            ambient.check(self._name)
-        budget = self._budget
-        if budget is not None:
-            budget.on_request()
-        started = None if self._deadline is None else self._now()
+        opened = self._open(ambient) if ambient is not None or self._opens else _UNOPENED
         token = _ACTIVE.set(True)
         try:
             try:
-                result = fn(*args, **kwargs)
+                outcome: Any = fn(*args, **kwargs)
             except Exception as error:
-                state = RetryState(self, started, ambient)
-                delay = state.on_exception(error, self._now())
-                if delay is None:
-                    raise
-            else:
-                check = self._retry_on_result
-                if check is None or not check(result):
-                    if budget is not None:
-                        budget.on_success(None)
-                    return result
-                state = RetryState(self, started, ambient)
-                delay = state.on_retryable_result(result, self._now())
-                if delay is None:
-                    return result
-            sleep = self._clock.sleep
-            now = self._now
-            while True:
-                sleep(delay)
-                try:
-                    result = fn(*args, **kwargs)
-                except Exception as error:
-                    delay = state.on_exception(error, now())
-                    if delay is None:
-                        raise
-                else:
-                    delay = state.on_result(result, now())
-                    if delay is None:
-                        return result
+                outcome = Failure(error)
+            if self._plain and type(outcome) is not Failure:  # the success path
+                return outcome if self._budget is None else self._rewarded(outcome)
+            core = self._after_first(opened, outcome)
+            return ended(outcome) if core is None else drive(core, fn, args, kwargs, self._clock)
         finally:
             _ACTIVE.reset(token)
+            outcome = None  # a failed first attempt: no cycle through this frame
 
     async def _arun(
         self, fn: Callable[..., Awaitable[R]], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> R:
+    ) -> Any:
         if self._defer_nested and _ACTIVE.get():
             return await fn(*args, **kwargs)
         ambient = _CURRENT_DEADLINE.get()
-        if ambient is not None:
-            ambient.check(self._name)
-        budget = self._budget
-        if budget is not None:
-            budget.on_request()
-        started = None if self._deadline is None else self._now()
+        opened = self._open(ambient) if ambient is not None or self._opens else _UNOPENED
         token = _ACTIVE.set(True)
         try:
             try:
-                result = await fn(*args, **kwargs)
+                outcome: Any = await fn(*args, **kwargs)
             except Exception as error:
-                state = RetryState(self, started, ambient)
-                delay = state.on_exception(error, self._now())
-                if delay is None:
-                    raise
-            else:
-                check = self._retry_on_result
-                if check is None or not check(result):
-                    if budget is not None:
-                        budget.on_success(None)
-                    return result
-                state = RetryState(self, started, ambient)
-                delay = state.on_retryable_result(result, self._now())
-                if delay is None:
-                    return result
-            asleep = self._clock.asleep
-            now = self._now
-            while True:
-                await asleep(delay)
-                try:
-                    result = await fn(*args, **kwargs)
-                except Exception as error:
-                    delay = state.on_exception(error, now())
-                    if delay is None:
-                        raise
-                else:
-                    delay = state.on_result(result, now())
-                    if delay is None:
-                        return result
+                outcome = Failure(error)
+            if self._plain and type(outcome) is not Failure:  # the success path
+                return outcome if self._budget is None else self._rewarded(outcome)
+            core = self._after_first(opened, outcome)
+            return (
+                ended(outcome)
+                if core is None
+                else await adrive(core, fn, args, kwargs, self._clock)
+            )
         finally:
             _ACTIVE.reset(token)
+            outcome = None  # a failed first attempt: no cycle through this frame
+
+    # -- the decisions of one call, past its first attempt --------------------------
+
+    def _open(self, ambient: Deadline | None) -> tuple[float | None, Deadline | None]:
+        """A call starts: no attempt once the current deadline has passed, and the
+        budget is told (it may refuse: ``Throttled``). Returns when it started (if the
+        call has a deadline of its own) and the deadline in force."""
+        if ambient is not None:
+            ambient.check(self._name)
+        if self._budget is not None:
+            self._budget.on_request()
+        return (None if self._deadline is None else self._now()), ambient
+
+    def _rewarded(self, result: R) -> R:
+        """A first attempt succeeded: the budget earns its reward."""
+        self._budget.on_success(None)  # type: ignore[union-attr]
+        return result
+
+    def _after_first(
+        self, opened: tuple[float | None, Deadline | None], outcome: Any
+    ) -> Core | None:
+        """The first attempt ended with ``outcome`` (a value, or a ``Failure``). None:
+        the call ends with it (a success is recorded); else the rest of the call."""
+        if type(outcome) is Failure:
+            state = RetryState(self, *opened)
+            delay = state.on_exception(outcome.error, self._now())
+        else:
+            check = self._retry_on_result
+            if check is None or not check(outcome):
+                if self._budget is not None:
+                    self._budget.on_success(None)
+                return None
+            state = RetryState(self, *opened)
+            delay = state.on_retryable_result(outcome, self._now())
+        return None if delay is None else self._retries(state, delay)
+
+    def _retries(self, state: RetryState, delay: float) -> Core:
+        """The rest of a call whose attempt failed: wait, attempt, and again, as
+        ``state`` decides. Returns the last outcome."""
+        now = self._now
+        while True:
+            yield delay
+            outcome = yield CALL
+            if type(outcome) is Failure:
+                next_delay = state.on_exception(outcome.error, now())
+            else:
+                next_delay = state.on_result(outcome, now())
+            if next_delay is None:
+                return outcome
+            delay = next_delay
 
     # -- driver: the block form ----------------------------------------------------
 

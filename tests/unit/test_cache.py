@@ -456,13 +456,17 @@ def test_each_waiter_gets_its_own_copy_of_the_leaders_failure() -> None:
         assert depth < 12  # its own frames only, never other waiters'
 
 
+_WAITS = {threading.Condition.wait.__code__, threading.Event.wait.__code__}
+
+
 def _waiting_threads(threads: list[threading.Thread]) -> int:
+    """How many of ``threads`` are blocked in a wait on a threading primitive."""
     frames = sys._current_frames()
     waiting = 0
     for thread in threads:
         frame = frames.get(thread.ident or -1)
         while frame is not None:
-            if frame.f_code.co_name == "_follow":
+            if frame.f_code in _WAITS:
                 waiting += 1
                 break
             frame = frame.f_back
