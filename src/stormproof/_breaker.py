@@ -25,7 +25,6 @@ from ._core.events import Event, Listener
 from ._core.options import Configured, Options
 from ._core.validate import (
     ExceptionFilter,
-    check_clock,
     check_exceptions,
     check_int,
     check_number,
@@ -266,8 +265,6 @@ class BreakerOptions(Options):
         check_int("half_open_calls", self.half_open_calls, low=1)
         check_exceptions("on", self.on)
         check_exceptions("ignore", self.ignore, allow_empty=True)
-        self._set("clock", check_clock(self.clock))
-        self._set("listeners", events.check_listeners(self.listeners))
 
 
 _D = BreakerOptions(name="defaults")
@@ -389,10 +386,6 @@ class CircuitBreaker(Policy, Configured[BreakerOptions]):
         self._probe_successes = 0
 
     # -- introspection ---------------------------------------------------------------
-
-    @property
-    def name(self) -> str:
-        return self._name
 
     @property
     def state(self) -> BreakerState:

@@ -23,9 +23,7 @@ from ._core.errors import BudgetExhausted, ConfigError
 from ._core.options import Configured, Options
 from ._core.validate import (
     check_bool,
-    check_clock,
     check_instance,
-    check_name,
     check_number,
     exact,
     now_function,
@@ -103,7 +101,6 @@ class TokenBucketOptions(Options):
             self._set(
                 "throttling_cost", check_number("throttling_cost", self.throttling_cost, low=0.0)
             )
-        self._set("name", check_name("name", self.name, "token-bucket"))
 
 
 @dataclass(frozen=True)
@@ -123,8 +120,6 @@ class RatioBudgetOptions(Options):
             check_number("min_per_second", self.min_per_second, low=0.0, high=1e9),
         )
         self._set("window", check_number("window", self.window, low=_MIN_WINDOW, high=1e9))
-        self._set("clock", check_clock(self.clock))
-        self._set("name", check_name("name", self.name, "ratio-budget"))
 
 
 @dataclass(frozen=True)
@@ -143,7 +138,6 @@ class RetryThrottleOptions(Options):
             if round(number * 1000) == 0:
                 raise ConfigError(parameter, "at least 0.001 (three decimal places)", value)
             self._set(parameter, number)
-        self._set("name", check_name("name", self.name, "retry-throttle"))
 
 
 _TB = TokenBucketOptions()

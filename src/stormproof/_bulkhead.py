@@ -23,7 +23,7 @@ from ._core.drive import Waiter
 from ._core.errors import ConfigError, Rejected
 from ._core.events import Event, Listener
 from ._core.options import Configured, Options
-from ._core.validate import check_clock, check_int, check_name, check_number, now_function
+from ._core.validate import check_int, check_number, now_function
 from ._core.waiting import wait_event, wait_future
 from ._policy import Policy
 
@@ -76,9 +76,6 @@ class BulkheadOptions(Options):
         self._set("max_wait", check_number("max_wait", self.max_wait, low=0.0))
         if self.max_queue and not self.max_wait:
             raise ConfigError("max_wait", "> 0 when max_queue is set", self.max_wait)
-        self._set("name", check_name("name", self.name, "bulkhead"))
-        self._set("clock", check_clock(self.clock))
-        self._set("listeners", events.check_listeners(self.listeners))
 
 
 _D = BulkheadOptions(max_concurrent=1)
@@ -138,10 +135,6 @@ class Bulkhead(Policy, Configured[BulkheadOptions]):
         self._lock = threading.Lock()
         self._active = 0
         self._waiters: deque[_PermitWaiter] = deque()
-
-    @property
-    def name(self) -> str:
-        return self._name
 
     @property
     def max_concurrent(self) -> int:

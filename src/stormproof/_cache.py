@@ -33,10 +33,8 @@ from ._core.validate import (
     ExceptionFilter,
     check_bool,
     check_callable,
-    check_clock,
     check_exceptions,
     check_int,
-    check_name,
     check_number,
     now_function,
 )
@@ -265,9 +263,6 @@ class CacheOptions(Options):
         store = self.store
         if store is not None and (isinstance(store, type) or not isinstance(store, CacheStore)):
             raise ConfigError("store", "a CacheStore (get/set/delete, aget/aset/adelete)", store)
-        self._set("clock", check_clock(self.clock))
-        self._set("name", check_name("name", self.name, "cache"))
-        self._set("listeners", events.check_listeners(self.listeners))
 
 
 _D = CacheOptions(ttl=0.0)
@@ -363,10 +358,6 @@ class Cache(Policy, Configured[CacheOptions]):
         self._flights: dict[Hashable, _Flight] = {}
         self._refreshing = 0
         self._background: set[asyncio.Future[Any]] = set()
-
-    @property
-    def name(self) -> str:
-        return self._name
 
     @property
     def store(self) -> CacheStore:

@@ -22,10 +22,7 @@ from ._core.events import Event, Listener
 from ._core.options import Configured, Options
 from ._core.validate import (
     check_callable,
-    check_clock,
-    check_name,
     check_number,
-    check_random,
     now_function,
 )
 from ._policy import Policy
@@ -141,11 +138,6 @@ class ChaosOptions(Options):
         self._set("between", _check_between(self.between))
         if self.sequence is not None:
             self._set("sequence", tuple(_check_sequence(self.sequence)))
-        self._set("random", check_random(self.random))
-        self._set("clock", check_clock(self.clock))
-        if self.name is not None:
-            check_name("name", self.name, "")
-        self._set("listeners", events.check_listeners(self.listeners))
 
 
 class ChaosSettings(TypedDict, total=False):
@@ -260,10 +252,6 @@ class Chaos(Policy, Configured[ChaosOptions]):
     ) -> Chaos:
         """Return ``value`` instead of making the call."""
         return cls("outcome", rate, value=value, **options)
-
-    @property
-    def name(self) -> str:
-        return self._name
 
     def __repr__(self) -> str:
         detail = {

@@ -16,22 +16,6 @@ from typing import Final, Literal
 
 from ._core.errors import Rejected
 
-__all__ = [
-    "THROTTLING",
-    "THROTTLING_CODES",
-    "TIMEOUT",
-    "TRANSIENT",
-    "ErrorClass",
-    "causes",
-    "classify",
-    "is_connection_error",
-    "is_dns_failure",
-    "is_regional_failure",
-    "is_server_error",
-    "is_throttling",
-    "is_timeout",
-]
-
 ErrorClass = Literal["transient", "timeout", "throttling"]
 TRANSIENT: Final = "transient"
 TIMEOUT: Final = "timeout"

@@ -28,9 +28,7 @@ from ._core.options import Configured, Options
 from ._core.validate import (
     ExceptionFilter,
     check_callable,
-    check_clock,
     check_exceptions,
-    check_name,
     check_number,
     now_function,
 )
@@ -112,9 +110,6 @@ class FailoverOptions(Options):
             "probe_interval",
             check_number("probe_interval", self.probe_interval, low=0.0, low_open=True),
         )
-        self._set("clock", check_clock(self.clock))
-        self._set("name", check_name("name", self.name, "failover"))
-        self._set("listeners", events.check_listeners(self.listeners))
 
     def pairs(self) -> tuple[tuple[str, Callable[..., Any]], ...]:
         """The regions, in preference order, as ``(name, callable)`` pairs."""

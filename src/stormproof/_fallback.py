@@ -15,9 +15,7 @@ from ._core.options import Configured, Options
 from ._core.validate import (
     ExceptionFilter,
     check_callable,
-    check_clock,
     check_exceptions,
-    check_name,
     now_function,
 )
 from ._policy import Policy
@@ -58,9 +56,6 @@ class FallbackOptions(Options):
             requirement="a callable taking one argument (the exception)",
         )
         check_exceptions("on", self.on)
-        self._set("name", check_name("name", self.name, "fallback"))
-        self._set("clock", check_clock(self.clock))
-        self._set("listeners", events.check_listeners(self.listeners))
 
 
 _D = FallbackOptions(value=None)
@@ -112,10 +107,6 @@ class Fallback(Policy, Configured[FallbackOptions]):
         self._name = options.name
         self._now = now_function(options.clock)
         self._listeners = events.check_listeners(options.listeners)
-
-    @property
-    def name(self) -> str:
-        return self._name
 
     def __repr__(self) -> str:
         what = f"handler={self._handler!r}" if self._handler else f"value={self._value!r}"

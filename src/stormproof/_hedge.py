@@ -21,10 +21,8 @@ from ._core.events import Event, Listener
 from ._core.options import Configured, Options
 from ._core.validate import (
     ExceptionFilter,
-    check_clock,
     check_exceptions,
     check_int,
-    check_name,
     check_number,
     now_function,
 )
@@ -60,9 +58,6 @@ class HedgeOptions(Options):
         check_int("max_hedges", self.max_hedges, low=1)
         self._set("budget", budgets_option(self.budget))
         check_exceptions("on", self.on)
-        self._set("name", check_name("name", self.name, "hedge"))
-        self._set("clock", check_clock(self.clock))
-        self._set("listeners", events.check_listeners(self.listeners))
 
 
 _D = HedgeOptions(delay=0.0)
@@ -123,10 +118,6 @@ class Hedge(Policy, Configured[HedgeOptions]):
         self._clock = options.clock
         self._now = now_function(self._clock)
         self._listeners = events.check_listeners(options.listeners)
-
-    @property
-    def name(self) -> str:
-        return self._name
 
     def __repr__(self) -> str:
         return (

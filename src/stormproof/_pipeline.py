@@ -83,10 +83,6 @@ class Pipeline(Policy):
         self._name = check_name("name", name, "pipeline")
 
     @property
-    def name(self) -> str:
-        return self._name
-
-    @property
     def policies(self) -> tuple[Policy, ...]:
         return self._policies
 

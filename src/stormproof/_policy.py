@@ -115,7 +115,9 @@ class Policy(ABC):
 
     @property
     def name(self) -> str:
-        return type(self).__name__.lower()
+        """The name in events, errors and logs (the class's, for a policy without one)."""
+        name: str | None = getattr(self, "_name", None)
+        return type(self).__name__.lower() if name is None else name
 
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
         """Decorate a function (sync or ``async def``); its signature is kept."""

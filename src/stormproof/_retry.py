@@ -30,10 +30,8 @@ from ._core.validate import (
     ExceptionFilter,
     check_bool,
     check_callable,
-    check_clock,
     check_exceptions,
     check_int,
-    check_name,
     check_number,
     now_function,
 )
@@ -124,12 +122,9 @@ class RetryOptions(Options):
             arguments=1,
             requirement="a function of one argument (the error or result)",
         )
-        self._set("clock", check_clock(self.clock))
-        self._set("name", check_name("name", self.name, "retry"))
         self._set("max_retry_after", check_number("max_retry_after", self.max_retry_after, low=0.0))
         check_bool("retry_when_nested", self.retry_when_nested)
         check_bool("retry_rejected", self.retry_rejected)
-        self._set("listeners", events.check_listeners(self.listeners))
 
 
 _D = RetryOptions(on=Exception)
@@ -250,10 +245,6 @@ class Retry(Policy, Configured[RetryOptions]):
         self._listeners = events.check_listeners(options.listeners)
 
     # -- introspection -------------------------------------------------------------
-
-    @property
-    def name(self) -> str:
-        return self._name
 
     @property
     def attempts(self) -> int:

@@ -25,11 +25,8 @@ from ._core.errors import Throttled
 from ._core.events import Event, Listener
 from ._core.options import Configured, Options
 from ._core.validate import (
-    check_clock,
     check_int,
-    check_name,
     check_number,
-    check_random,
     now_function,
 )
 from ._core.window import SlidingWindow
@@ -64,10 +61,6 @@ class AdaptiveThrottleOptions(Options):
         self._set("window", check_number("window", self.window, low=_MIN_WINDOW))
         self._set("max_reject", check_number("max_reject", self.max_reject, low=0.0, high=1.0))
         check_int("minimum_requests", self.minimum_requests, low=0)
-        self._set("clock", check_clock(self.clock))
-        self._set("random", check_random(self.random))
-        self._set("name", check_name("name", self.name, "adaptive-throttle"))
-        self._set("listeners", events.check_listeners(self.listeners))
 
 
 _D = AdaptiveThrottleOptions()

@@ -22,7 +22,7 @@ from ._core.deadline import deadline
 from ._core.errors import DeadlineExceeded
 from ._core.events import Event, Listener
 from ._core.options import Configured, Options
-from ._core.validate import check_clock, check_name, check_number, now_function
+from ._core.validate import check_number, now_function
 from ._core.waiting import wait_first
 from ._policy import Policy
 
@@ -59,9 +59,6 @@ class TimeoutOptions(Options):
 
     def _check(self) -> None:
         self._set("seconds", check_number("seconds", self.seconds, low=0.0, low_open=True))
-        self._set("name", check_name("name", self.name, "timeout"))
-        self._set("clock", check_clock(self.clock))
-        self._set("listeners", events.check_listeners(self.listeners))
 
 
 _D = TimeoutOptions(seconds=1.0)
@@ -95,10 +92,6 @@ class Timeout(Policy, Configured[TimeoutOptions]):
         self._monotonic = type(self._clock) is MonotonicClock
         self._now = now_function(self._clock)
         self._listeners = events.check_listeners(options.listeners)
-
-    @property
-    def name(self) -> str:
-        return self._name
 
     @property
     def seconds(self) -> float:

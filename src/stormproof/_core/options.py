@@ -10,9 +10,12 @@ Outage Lab's scenario parser.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from .errors import ConfigError
+from .events import check_listeners
+from .validate import check_clock, check_name, check_random
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -20,6 +23,12 @@ if TYPE_CHECKING:
 __all__ = ["Configured", "Options"]
 
 Opts = TypeVar("Opts", bound="Options")
+
+_SHARED: dict[str, Callable[[Any], Any]] = {
+    "clock": check_clock,
+    "random": check_random,
+    "listeners": check_listeners,
+}
 
 
 class Options:
@@ -31,6 +40,20 @@ class Options:
 
     def __post_init__(self) -> None:
         self._check()
+        self._check_shared()
+
+    def _check_shared(self) -> None:
+        """The options most policies have, checked alike: ``name`` (its default stands
+        for None), ``clock``, ``random`` and ``listeners``."""
+        for field in dataclasses.fields(self):  # type: ignore[arg-type]
+            value: Any = getattr(self, field.name)
+            if field.name == "name":
+                if isinstance(field.default, str):  # None means the default name
+                    self._set("name", check_name("name", value, field.default))
+                elif value is not None:  # a name of one's own, or (Chaos) None: derived
+                    check_name("name", value, "")
+            elif field.name in _SHARED:
+                self._set(field.name, _SHARED[field.name](value))
 
     def _check(self) -> None:
         raise NotImplementedError
