@@ -46,6 +46,7 @@ class Backoff:
 
     def __init__(
         self,
+        *,
         base: float = 0.05,
         cap: float = 20.0,
         multiplier: float = 2.0,

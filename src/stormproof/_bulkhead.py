@@ -105,9 +105,9 @@ class Bulkhead(Policy, Configured[BulkheadOptions]):
     def __init__(
         self,
         max_concurrent: int,
+        *,
         max_queue: int = _D.max_queue,
         max_wait: float = _D.max_wait,
-        *,
         name: str = _D.name,
         clock: Clock = _D.clock,
         listeners: Iterable[Listener] = _D.listeners,

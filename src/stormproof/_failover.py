@@ -347,6 +347,11 @@ class Failover(Configured[FailoverOptions]):
             )
         return drive(self._attempts(), _no_protected_call, args, kwargs, self._clock)
 
+    def call(self, *args: Any, **kwargs: Any) -> Any:
+        """The same as calling the Failover: ``failover.call(*args)`` reads like the
+        other policies' ``call`` (sync region callables)."""
+        return self(*args, **kwargs)
+
     async def acall(self, *args: Any, **kwargs: Any) -> Any:
         """Do the work in the first region that answers (async or sync callables)."""
         return await adrive(self._attempts(), _no_protected_call, args, kwargs, self._clock)

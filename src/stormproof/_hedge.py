@@ -88,9 +88,9 @@ class Hedge(Policy, Configured[HedgeOptions]):
     def __init__(
         self,
         delay: float,
+        *,
         max_hedges: int = _D.max_hedges,
         budget: RetryBudget | Iterable[RetryBudget] | None = _D.budget,
-        *,
         on: ExceptionFilter = _D.on,
         name: str = _D.name,
         clock: Clock = _D.clock,

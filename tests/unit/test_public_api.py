@@ -38,7 +38,7 @@ PUBLIC = {
     },
     "stormproof.breaker": {"BreakerMetrics", "BreakerState"},
     "stormproof.policy": {"Policy"},
-    "stormproof.chaos": {"Chaos", "dns_outage", "resolve"},
+    "stormproof.chaos": {"dns_outage", "resolve"},
     "stormproof.cache": {"CacheEntry", "CacheStore", "JSONSerializer", "MemoryStore", "Serializer"},
     "stormproof.pytest_plugin": {"ChaosKit", "DNSControl", "chaos", "dns", "fake_clock"},
     "stormproof.testing": {"FakeClock"},
