@@ -32,7 +32,7 @@ from ._core.validate import (
     now_function,
 )
 from ._core.window import SlidingWindow
-from ._policy import Policy
+from ._policy import FirstResult, Policy
 
 __all__ = [
     "BreakerMetrics",
@@ -633,6 +633,35 @@ class CircuitBreaker(Policy, Configured[BreakerOptions]):
             self.on_success(permit, duration, now)
 
     # -- drivers ---------------------------------------------------------------------
+
+    def _sync_decorator(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """A decorated sync function: while the breaker is closed and nothing asks for
+        durations, permit, call and success are done here, without the frames of
+        ``_run`` (the path every call of a healthy dependency takes)."""
+        window = self._window
+        if not isinstance(window, _CountWindow) or self._slow_call_duration is not None:
+            return super()._sync_decorator(fn)
+        run = self._run
+        first = FirstResult(self, fn)
+        breaker = self
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if breaker._state is not _CLOSED:
+                result = run(fn, args, kwargs)
+            else:
+                permit = breaker._epoch
+                try:
+                    result = fn(*args, **kwargs)
+                except BaseException as error:
+                    breaker.on_error(permit, error)
+                    raise
+                if permit == breaker._epoch and breaker._state is _CLOSED and window.clean:
+                    next(window.slots)  # a success in a clean ring: no lock (see _CountWindow)
+                else:
+                    breaker.on_success(permit)
+            return result if first.checked else first.check(result)
+
+        return wrapper
 
     def _run(self, fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
         permit = self._epoch if self._state is _CLOSED else self._acquire_slow(self._now())

@@ -88,6 +88,24 @@ def _describe(fn: object) -> str:
     return repr(getattr(fn, "__qualname__", None) or fn)
 
 
+class FirstResult:
+    """The first result of a decorated sync function tells whether it makes coroutines
+    (a mistake the policy could not protect): one check, not one per call."""
+
+    __slots__ = ("checked", "fn", "policy")
+
+    def __init__(self, policy: Policy, fn: object) -> None:
+        self.policy = policy
+        self.fn = fn
+        self.checked = False
+
+    def check(self, result: Any) -> Any:
+        if type(result) is CoroutineType:
+            raise returned_coroutine(self.policy, self.fn, result)
+        self.checked = True
+        return result
+
+
 def returned_coroutine(policy: Policy, fn: object, result: Any) -> TypeError:
     """The error for a sync call whose function made a coroutine (which is closed, so
     Python does not also warn that it was never awaited)."""
@@ -134,22 +152,19 @@ class Policy(ABC):
 
             return cast(Callable[P, R], functools.update_wrapper(async_wrapper, fn))
         self._require_sync(fn)
+        return cast(Callable[P, R], functools.update_wrapper(self._sync_decorator(fn), fn))
+
+    def _sync_decorator(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """The function that runs a decorated sync ``fn`` under this policy. A policy
+        may build a faster one of its own (the breaker does, for its closed state)."""
         run = self._run
-        checked = False
+        first = FirstResult(self, fn)
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            nonlocal checked
             result = run(fn, args, kwargs)
-            if checked:
-                return result
-            # The first result tells whether this sync function makes coroutines (a
-            # mistake the policy could not protect): one check, not one per call.
-            if type(result) is CoroutineType:
-                raise returned_coroutine(self, fn, result)
-            checked = True
-            return result
+            return result if first.checked else first.check(result)
 
-        return cast(Callable[P, R], functools.update_wrapper(wrapper, fn))
+        return wrapper
 
     def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Call ``fn(*args, **kwargs)`` under this policy. An ``async def`` (or any
