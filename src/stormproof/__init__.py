@@ -7,7 +7,7 @@ The public surface is exactly ``__all__``; submodules ``stormproof.testing``,
 
 from ._backoff import Backoff
 from ._breaker import CircuitBreaker, CircuitOpen
-from ._budget import RatioBudget, RetryThrottle, TokenBucketBudget
+from ._budget import TokenBucketBudget
 from ._bulkhead import Bulkhead, BulkheadFull
 from ._cache import Cache
 from ._chaos import Chaos
@@ -24,7 +24,9 @@ from ._failover import Failover
 from ._fallback import Fallback
 from ._hedge import Hedge
 from ._pipeline import Pipeline
+from ._ratio_budget import RatioBudget
 from ._retry import Retry
+from ._retry_throttle import RetryThrottle
 from ._throttle import AdaptiveThrottle
 from ._timeout import Timeout
 

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from ._classify import THROTTLING, TIMEOUT, ErrorClass
-from ._core.clock import MONOTONIC, Clock
 from ._core.errors import BudgetExhausted, ConfigError
 from ._core.options import Configured, Options
 from ._core.validate import (
@@ -26,14 +25,10 @@ from ._core.validate import (
     check_instance,
     check_number,
     exact,
-    now_function,
 )
-from ._core.window import SlidingWindow
 
 __all__ = [
-    "RatioBudget",
     "RetryBudget",
-    "RetryThrottle",
     "TokenBucketBudget",
     "budgets_option",
     "combine_budgets",
@@ -103,46 +98,7 @@ class TokenBucketOptions(Options):
             )
 
 
-@dataclass(frozen=True)
-class RatioBudgetOptions(Options):
-    """RatioBudget's options, validated when built; ``replace()`` copies."""
-
-    ratio: float = 0.1
-    min_per_second: float = 10.0
-    window: float = 10.0
-    clock: Clock = MONOTONIC
-    name: str = "ratio-budget"
-
-    def _check(self) -> None:
-        self._set("ratio", check_number("ratio", self.ratio, low=0.0, high=1000.0))
-        self._set(
-            "min_per_second",
-            check_number("min_per_second", self.min_per_second, low=0.0, high=1e9),
-        )
-        self._set("window", check_number("window", self.window, low=_MIN_WINDOW, high=1e9))
-
-
-@dataclass(frozen=True)
-class RetryThrottleOptions(Options):
-    """RetryThrottle's options, validated when built; ``replace()`` copies. Kept to
-    thousandths, as gRPC does: a value that rounds to none is refused."""
-
-    max_tokens: float = 10
-    token_ratio: float = 0.1
-    name: str = "retry-throttle"
-
-    def _check(self) -> None:
-        for parameter in ("max_tokens", "token_ratio"):
-            value = getattr(self, parameter)
-            number = check_number(parameter, value, low=0.0, low_open=True, high=1e12)
-            if round(number * 1000) == 0:
-                raise ConfigError(parameter, "at least 0.001 (three decimal places)", value)
-            self._set(parameter, number)
-
-
 _TB = TokenBucketOptions()
-_RB = RatioBudgetOptions()
-_RT = RetryThrottleOptions()
 
 
 class _Budget(ABC):
@@ -316,172 +272,6 @@ class TokenBucketBudget(_Budget, Configured[TokenBucketOptions]):
             f"throttling_cost={costs[THROTTLING] / unit:g}, "
             f"success_reward={self._reward / unit:g}, refund={self._refund_last}, "
             f"name={self._name!r}; available={self._tokens / unit:g})"
-        )
-
-
-class RatioBudget(_Budget, Configured[RatioBudgetOptions]):
-    """Retries limited to a share of recent requests, plus a floor (Finagle, Linkerd).
-
-    Over the last ``window`` seconds, at most ``min_per_second * window + ratio *
-    requests`` retries are made. With the defaults, retries add at most 10% to the
-    load once traffic exceeds 100 requests per second.
-    """
-
-    options_type = RatioBudgetOptions
-
-    __slots__ = ("_floor", "_now", "_ratio", "_unit", "_window", "_window_seconds")
-
-    _REQUESTS = 0
-    _RETRIES = 1
-
-    def __init__(
-        self,
-        *,
-        ratio: float = _RB.ratio,
-        min_per_second: float = _RB.min_per_second,
-        window: float = _RB.window,
-        clock: Clock = _RB.clock,
-        name: str = _RB.name,
-    ) -> None:
-        self._configure(
-            RatioBudgetOptions(
-                ratio=ratio, min_per_second=min_per_second, window=window, clock=clock, name=name
-            )
-        )
-
-    def _configure(self, options: RatioBudgetOptions) -> None:
-        """Count in units of the options; an empty window."""
-        self._options = options
-        self._start(options.name)
-        self._window_seconds = options.window
-        # Exact: the floor and the ratio in whole units of one fraction, so the balance
-        # never drifts and "one retry left" is decided exactly.
-        floor = exact(options.min_per_second) * exact(options.window)
-        ratio = exact(options.ratio)
-        unit = math.lcm(floor.denominator, ratio.denominator)
-        self._unit = unit
-        self._floor = int(floor * unit)
-        self._ratio = int(ratio * unit)
-        self._now = now_function(options.clock)
-        self._window = SlidingWindow(self._window_seconds, 10, 2)
-
-    @property
-    def available(self) -> float:
-        """Retries that may start now."""
-        with self._lock:
-            self._window.advance(self._now())
-            return max(0, self._balance()) / self._unit
-
-    def _balance(self) -> int:
-        """The retries that may start now, in units (``self._unit`` to a retry)."""
-        window = self._window
-        return (
-            self._floor
-            + self._ratio * window.total(self._REQUESTS)
-            - self._unit * window.total(self._RETRIES)
-        )
-
-    def on_request(self) -> None:
-        now = self._now()
-        with self._lock:
-            self._window.advance(now)
-            self._window.add(self._REQUESTS)
-
-    def try_retry(self, error_class: ErrorClass) -> object | None:
-        now = self._now()
-        with self._lock:
-            self._window.advance(now)
-            if self._balance() < self._unit:
-                return None
-            self._window.add(self._RETRIES)
-        return 1
-
-    def cancel_retry(self, receipt: object) -> None:
-        now = self._now()
-        with self._lock:
-            self._window.advance(now)
-            self._window.add(self._RETRIES, -1)
-
-    def on_success(self, receipt: object | None) -> None:
-        return None
-
-    def _retry_after(self) -> float | None:
-        return self._window.seconds_until_next_slice(self._now())
-
-    def __repr__(self) -> str:
-        return (
-            f"RatioBudget(ratio={self._ratio / self._unit:g}, min_per_second="
-            f"{self._floor / self._unit / self._window_seconds:g}, "
-            f"window={self._window_seconds:g}, name={self._name!r})"
-        )
-
-
-class RetryThrottle(_Budget, Configured[RetryThrottleOptions]):
-    """gRPC retry throttling (proposal A6).
-
-    Tokens start at ``max_tokens``. Each failed attempt with a retryable error takes 1,
-    each successful request adds ``token_ratio``; no retry is made while tokens are at
-    or below ``max_tokens / 2``. Arithmetic is exact (thousandths of a token, as gRPC
-    does), so the threshold is reached after exactly the documented number of events.
-    """
-
-    options_type = RetryThrottleOptions
-
-    __slots__ = ("_max", "_ratio", "_tokens")
-
-    _SCALE = 1000
-
-    def __init__(
-        self,
-        *,
-        max_tokens: float = _RT.max_tokens,
-        token_ratio: float = _RT.token_ratio,
-        name: str = _RT.name,
-    ) -> None:
-        self._configure(
-            RetryThrottleOptions(max_tokens=max_tokens, token_ratio=token_ratio, name=name)
-        )
-
-    def _configure(self, options: RetryThrottleOptions) -> None:
-        """Thousandths, as gRPC keeps them; a full count."""
-        self._options = options
-        self._start(options.name)
-        self._max = round(options.max_tokens * self._SCALE)
-        self._ratio = round(options.token_ratio * self._SCALE)
-        self._tokens = self._max
-
-    @property
-    def available(self) -> float:
-        return self._tokens / self._SCALE
-
-    @property
-    def threshold(self) -> float:
-        return self._max / (2 * self._SCALE)
-
-    @property
-    def throttling(self) -> bool:
-        """True while retries are refused."""
-        return self._tokens * 2 <= self._max
-
-    def try_retry(self, error_class: ErrorClass) -> object | None:
-        return None if self._tokens * 2 <= self._max else 0
-
-    def on_success(self, receipt: object | None) -> None:
-        if self._tokens >= self._max:
-            return
-        with self._lock:
-            self._tokens = min(self._max, self._tokens + self._ratio)
-
-    def on_failure(self, error_class: ErrorClass | None) -> None:
-        if error_class is None:
-            return  # the dependency answered: not a failure of the kind A6 counts
-        with self._lock:
-            self._tokens = max(0, self._tokens - self._SCALE)
-
-    def __repr__(self) -> str:
-        return (
-            f"RetryThrottle(max_tokens={self._max / self._SCALE:g}, token_ratio="
-            f"{self._ratio / self._SCALE:g}, name={self._name!r}; available={self.available:g})"
         )
 
 

@@ -7,7 +7,7 @@ for the library and the Outage Lab.
 """
 
 from ._breaker import BreakerOptions
-from ._budget import RatioBudgetOptions, RetryThrottleOptions, TokenBucketOptions
+from ._budget import TokenBucketOptions
 from ._bulkhead import BulkheadOptions
 from ._cache import CacheOptions
 from ._chaos import ChaosOptions
@@ -15,7 +15,9 @@ from ._core.options import Options
 from ._failover import FailoverOptions
 from ._fallback import FallbackOptions
 from ._hedge import HedgeOptions
+from ._ratio_budget import RatioBudgetOptions
 from ._retry import RetryOptions
+from ._retry_throttle import RetryThrottleOptions
 from ._throttle import AdaptiveThrottleOptions
 from ._timeout import TimeoutOptions
 
