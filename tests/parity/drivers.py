@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import math
 import sys
 import threading
 from collections.abc import Callable, Coroutine, Generator, Hashable, Iterator
@@ -626,8 +627,11 @@ class SimDriver(Driver):
         for _ in range(100_000):
             if box.done:
                 return
+            until = sim.peek()
+            if until == math.inf:  # nothing left to happen
+                break
             try:
-                sim.run(until=sim._queue[0][0])
+                sim.run(until=until)
             except BaseException as error:  # an interruption raised out of a chain of calls
                 box.done, box.raised = True, error
         raise AssertionError("the simulated call never ended")

@@ -190,6 +190,197 @@ def test_a_signal_fires_once_and_late_waiters_get_its_value() -> None:
     assert got == [1]
 
 
+def test_waiters_resume_after_the_event_that_fired_their_signal_in_the_order_they_waited() -> None:
+    sim = Simulation()
+    log: list[str] = []
+    first, second = sim.signal(), sim.signal()
+
+    def waiter(name: str, signal: Signal) -> Generator[Any, Any, None]:
+        log.append(f"{name} waits")
+        value = yield signal
+        log.append(f"{name} got {value}")
+        if name == "a":  # fires another signal while the others still wait their turn
+            second.succeed("two")
+            log.append("a fired the second")
+        yield 1.0
+
+    for name in "abc":
+        sim.start(waiter(name, first))
+    sim.start(waiter("d", second))
+    sim.at(0.0, lambda _: log.append("an event due at the same instant, set before"))
+
+    def fire(_: object) -> None:
+        first.succeed("one")
+        log.append("succeed returned")  # nothing resumed inside the call
+
+    sim.at(5.0, fire)
+    sim.at(5.0, lambda _: log.append("the next event of the instant"))
+    sim.run(10)
+    assert log == [
+        "a waits",
+        "b waits",
+        "c waits",
+        "d waits",
+        "an event due at the same instant, set before",
+        "succeed returned",
+        "a got one",
+        "a fired the second",
+        "b got one",
+        "c got one",
+        "d got two",  # made ready by ready work: after the work ready before it
+        "the next event of the instant",
+    ]
+
+
+def test_ready_work_runs_before_events_due_at_the_same_instant() -> None:
+    sim = Simulation()
+    log: list[str] = []
+
+    def event(_: object) -> None:
+        sim.call_soon(log.append, "soon 1")
+        sim.after(0.0, log.append, "an event due now")
+        sim.call_soon(log.append, "soon 2")
+        log.append("event")
+
+    sim.at(1.0, event)
+    sim.at(1.0, log.append, "set before, due at the same instant")
+    sim.run(2)
+    assert log == [
+        "event",
+        "soon 1",
+        "soon 2",
+        "set before, due at the same instant",
+        "an event due now",
+    ]
+
+
+def test_signals_fired_outside_events_resume_their_waiters_when_the_run_goes_on() -> None:
+    sim = Simulation()
+    got: list[Any] = []
+    signal = sim.signal()
+
+    def waiter() -> Generator[Any, Any, None]:
+        got.append((yield signal))
+
+    sim.start(waiter())
+    signal.succeed("now")
+    assert got == []
+    assert (sim.pending, sim.peek()) == (1, 0.0)
+    sim.run(0.0)
+    assert got == ["now"]
+    assert sim.peek() == math.inf
+
+
+def test_a_process_returns_a_value_its_waiters_receive() -> None:
+    sim = Simulation()
+    log: list[Any] = []
+
+    def child(seconds: float) -> Generator[Any, Any, str]:
+        yield seconds
+        return f"slept {seconds:g}"
+
+    def parent() -> Generator[Any, Any, None]:
+        quick = sim.start(child(1.0))
+        slow = sim.start(child(5.0))
+        for wait in (quick, Within(slow, 1.0), slow, quick):  # quick has ended: at once
+            got = yield wait
+            log.append((sim.now, got))
+
+    handle = sim.start(parent())
+    assert not handle.fired
+    sim.run(10)
+    assert log == [(1.0, "slept 1"), (2.0, TIMED_OUT), (5.0, "slept 5"), (5.0, "slept 1")]
+    assert (handle.fired, handle.value, handle.error) == (True, None, None)
+
+
+def test_a_process_error_goes_to_its_waiters_or_out_of_the_engine() -> None:
+    sim = Simulation()
+    caught: list[BaseException] = []
+
+    def failing() -> Generator[Any, Any, None]:
+        yield 1.0
+        raise KeyError("lost")
+
+    def waiter(process: Any) -> Generator[Any, Any, None]:
+        try:
+            yield process
+        except KeyError as error:
+            caught.append(error)
+
+    watched = sim.start(failing())
+    sim.start(waiter(watched))
+    sim.run(2)
+    assert isinstance(caught[0], KeyError)
+    assert watched.error is caught[0]
+    unwatched = sim.start(failing())
+    with pytest.raises(KeyError, match="lost"):
+        sim.run(4)
+    assert unwatched.fired
+    assert isinstance(unwatched.error, KeyError)
+
+
+def test_other_waitable_kinds() -> None:
+    from fractions import Fraction
+
+    sim = Simulation()
+    log: list[tuple[float, Any]] = []
+
+    class Both:
+        """Wait for two signals: a process that waits for each, as a Waitable."""
+
+        def __init__(self, first: Signal, second: Signal) -> None:
+            self.signals = (first, second)
+
+        def as_wait(self, sim: Simulation) -> Signal:
+            def both() -> Generator[Any, Any, tuple[Any, Any]]:
+                first = yield self.signals[0]
+                second = yield self.signals[1]
+                return first, second
+
+            return sim.start(both())
+
+    one, two = sim.signal(), sim.signal()
+
+    def process() -> Generator[Any, Any, None]:
+        yield Fraction(1, 2)  # any real number of seconds
+        log.append((sim.now, "half a second"))
+        got = yield Both(one, two)
+        log.append((sim.now, got))
+
+    sim.start(process())
+    sim.at(3.0, lambda _: two.succeed(2))
+    sim.at(4.0, lambda _: one.succeed(1))
+    sim.run(5)
+    assert log == [(0.5, "half a second"), (4.0, (1, 2))]
+
+
+@pytest.mark.parametrize("wait", [True, "soon", None])
+def test_bad_yields_are_raised_in_the_process(wait: Any) -> None:
+    sim = Simulation()
+    caught: list[BaseException] = []
+
+    def wrong() -> Generator[Any, Any, None]:
+        try:
+            yield wait
+        except TypeError as error:
+            caught.append(error)
+
+    sim.start(wrong())
+    assert "yield seconds (a number), a Signal, Within(signal, seconds) or a Waitable" in str(
+        caught[0]
+    )
+
+
+def test_peek_says_when_the_next_event_is_due() -> None:
+    sim = Simulation()
+    assert sim.peek() == math.inf  # the engine's tick does not count
+    sim.at(2.5, print)
+    sim.schedule(1.5, print)
+    assert sim.peek() == 1.5
+    sim.run(1.7)
+    assert sim.peek() == 2.5
+
+
 def test_bad_yields_are_reported() -> None:
     sim = Simulation()
 

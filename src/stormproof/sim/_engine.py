@@ -1,12 +1,27 @@
 """The discrete-event core: a heap of timed events, processes as generators, and a
 virtual clock that implements the ``Clock`` protocol.
 
-A process is a generator. It yields a number to wait that many virtual seconds, a
-``Signal`` to wait until it fires, or ``Within(signal, seconds)`` to wait for a signal
-at most that long (it then receives ``TIMED_OUT``). Events that fall on the same
-instant run in the order they were scheduled, and a process waiting on a signal
-resumes as soon as the signal fires (before the next event), so a run is a pure
-function of its inputs and its seed: same seed, same result, bit for bit.
+A process is a generator. It yields what it waits for: a number (that many virtual
+seconds), a ``Signal`` (until it fires), ``Within(signal, seconds)`` (a signal, at most
+that long: it then receives ``TIMED_OUT``), or a ``Waitable`` (any object with an
+``as_wait(sim)`` method returning one of those). ``Simulation.start`` returns the
+process's ``Process``, a signal that fires with what the generator returns.
+
+The order of everything is defined, so a run is a pure function of its inputs and
+its seed (same seed, same result, bit for bit):
+
+1. Events run in time order; events due at the same instant run in the order they
+   were scheduled.
+2. Work made *ready* during an event runs right after that event, before any other
+   (even one due at the same instant), first ready first: the processes waiting for a
+   signal that fired (in the order they began to wait, each until its next wait
+   before the next resumes) and the actions given to ``call_soon``. Work made ready
+   by ready work joins the end of the line, as in SimPy, where an event's callbacks
+   run when the event is processed: nothing resumes inside the ``succeed`` call that
+   fired its signal.
+3. A process that yields a signal that has already fired goes on at once with its
+   value (or its error).
+4. ``start`` runs a process at once, up to its first wait, then returns.
 """
 
 from __future__ import annotations
@@ -14,25 +29,30 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import numbers
 import random
 from collections import deque
 from collections.abc import Callable, Generator
+from types import GeneratorType
 from typing import Any, Protocol
 
 from stormproof._core.errors import ConfigError
 
 __all__ = [
     "TIMED_OUT",
+    "Action",
     "Lane",
     "Process",
     "Signal",
     "SimClock",
     "Simulation",
     "Timer",
+    "Waitable",
     "Within",
 ]
 
-Process = Generator[Any, Any, Any]
+Action = Callable[[Any], None]
+"""What an event runs: ``action(argument)``."""
 
 _push = heapq.heappush
 
@@ -62,6 +82,16 @@ class Timer(Protocol):
     def expire(self) -> None: ...
 
 
+class Waitable(Protocol):
+    """A kind of wait of your own. A process may yield any object with an ``as_wait``
+    method: the engine calls it once, with the simulation, and waits for what it
+    returns: a number of seconds, a ``Signal`` (a ``Process`` included) or a
+    ``Within``. A wait that needs several signals can start a process that waits for
+    them and return it (its ``Process`` fires when the process returns)."""
+
+    def as_wait(self, sim: Simulation, /) -> float | Signal | Within: ...
+
+
 class _Waiter:
     """A process waiting for a signal (and, with ``Within``, a timer)."""
 
@@ -79,7 +109,12 @@ class _Waiter:
 
 
 class Signal:
-    """Something processes can wait for; it fires once, with a value or an error."""
+    """Something processes can wait for; it fires once, with a value or an error.
+
+    ``succeed(value)`` or ``fail(error)`` fires it (a second call does nothing); the
+    processes waiting for it resume right after the current event, in the order they
+    began to wait (see the module's notes on order). ``fired``, ``value`` and ``error``
+    say how it ended."""
 
     __slots__ = ("_sim", "_waiters", "error", "fired", "value")
 
@@ -87,15 +122,26 @@ class Signal:
         if not isinstance(sim, Simulation):
             raise ConfigError("sim", "a Simulation", sim)
         self._sim = sim
-        self._waiters: list[_Waiter] = []
+        self._waiters: list[_Waiter] | None = None
         self.fired = False
         self.value: Any = None
         self.error: BaseException | None = None
 
+    def __repr__(self) -> str:
+        if not self.fired:
+            return f"<{type(self).__name__} pending>"
+        if self.error is not None:
+            return f"<{type(self).__name__} failed: {self.error!r}>"
+        return f"<{type(self).__name__} fired: {self.value!r}>"
+
     def succeed(self, value: Any = None) -> None:
+        """Fire with ``value``: each waiting process receives it."""
         self._fire(value, None)
 
     def fail(self, error: BaseException) -> None:
+        """Fire with ``error``: it is raised in each waiting process."""
+        if not isinstance(error, BaseException):
+            raise ConfigError("error", "an exception", error)
         self._fire(None, error)
 
     def _fire(self, value: Any, error: BaseException | None) -> None:
@@ -104,12 +150,49 @@ class Signal:
         self.fired = True
         self.value = value
         self.error = error
-        sim = self._sim
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            if waiter.live:
-                waiter.live = False
-                sim._step(waiter.process, value, error)
+        if self._waiters is not None:
+            self._sim._ready.append((_release, self))
+
+
+def _release(signal: Signal) -> None:
+    """Resume the processes waiting for ``signal`` (ready work: it fired)."""
+    waiters = signal._waiters
+    signal._waiters = None
+    assert waiters is not None
+    value = signal.value
+    error = signal.error
+    step = signal._sim._step
+    for waiter in waiters:
+        if waiter.live:  # else its time ran out first
+            waiter.live = False
+            step(waiter.process, value, error)
+
+
+class Process(Signal):
+    """A process the simulation runs, as ``Simulation.start`` returns it: a ``Signal``
+    that fires with the generator's return value when it returns, or fails with the
+    exception it raises. Waiting for it (``yield process``, ``Within(process, s)``) is
+    waiting for the process to end. An exception that no process is waiting for when
+    it is raised goes on out of the engine (out of ``start`` or ``run``): errors never
+    pass unnoticed. ``KeyboardInterrupt`` and other exceptions that are not
+    ``Exception`` always do."""
+
+    __slots__ = ("_generator",)
+
+    def __init__(self, sim: Simulation, generator: Generator[Any, Any, Any]) -> None:
+        self._sim = sim
+        self._generator = generator
+        self._waiters = None
+        self.fired = False
+        self.value = None
+        self.error = None
+
+    def _failed(self, failure: BaseException) -> bool:
+        """The process raised ``failure``: fail with it. True if processes waiting for it
+        receive it, False if it must go on out of the engine."""
+        observed = self._waiters is not None
+        self._fire(None, failure)
+        return observed and isinstance(failure, Exception)
 
 
 class Within:
@@ -124,6 +207,9 @@ class Within:
             raise ConfigError("seconds", "a number of seconds >= 0", seconds)
         self.signal = signal
         self.seconds = seconds
+
+
+_new_process = object.__new__
 
 
 def _expire(timer: Timer) -> None:
@@ -192,21 +278,47 @@ class Lane:
             timer.expire()
 
 
+class Schedule(Protocol):
+    """``Simulation.schedule``'s signature."""
+
+    def __call__(self, time: float, action: Action, argument: Any = None, /) -> None: ...
+
+
+class CallSoon(Protocol):
+    """``Simulation.call_soon``'s signature."""
+
+    def __call__(self, action: Action, argument: Any = None, /) -> None: ...
+
+
 class Simulation:
-    """Virtual time, a heap of events, and the processes that run on them."""
+    """Virtual time, a heap of events, and the processes that run on them.
+
+    Scheduling: ``at(time, action, argument)`` and ``after(delay, action, argument)``
+    run ``action(argument)`` then (checking their input); ``schedule(time, action,
+    argument)`` is the same as ``at`` without the checks, for the model's hot paths,
+    which fetch it once (``time`` must be a number not before ``now``);
+    ``call_soon(action, argument)`` runs ``action(argument)`` right after the current
+    event, before any other (ready work, in the order asked); ``lane(delay)`` holds
+    timers that share one delay. ``start(generator)`` runs a process; ``run(until)``
+    runs every event due until then; ``peek()`` says when the next one is due."""
 
     __slots__ = (
         "_lanes",
-        "_on_resume",
         "_on_wake",
         "_queue",
+        "_ready",
         "_ticket",
+        "call_soon",
         "clock",
         "now",
         "random",
+        "schedule",
         "second",
         "seed",
     )
+
+    schedule: Schedule
+    call_soon: CallSoon
 
     def __init__(self, seed: int = 0) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int):
@@ -215,25 +327,40 @@ class Simulation:
         self.now = 0.0
         self.random = random.Random(seed)
         self.clock = SimClock(self)
-        self._queue: list[tuple[float, int, Callable[[Any], None], Any]] = []
-        self._ticket = itertools.count().__next__  # ties run in the order scheduled
+        queue: list[tuple[float, int, Action, Any]] = []
+        ticket = itertools.count().__next__  # ties run in the order scheduled
+        ready: deque[tuple[Action, Any]] = deque()
+        self._queue = queue
+        self._ticket = ticket
+        self._ready = ready
         self._lanes: dict[float, Lane] = {}
-        # Bound once: they are scheduled for every wait of every process.
-        self._on_wake = self._wake
-        self._on_resume = self._resume
+        self._on_wake = self._wake  # bound once: it is scheduled for every timed wait
+
+        def schedule(time: float, action: Action, argument: Any = None, /) -> None:
+            """Run ``action(argument)`` at virtual ``time`` (not checked: a number not
+            before now). For hot paths; ``at`` and ``after`` check their input."""
+            _push(queue, (time, ticket(), action, argument))
+
+        def call_soon(action: Action, argument: Any = None, /) -> None:
+            """Run ``action(argument)`` right after the current event, before any other
+            event (even one due at this instant), after the work already ready."""
+            ready.append((action, argument))
+
+        self.schedule = schedule
+        self.call_soon = call_soon
         self.second = 0
         """``int(now)``, kept by the engine: per-second counts index by it."""
-        _push(self._queue, (1.0, -1, self._tick, None))
+        _push(queue, (1.0, -1, self._tick, None))
 
     # -- scheduling -------------------------------------------------------------------
 
-    def at(self, time: float, action: Callable[[Any], None], argument: Any = None) -> None:
+    def at(self, time: float, action: Action, argument: Any = None) -> None:
         """Run ``action(argument)`` at virtual ``time`` (never in the past)."""
         if not _is_number(time) or not -math.inf < time < math.inf:
             raise ConfigError("time", "a finite number (an instant of virtual time)", time)
         _push(self._queue, (max(time, self.now), self._ticket(), action, argument))
 
-    def after(self, delay: float, action: Callable[[Any], None], argument: Any = None) -> None:
+    def after(self, delay: float, action: Action, argument: Any = None) -> None:
         """Run ``action(argument)`` ``delay`` seconds from now."""
         if not _is_number(delay) or not 0.0 <= delay < math.inf:
             raise ConfigError("delay", "a number of seconds >= 0", delay)
@@ -264,18 +391,33 @@ class Simulation:
     def signal(self) -> Signal:
         return Signal(self)
 
-    def start(self, process: Process) -> None:
-        """Start ``process`` now (it runs until its first wait)."""
-        if not callable(getattr(process, "send", None)) or not callable(
-            getattr(process, "throw", None)
+    def start(self, generator: Generator[Any, Any, Any]) -> Process:
+        """Start a process: run ``generator`` now, up to its first wait. Returns its
+        ``Process``, which fires with what the generator returns."""
+        if type(generator) is not GeneratorType and not (
+            callable(getattr(generator, "send", None))
+            and callable(getattr(generator, "throw", None))
         ):
-            raise ConfigError("process", "a generator (a function with yield, called)", process)
+            raise ConfigError("process", "a generator (a function with yield, called)", generator)
+        process = _new_process(Process)  # Process(self, generator), without a call
+        process._sim = self
+        process._generator = generator
+        process._waiters = None
+        process.fired = False
+        process.value = None
+        process.error = None
         self._step(process, None, None)
+        return process
 
     def run(self, until: float) -> None:
         """Run every event due up to ``until``; time then stands at ``until``."""
         if not _is_number(until) or not self.now <= until < math.inf:
             raise ConfigError("until", f"a time from now ({self.now:g}) on", until)
+        ready = self._ready
+        next_ready = ready.popleft
+        while ready:  # made ready outside any event (by a start, or a signal fired)
+            action, argument = next_ready()
+            action(argument)
         queue = self._queue
         pop = heapq.heappop
         while queue:
@@ -285,8 +427,22 @@ class Simulation:
                 break
             self.now = time
             action(argument)
+            while ready:  # the work this event made ready, first ready first
+                action, argument = next_ready()
+                action(argument)
         self.now = until
         self.second = int(until)
+
+    def peek(self) -> float:
+        """When the next event is due: ``now`` if work is ready, ``math.inf`` when
+        nothing is pending (the engine's own tick for the next second does not count)."""
+        if self._ready:
+            return self.now
+        queue = self._queue
+        if queue[0][1] != -1:
+            return queue[0][0]
+        # The tick is first: the next event is the earlier of its children in the heap.
+        return min((event[0] for event in queue[1:3]), default=math.inf)
 
     @property
     def pending(self) -> int:
@@ -294,53 +450,97 @@ class Simulation:
         earliest is in the heap); the engine's own tick for the next second does not."""
         waiting = sum(len(lane) for lane in self._lanes.values())
         heads = sum(1 for lane in self._lanes.values() if len(lane))
-        return len(self._queue) - 1 - heads + waiting
+        return len(self._queue) - 1 - heads + waiting + len(self._ready)
 
     # -- processes --------------------------------------------------------------------
-
-    def _soon(self, process: Process, value: Any, error: BaseException | None) -> None:
-        _push(self._queue, (self.now, self._ticket(), self._on_resume, (process, value, error)))
-
-    def _resume(self, argument: tuple[Process, Any, BaseException | None]) -> None:
-        process, value, error = argument
-        self._step(process, value, error)
 
     def _wake(self, process: Process) -> None:
         self._step(process, None, None)
 
     def _step(self, process: Process, value: Any, error: BaseException | None) -> None:
-        try:
-            command = process.throw(error) if error is not None else process.send(value)
-        except StopIteration:
-            return
-        if type(command) is float or type(command) is int:
-            if not command >= 0.0:  # NaN too: time never runs backwards
-                raise ValueError(
-                    f"a simulation process yielded {command!r}: a wait of seconds >= 0"
-                )
-            _push(self._queue, (self.now + command, self._ticket(), self._on_wake, process))
-        elif type(command) is Signal:
-            if command.fired:
-                self._soon(process, command.value, command.error)
+        """Send ``value`` (or throw ``error``) into the process, and carry out the wait
+        it yields next (or end it)."""
+        generator = process._generator
+        while True:
+            try:
+                command = generator.send(value) if error is None else generator.throw(error)
+            except StopIteration as stop:  # it returned: process._fire(stop.value, None)
+                process.fired = True
+                process.value = stop.value
+                if process._waiters is not None:
+                    self._ready.append((_release, process))
+                return
+            except BaseException as failure:
+                if process._failed(failure):
+                    return  # its waiters receive it
+                raise
+            kind = type(command)
+            if kind is float or kind is int:  # the common waits first, by exact type
+                if command >= 0.0:  # NaN is not: time never runs backwards
+                    _push(self._queue, (self.now + command, self._ticket(), self._on_wake, process))
+                    return
+                value, error = None, _bad_wait(command)
+                continue
+            if kind is Within:
+                signal = command.signal
+                seconds = command.seconds
+            elif kind is Signal:
+                signal = command
+                seconds = None
+            else:  # another kind: by the protocol (a Waitable, a number of another type)
+                wait = _wait_of(command, self)
+                if isinstance(wait, tuple):
+                    signal, seconds = wait
+                elif isinstance(wait, float):
+                    _push(self._queue, (self.now + wait, self._ticket(), self._on_wake, process))
+                    return
+                else:  # a bad wait: raised in the process
+                    value, error = None, wait
+                    continue
+            if signal.fired:  # go on at once with its value
+                value, error = signal.value, signal.error
+                continue
+            waiter = _Waiter(self, process)
+            waiters = signal._waiters
+            if waiters is None:
+                signal._waiters = [waiter]
             else:
-                command._waiters.append(_Waiter(self, process))
-        elif type(command) is Within:
-            signal = command.signal
-            if signal.fired:
-                self._soon(process, signal.value, signal.error)
-            else:
-                waiter = _Waiter(self, process)
-                signal._waiters.append(waiter)
-                lane = self._lanes.get(command.seconds)
+                waiters.append(waiter)
+            if seconds is not None:
+                lane = self._lanes.get(seconds)
                 if lane is not None:
                     lane.add(waiter)
                 else:
-                    _push(
-                        self._queue,
-                        (self.now + command.seconds, self._ticket(), _expire, waiter),
-                    )
-        else:
-            raise TypeError(
-                f"a simulation process yielded {command!r}: yield seconds (a number), "
-                "a Signal, or Within(signal, seconds)"
-            )
+                    _push(self._queue, (self.now + seconds, self._ticket(), _expire, waiter))
+            return
+
+
+_WAITS = "yield seconds (a number), a Signal, Within(signal, seconds) or a Waitable"
+
+
+def _bad_wait(seconds: object) -> ValueError:
+    return ValueError(f"a simulation process yielded {seconds!r}: a wait of seconds >= 0")
+
+
+def _wait_of(command: object, sim: Simulation) -> tuple[Signal, float | None] | float | Exception:
+    """What a yield of something else than a float, an int, a Signal or a Within waits
+    for: a signal (a ``Process`` too) and at most how long (None: no limit), a number
+    of seconds (as a float), or the error to raise in the process. A ``Waitable`` gives
+    its ``as_wait(sim)``."""
+    waited = command
+    as_wait = getattr(command, "as_wait", None)
+    if callable(as_wait) and not isinstance(command, (Signal, Within)):
+        waited = as_wait(sim)
+    if isinstance(waited, Signal):
+        return waited, None
+    if isinstance(waited, Within):
+        return waited.signal, waited.seconds
+    if isinstance(waited, numbers.Real) and not isinstance(waited, bool):
+        seconds = float(waited)
+        return seconds if seconds >= 0.0 else _bad_wait(waited)
+    if waited is not command:
+        return TypeError(
+            f"a simulation process yielded {command!r}, whose as_wait returned {waited!r}: "
+            "a number of seconds, a Signal or Within(signal, seconds)"
+        )
+    return TypeError(f"a simulation process yielded {command!r}: {_WAITS}")

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import bisect
-import heapq
 import itertools
 from collections.abc import Callable, Generator, Sequence
 from math import log as _log
 from typing import Any
 
 from ._engine import Simulation
-
-_push = heapq.heappush
 
 __all__ = ["ClosedLoop", "KeySpace", "OpenLoop", "RequestMix"]
 
@@ -83,6 +80,7 @@ class OpenLoop:
         self._until = until
         self._uniform = sim.stream("arrivals").random
         self._on_next = self._next  # bound once: it is scheduled for every arrival
+        self._schedule = sim.schedule
         sim.after(-_log(1.0 - self._uniform()) / rate, self._on_next)
 
     def _next(self, _: object) -> None:
@@ -98,13 +96,8 @@ class OpenLoop:
         else:
             arrive(*mix.draw())
         rate = self.rate * self.factor
-        if rate > 0:
-            # sim.after(expovariate(rate), ...), inlined (the same draw and event): it
-            # runs per arrival
-            _push(
-                sim._queue,
-                (sim.now - _log(1.0 - uniform()) / rate, sim._ticket(), self._on_next, None),
-            )
+        if rate > 0:  # after expovariate(rate), inlined (the same draw)
+            self._schedule(sim.now - _log(1.0 - uniform()) / rate, self._on_next)
         else:  # no traffic for now: look again in a second
             sim.after(1.0, self._on_next)
 

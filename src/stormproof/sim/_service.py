@@ -9,7 +9,6 @@ import math
 from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass
-from heapq import heappush as _push
 from math import log as _log
 from typing import Any
 
@@ -67,7 +66,13 @@ class Slowdown:
 class Job(ABC):
     """A request at the service. ``reply(answer)`` is called once, when it is served
     (None, or the service's error) or refused after all (a held request meeting a full
-    queue, an expired one dropped). Clients subclass it to take the answer."""
+    queue, an expired one dropped). Clients subclass it to take the answer.
+
+    The service never calls ``reply`` in the middle of its own work: answers are
+    ready work (``Simulation.call_soon``), given right after the event that settled
+    them, in the order they were settled (an event that settles one answer only gives
+    it as its last step, which is the same), so a client may send its next request
+    from ``reply`` at once."""
 
     __slots__ = ("deadline", "setup")
 
@@ -120,6 +125,8 @@ class Service:
         self.drop_expired = drop_expired
         self.setup_time = setup_time
         self.error_rate = error_rate
+        self.base_error_rate = error_rate
+        """The share of requests it fails when no trigger says otherwise."""
         self.reachable = True
         self._random = sim.stream(f"service:{name}")
         self._sample = service_time.sampler(self._random)
@@ -136,6 +143,8 @@ class Service:
         # Failures are values that nothing raises or changes: one instance serves them all.
         self._throttled = ServiceThrottled(f"{name}: request rate too high")
         self._on_finish = self._finish  # bound once: it is scheduled for every request served
+        self._schedule = sim.schedule
+        self._answer = sim.call_soon  # answers go out right after the event settling them
 
     @property
     def capacity_factor(self) -> float:
@@ -181,7 +190,7 @@ class Service:
         sim = self.sim
         self._offered[sim.second] += 1
         if self._counts_rate:
-            self._recent.append(sim.now)  # pruned when read (`_factor`)
+            self._recent.append(sim.now)  # pruned when read (`_start`)
         if self._busy >= self._room and len(self._queue) >= self.queue_limit:
             return self._throttled
         return None
@@ -199,27 +208,17 @@ class Service:
         """The partition is over: the held requests arrive."""
         self.reachable = True
         held, self._held = self._held, []
+        answer = self._answer
         for job in held:
             refused = self.admit()
             if refused is None:
                 self.accept(job)
             else:
-                job.reply(refused)
+                answer(job.reply, refused)
 
-    def _factor(self) -> float:
-        slowdown = self.slowdown
-        if slowdown is None:
-            return 1.0
-        if slowdown.kind == "rate":
-            # Arrivals within the window before the latest arrival (pruned here rather
-            # than on each arrival: the same count, read less often than written).
-            recent = self._recent
-            if recent:
-                horizon = recent[-1] - slowdown.window
-                while recent[0] <= horizon:
-                    recent.popleft()
-            rate = len(recent) / slowdown.window
-            return slowdown.factor if rate > slowdown.above else 1.0
+    def _load_factor(self, slowdown: Slowdown) -> float:
+        """How much slower than its base speed a "concurrency" or "linear" slowdown
+        makes it serve now (1.0: not slowed)."""
         load = self.in_system
         if slowdown.kind == "concurrency":
             return slowdown.factor if load > slowdown.above else 1.0
@@ -229,12 +228,23 @@ class Service:
     def _start(self, job: Job) -> None:
         self._busy += 1
         duration = self._sample()
-        if self.slowdown is not None:
-            duration *= self._factor()
+        slowdown = self.slowdown
+        if slowdown is not None:
+            if self._counts_rate:
+                # Arrivals within the window before the latest arrival (pruned here rather
+                # than on each arrival: the same count, read less often than written).
+                recent = self._recent
+                if recent:
+                    horizon = recent[-1] - slowdown.window
+                    while recent[0] <= horizon:
+                        recent.popleft()
+                if len(recent) / slowdown.window > slowdown.above:
+                    duration *= slowdown.factor
+            else:
+                duration *= self._load_factor(slowdown)
         if job.setup:
             duration += self.setup_time
-        sim = self.sim
-        _push(sim._queue, (sim.now + duration, sim._ticket(), self._on_finish, job))  # sim.after
+        self._schedule(self.sim.now + duration, self._on_finish, job)
 
     def _finish(self, job: Job) -> None:
         self._busy -= 1
@@ -247,21 +257,20 @@ class Service:
         answer = None
         if self.error_rate and self._random.random() < self.error_rate:
             answer = ServerError(f"{self.name}: internal error")
-        expired: list[Job] | None = None
+        dropped = False
         queue = self._queue
         while queue and self._busy < self._room:
             waiting = queue.popleft()
             if self.drop_expired and now >= waiting.deadline:
-                if expired is None:
-                    expired = []
-                expired.append(waiting)
+                expired = ServiceThrottled(f"{self.name}: request expired in queue")
+                self._answer(waiting.reply, expired)
+                dropped = True
                 continue
             self._start(waiting)
-        # Answers go out last, once the service's own state is settled: the clients
-        # they wake may send new requests at once.
-        for dropped in expired or ():
-            dropped.reply(ServiceThrottled(f"{self.name}: request expired in queue"))
-        job.reply(answer)
+        if dropped:
+            self._answer(job.reply, answer)  # after the answers already ready
+        else:  # the event's last step, with nothing ready: the same, without the queue
+            job.reply(answer)
 
     def grow(self) -> None:
         """Capacity went up: start queued work it now has room for."""
