@@ -22,9 +22,10 @@ from stormproof.sim import (
     sweep_table,
 )
 from stormproof.sim._engine import Simulation
+from stormproof.sim._scenario import RegionSpec
 from stormproof.sim._service import Distribution, Slowdown
-from stormproof.sim._spec import RegionSpec, with_value
 from stormproof.sim._strategies import RetryBreaker
+from stormproof.sim._sweep_spec import with_value
 
 CONTENTION = """\
 name = "contention"
@@ -215,7 +216,12 @@ def test_sweep_reports(contention) -> None:  # type: ignore[no-untyped-def]
         (("values = [2, 8]", 'values = ["two"]'), "sweep.values must be a non-empty list"),
         (
             ('metrics = ["amplification", "completion_s"]', 'metrics = ["speed"]'),
-            "sweep.metrics must be a list of amplification, success_rate",
+            "sweep.metrics must be a list of metric names (requests, attempts, amplification,",
+        ),
+        (
+            ('metrics = ["amplification", "completion_s"]', 'metrics = ["amplificaton"]'),
+            "completion_s, unfinished, conflicts) (did you mean 'amplification'?), "
+            "got 'amplificaton'",
         ),
         (("repeat = 3", "repeat = 0"), "sweep.repeat must be an integer >= 1, got 0"),
         (("clients = 2\n", "clients = 0\n"), "occ.clients must be an integer >= 1, got 0"),

@@ -1,15 +1,31 @@
 """The Outage Lab: a discrete-event simulator that runs stormproof's real policy
 objects on a virtual clock against outage scenarios.
 
-``load_scenario("us-east-1")`` (or a path to a TOML file), ``strategies_for(scenario)``,
-then ``run(scenario, strategy)`` for one strategy or ``run_strategies(...)`` for several
-in parallel; a scenario with a ``[sweep]`` table runs with ``run_sweep``. The engine
-(``Simulation``, ``Signal``, ``Within``, ``Lane``, ``Timer``) is usable on its own.
+``load_scenario("us-east-1")`` (or a path to a TOML or YAML file, or
+``parse_scenario(text)``), ``strategies_for(scenario)``, then ``run(scenario,
+strategy)`` for one strategy or ``run_strategies(...)`` for several in parallel; a
+scenario with a ``[sweep]`` table runs with ``run_sweep``. ``table``,
+``results_document``, ``html_report`` (and their ``sweep_`` twins) and ``write_json``
+report the results; ``METRICS`` says what each metric is. A scenario's ``Trigger``
+kinds are classes: a subclass (its fields declared with ``option``, acting on the
+run's ``World``) adds one. The engine (``Simulation``, ``Signal``, ``Process``,
+``Within``, ``Waitable``, ``Lane``, ``Timer``) is usable on its own.
 """
 
-from ._catalog import builtin_scenarios, load_scenario, strategies_for
-from ._engine import TIMED_OUT, Lane, Signal, SimClock, Simulation, Timer, Within
-from ._fields import ScenarioError
+from ._catalog import builtin_scenarios, load_scenario, parse_scenario, strategies_for
+from ._engine import (
+    TIMED_OUT,
+    Lane,
+    Process,
+    Signal,
+    SimClock,
+    Simulation,
+    Timer,
+    Waitable,
+    Within,
+)
+from ._fields import ScenarioError, option
+from ._metrics import METRICS, Metric
 from ._report import (
     html_report,
     results_document,
@@ -17,15 +33,23 @@ from ._report import (
     sweep_html,
     sweep_table,
     table,
+    write_json,
 )
-from ._run import RunResult, run
+from ._result import RunResult
+from ._run import run
 from ._runner import run_strategies
-from ._spec import Scenario, StrategySpec
+from ._scenario import Scenario
+from ._strategy_spec import StrategySpec
 from ._sweep import SweepResult, run_sweep
+from ._triggers import Trigger
+from ._world import World
 
 __all__ = [
+    "METRICS",
     "TIMED_OUT",
     "Lane",
+    "Metric",
+    "Process",
     "RunResult",
     "Scenario",
     "ScenarioError",
@@ -35,10 +59,15 @@ __all__ = [
     "StrategySpec",
     "SweepResult",
     "Timer",
+    "Trigger",
+    "Waitable",
     "Within",
+    "World",
     "builtin_scenarios",
     "html_report",
     "load_scenario",
+    "option",
+    "parse_scenario",
     "results_document",
     "run",
     "run_strategies",
@@ -48,4 +77,5 @@ __all__ = [
     "sweep_html",
     "sweep_table",
     "table",
+    "write_json",
 ]

@@ -6,17 +6,12 @@ from importlib import resources
 from pathlib import Path
 
 from ._fields import Locator, ScenarioError, Section
-from ._spec import (
-    Scenario,
-    StrategySpec,
-    parse_scenario,
-    parse_strategy,
-    read_toml,
-    read_yaml,
-)
+from ._files import parse_toml, parse_yaml, read_toml, read_yaml
+from ._scenario import Scenario, build_scenario
 from ._strategies import BUILT_IN
+from ._strategy_spec import StrategySpec, parse_strategy
 
-__all__ = ["builtin_scenarios", "load_scenario", "strategies_for"]
+__all__ = ["builtin_scenarios", "load_scenario", "parse_scenario", "strategies_for"]
 
 _STRATEGIES = {
     name: parse_strategy(
@@ -27,6 +22,7 @@ _STRATEGIES = {
 
 
 def builtin_scenarios() -> dict[str, Path]:
+    """The built-in scenarios: each one's name and file."""
     folder = resources.files("stormproof.sim") / "scenarios"
     return {
         entry.name.removesuffix(".toml"): Path(str(entry))
@@ -52,9 +48,18 @@ def load_scenario(name_or_path: str) -> Scenario:
     shown = path.name if name_or_path in builtins else str(path)
     if path.suffix.lower() in (".yaml", ".yml"):
         data, lines = read_yaml(path)
-        return parse_scenario(data, shown, None, tuple(_STRATEGIES), lines)
+        return build_scenario(data, shown, None, tuple(_STRATEGIES), lines)
     data, text = read_toml(path)
-    return parse_scenario(data, shown, text, tuple(_STRATEGIES))
+    return build_scenario(data, shown, text, tuple(_STRATEGIES))
+
+
+def parse_scenario(text: str, source: str = "<scenario>", *, yaml: bool = False) -> Scenario:
+    """A scenario from the text of a scenario file (TOML, or YAML with ``yaml=True``);
+    errors name ``source`` and the line."""
+    if yaml:
+        data, lines = parse_yaml(text, source)
+        return build_scenario(data, source, None, tuple(_STRATEGIES), lines)
+    return build_scenario(parse_toml(text, source), source, text, tuple(_STRATEGIES))
 
 
 def strategies_for(scenario: Scenario) -> dict[str, StrategySpec]:

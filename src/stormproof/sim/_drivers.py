@@ -19,8 +19,17 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Hashable, Mapping
 from typing import Any, Protocol
 
-from stormproof import Bulkhead, BulkheadFull, Cache, CircuitBreaker, CircuitOpen, Failover, Retry
-from stormproof._core.errors import DeadlineExceeded, fresh_copy
+from stormproof import (
+    Bulkhead,
+    BulkheadFull,
+    Cache,
+    CircuitBreaker,
+    CircuitOpen,
+    DeadlineExceeded,
+    Failover,
+    Retry,
+)
+from stormproof._core.errors import fresh_copy  # the copy the policies' own drivers raise
 
 from ._engine import TIMED_OUT, Signal, Simulation, Within
 from ._world import PENDING
@@ -91,7 +100,7 @@ def retrying(sim: Simulation, retry: Retry, operation: Operation) -> Generator[A
         state = retry.begin(sim.now)
     except Exception as refused:  # Throttled, DeadlineExceeded: rejected locally, never sent
         return refused
-    judged = retry._retry_on_result is not None  # else a result is a plain success
+    judged = retry.options.retry_on_result is not None  # else a result is a plain success
     while True:
         attempt: Any = operation()  # a generator
         if attempt.gi_code is _RETRYING:
@@ -132,6 +141,8 @@ class RetryCall:
     and later calls ``receiver.answer(outcome)``; this object is the receiver), through
     ``retry`` if there is one (its ``RetryState``: the same decisions ``retrying`` takes,
     at the same instants). ``done.finish(arrived, outcome)`` ends it, perhaps at once.
+    ``judged``: whether ``retry`` has a ``retry_on_result`` (None: look it up; a
+    caller making many calls through one Retry looks it up once).
 
     Retries do not nest: an attempt of another ``RetryCall`` that starts a call of its
     own for itself passes its receiver (that ``RetryCall``) as ``done``; the new call's
@@ -147,6 +158,7 @@ class RetryCall:
         attempt: Callable[[float | None, Any], Any],
         deadline: float | None,
         done: Outcomes,
+        judged: bool | None = None,
     ) -> None:
         self.sim = sim
         self.attempt = attempt
@@ -164,7 +176,9 @@ class RetryCall:
             except Exception as refused:  # Throttled, DeadlineExceeded: rejected locally
                 done.finish(arrived, refused)
                 return
-            self.judged = retry._retry_on_result is not None
+            if judged is None:
+                judged = retry.options.retry_on_result is not None
+            self.judged = judged
         self.answer(attempt(deadline, self))
 
     def run(self, _: object = None) -> None:
@@ -273,7 +287,7 @@ def cached(
         if error is None:
             return entry.value
         return fresh_copy(error)  # a copy of its own, as the policy's drivers raise
-    if flights is not None and not cache._coalesce:
+    if flights is not None and not cache.options.coalesce:
         flights = None
     while True:
         flight = None

@@ -36,7 +36,7 @@ from collections.abc import Callable, Generator
 from types import GeneratorType
 from typing import Any, Protocol
 
-from stormproof._core.errors import ConfigError
+from stormproof import ConfigError
 
 __all__ = [
     "TIMED_OUT",
@@ -389,6 +389,7 @@ class Simulation:
         return random.Random(f"{self.seed}:{name}")
 
     def signal(self) -> Signal:
+        """A new ``Signal`` of this simulation."""
         return Signal(self)
 
     def start(self, generator: Generator[Any, Any, Any]) -> Process:

@@ -1,17 +1,20 @@
 """Reading scenario files: typed fields with errors that name the file, the line, the
-field and the bad value, and that refuse unknown fields (a typo is not a default)."""
+field and the bad value, and that refuse unknown fields (a typo is not a default), with
+"did you mean" when a known name is close; and ``option``, the declaration of a field
+that a class (a trigger kind) reads from its table."""
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from stormproof._core.errors import ConfigError
+from stormproof import ConfigError
 
-__all__ = ["Locator", "ScenarioError", "Section"]
+__all__ = ["Locator", "Option", "ScenarioError", "Section", "did_you_mean", "option", "options_of"]
 
 
 class ScenarioError(ConfigError):
@@ -127,18 +130,27 @@ class Section:
         return value
 
     def string(
-        self, field: str, default: str | None = None, *, choices: Iterable[str] | None = None
+        self,
+        field: str,
+        default: str | None = None,
+        *,
+        choices: Iterable[str] | None = None,
+        what: str = "",
     ) -> str:
+        """A non-empty string; with ``choices``, one of them (``what`` says what they
+        are: "the hostname of a region")."""
         value = self.raw(field, default)
         if not isinstance(value, str) or not value:
-            raise self.fail(field, "a non-empty string", value)
+            raise self.fail(field, what or "a non-empty string", value)
         if choices is not None:
             options = list(choices)
             if value not in options:
-                raise self.fail(field, "one of " + ", ".join(repr(o) for o in options), value)
+                listed = ", ".join(repr(o) for o in options)
+                requirement = f"{what} ({listed})" if what else f"one of {listed}"
+                raise self.fail(field, requirement + did_you_mean(value, options), value)
         return value
 
-    def boolean(self, field: str, default: bool) -> bool:
+    def boolean(self, field: str, default: bool | None = None) -> bool:
         value = self.raw(field, default)
         if not isinstance(value, bool):
             raise self.fail(field, "true or false", value)
@@ -172,6 +184,118 @@ class Section:
         for field in self.data:
             if field not in self.used:
                 name = str(field)  # YAML keys can be numbers
-                close = difflib.get_close_matches(name, list(self.used), n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise self.fail(name, f"a known field{hint}", field)
+                raise self.fail(name, "a known field" + did_you_mean(name, self.used), field)
+
+
+def did_you_mean(value: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(value, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+# -- fields declared by the classes that read them ------------------------------------------
+
+_OPTION = "stormproof.sim.option"
+_KINDS = {"float": "number", "int": "integer", "str": "string", "bool": "boolean"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """How one field is read from a scenario's table (see ``option``)."""
+
+    name: str
+    kind: str  # "number", "integer", "string" or "boolean"
+    default: Any
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    choices: tuple[str, ...] | None = None
+    refers: str = ""
+    doc: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.default is dataclasses.MISSING
+
+    def read(self, section: Section, regions: Sequence[Any] = ()) -> Any:
+        """The field's value in ``section``, checked (``regions``: the scenario's, each
+        with a ``name`` and a ``hostname``, for fields that refer to one)."""
+        default = None if self.required else self.default
+        name = self.name
+        if self.kind == "number":
+            return section.number(
+                name, default, low=self.low, high=self.high, low_open=self.low_open
+            )
+        if self.kind == "integer":
+            return section.integer(name, default, low=int(self.low or 0))
+        if self.kind == "boolean":
+            return section.boolean(name, default)
+        if self.refers:
+            attribute = "name" if self.refers == "region" else "hostname"
+            known = [getattr(region, attribute) for region in regions]
+            return section.string(name, default, choices=known, what=self.describe_kind())
+        return section.string(name, default, choices=self.choices)
+
+    def describe_kind(self) -> str:
+        """What values it takes, in words (Markdown)."""
+        if self.refers:
+            return f"the {'name' if self.refers == 'region' else 'hostname'} of a region"
+        if self.choices is not None:
+            quoted = [f'`"{choice}"`' for choice in self.choices]
+            return ", ".join(quoted[:-1]) + " or " + quoted[-1] if len(quoted) > 1 else quoted[0]
+        if self.kind in ("number", "integer"):
+            kind = "a number" if self.kind == "number" else "an integer"
+            if self.low is not None and self.high is not None:
+                return f"{kind} from {self.low:g} to {self.high:g}"
+            if self.low is not None:
+                return f"{kind} {'>' if self.low_open else '>='} {self.low:g}"
+            return kind
+        return "true or false" if self.kind == "boolean" else "a string"
+
+
+def option(
+    default: Any = dataclasses.MISSING,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    choices: Sequence[str] | None = None,
+    refers: str = "",
+    doc: str = "",
+) -> Any:
+    """Declare a field of a dataclass that reads itself from a scenario's table (a
+    ``Trigger`` kind): its type (``float``, ``int``, ``str`` or ``bool``, from the
+    annotation), its ``default`` (none: required), its bounds (``low``, ``high``;
+    ``low_open``: above ``low``, not equal), its ``choices``, whether it ``refers`` to
+    a region (``"region"``: a region's name, ``"hostname"``: its host name), and ``doc``,
+    what it means (the docs' reference is made from it). Errors name the file, the
+    line, the field and the value."""
+    if refers not in ("", "region", "hostname"):
+        raise ConfigError("refers", '"region", "hostname" or ""', refers)
+    spec = {
+        "default": default,
+        "low": low,
+        "high": high,
+        "low_open": low_open,
+        "choices": None if choices is None else tuple(choices),
+        "refers": refers,
+        "doc": doc,
+    }
+    return dataclasses.field(default=default, metadata={_OPTION: spec})
+
+
+def options_of(cls: type) -> dict[str, Option]:
+    """The fields of dataclass ``cls`` declared with ``option``, by name, in order."""
+    found: dict[str, Option] = {}
+    for field in dataclasses.fields(cls):
+        spec: Mapping[str, Any] | None = field.metadata.get(_OPTION)
+        if spec is None:
+            continue
+        annotation = field.type if isinstance(field.type, str) else field.type.__name__
+        kind = _KINDS.get(annotation)
+        if kind is None:
+            raise TypeError(
+                f"{cls.__name__}.{field.name}: an option is a float, int, str or bool, "
+                f"not {annotation}"
+            )
+        found[field.name] = Option(field.name, kind, **spec)
+    return found

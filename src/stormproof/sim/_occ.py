@@ -18,9 +18,21 @@ import time
 from typing import Any
 
 from ._engine import Simulation
+from ._metrics import (
+    AMPLIFICATION,
+    ATTEMPTS,
+    CALLS,
+    COMPLETION,
+    CONFLICTS,
+    REQUESTS,
+    SUCCESS_RATE,
+    UNFINISHED,
+    Metric,
+)
 from ._result import RunResult
-from ._spec import Scenario, StrategySpec
+from ._scenario import Scenario
 from ._strategies import build_retry
+from ._strategy_spec import StrategySpec
 
 __all__ = ["Conflict", "run_occ"]
 
@@ -85,22 +97,21 @@ def run_occ(scenario: Scenario, strategy: StrategySpec, seed: int | None = None)
     clients = occ.clients
     done = len(finished)
     ends = finished + failed
-    summary: dict[str, Any] = {
-        "requests": clients,
-        "attempts": writes[0],
-        "calls": writes[0],
-        "amplification": writes[0] / clients,
-        "success_rate": done / clients,
-        "completion_s": max(ends) if len(ends) == clients else None,
-        "unfinished": clients - len(ends),
-        "conflicts": writes[0] - done,
+    values: dict[Metric, Any] = {
+        REQUESTS: clients,
+        ATTEMPTS: writes[0],
+        CALLS: writes[0],
+        AMPLIFICATION: writes[0] / clients,
+        SUCCESS_RATE: done / clients,
+        COMPLETION: max(ends) if len(ends) == clients else None,
+        UNFINISHED: clients - len(ends),
+        CONFLICTS: writes[0] - done,
     }
     return RunResult(
         scenario=scenario.name,
         strategy=strategy.name,
         seed=sim.seed,
-        summary=summary,
+        summary={metric.name: value for metric, value in values.items()},
         series={},
-        events=0,
         cpu_seconds=time.process_time() - started_cpu,
     )

@@ -6,12 +6,29 @@ from __future__ import annotations
 import html
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ._metrics import (
+    AMPLIFICATION,
+    AMPLIFICATION_DURING_TRIGGER,
+    CALLS,
+    COMPLETION,
+    CONFLICTS,
+    GOODPUT_RATE,
+    METRICS,
+    P50_LATENCY,
+    P99_LATENCY,
+    PEAK_LOAD_RATIO,
+    RECOVERY,
+    STALE_RATE,
+    SUCCESS_RATE,
+    Metric,
+)
 from ._result import RunResult
-from ._spec import Scenario, StrategySpec
+from ._scenario import Scenario
+from ._strategy_spec import StrategySpec
 from ._sweep import SweepResult
 
 __all__ = [
@@ -21,6 +38,7 @@ __all__ = [
     "sweep_html",
     "sweep_table",
     "table",
+    "write_json",
 ]
 
 PALETTE = (
@@ -54,68 +72,73 @@ def _colors(names: Sequence[str]) -> dict[str, str]:
     return colors
 
 
-def _pct(value: float | None, digits: int = 1) -> str:
-    return "-" if value is None else f"{100 * value:.{digits}f}%"
+@dataclass(frozen=True)
+class _Column:
+    """A table's column: a metric, headed by its label or by ``label``."""
+
+    metric: Metric
+    label: str = ""
+
+    @property
+    def heading(self) -> str:
+        return self.label or self.metric.label
+
+    def cell(self, scenario: Scenario, summary: dict[str, Any]) -> str:
+        metric = self.metric
+        if metric.needs_trigger and not scenario.triggers:
+            return "-"
+        return metric.show(summary.get(metric.name))
 
 
-def _num(value: float | None, fmt: str = ".2f", suffix: str = "") -> str:
-    return "-" if value is None else f"{value:{fmt}}{suffix}"
+TABLE = (
+    _Column(SUCCESS_RATE),
+    _Column(STALE_RATE),
+    _Column(GOODPUT_RATE),
+    _Column(AMPLIFICATION, "amplif."),  # short: the terminal is narrow
+    _Column(AMPLIFICATION_DURING_TRIGGER, "in trigger"),
+    _Column(PEAK_LOAD_RATIO),
+    _Column(P99_LATENCY),
+    _Column(RECOVERY),
+)
+"""The terminal table's columns."""
+
+REPORT_TABLE = (
+    _Column(SUCCESS_RATE),
+    _Column(STALE_RATE),
+    _Column(GOODPUT_RATE),
+    _Column(AMPLIFICATION),
+    _Column(AMPLIFICATION_DURING_TRIGGER),
+    _Column(PEAK_LOAD_RATIO),
+    _Column(P50_LATENCY),
+    _Column(P99_LATENCY),
+    _Column(RECOVERY),
+)
+"""The HTML report's table."""
+
+OCC_TABLE = (
+    _Column(SUCCESS_RATE),
+    _Column(CALLS, "writes"),  # a contention run's work
+    _Column(AMPLIFICATION, "per client"),
+    _Column(CONFLICTS),
+    _Column(COMPLETION),  # the last client's end: its time
+)
+"""The columns of a contention run (``[occ]``), in the terminal and the report."""
 
 
-def _recovery(value: float | None) -> str:
-    return "never" if value is None else f"{value:.0f} s"
-
-
-_OCC_HEADER = ("strategy", "success", "writes", "per client", "conflicts", "last done")
-
-
-def _occ_rows(results: Sequence[RunResult]) -> list[tuple[str, ...]]:
-    """A contention run's numbers: writes are its work, the last client's end its time."""
+def _rows(
+    scenario: Scenario, results: Sequence[RunResult], columns: Sequence[_Column]
+) -> list[list[str]]:
     return [
-        (
-            r.strategy,
-            _pct(r.summary["success_rate"], 2),
-            f"{r.summary['calls']:,}",
-            _num(r.summary["amplification"], ".2f", "x"),
-            f"{r.summary['conflicts']:,}",
-            _num(r.summary["completion_s"], ".3g", " s"),
-        )
-        for r in results
+        [result.strategy, *(column.cell(scenario, result.summary) for column in columns)]
+        for result in results
     ]
 
 
 def table(scenario: Scenario, results: Sequence[RunResult]) -> str:
     """The comparison table printed by the CLI."""
-    if scenario.occ is not None:
-        return "\n".join(_grid(_OCC_HEADER, _occ_rows(results), names=True))
-    header = (
-        "strategy",
-        "success",
-        "stale",
-        "goodput",
-        "amplif.",
-        "in trigger",
-        "peak load",
-        "p99",
-        "recovery",
-    )
-    rows = [header]
-    for result in results:
-        s = result.summary
-        rows.append(
-            (
-                result.strategy,
-                _pct(s["success_rate"], 2),
-                _pct(s["stale_rate"]),
-                _pct(s["goodput_rate"], 2),
-                _num(s["amplification"], ".2f", "x"),
-                _num(s["amplification_during_trigger"], ".2f", "x"),
-                _num(s["peak_load_ratio"], ".2f", "x"),
-                _num(s["p99_latency_s"], ".3g", " s"),
-                _recovery(s["recovery_s"]) if scenario.triggers else "-",
-            )
-        )
-    return "\n".join(_grid(header, rows[1:], names=True))
+    columns = OCC_TABLE if scenario.occ is not None else TABLE
+    header = ["strategy", *(column.heading for column in columns)]
+    return "\n".join(_grid(header, _rows(scenario, results, columns), names=True))
 
 
 def results_document(
@@ -141,6 +164,8 @@ def results_document(
 
 
 def write_json(document: dict[str, Any], path: str) -> None:
+    """Write a results document (``results_document``, ``sweep_document``) to ``path``
+    as JSON, indented, with numbers that JSON can hold."""
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(document, handle, indent=2, allow_nan=False, default=_finite)
         handle.write("\n")
@@ -349,7 +374,6 @@ def html_report(
             r.seed,
             r.summary,
             {name: values[:seconds] for name, values in r.series.items()},
-            r.events,
             r.cpu_seconds,
         )
         for r in results
@@ -409,23 +433,6 @@ def html_report(
         "queries/s",
     )
 
-    rows = []
-    for result in results:
-        s = result.summary
-        cells = [
-            f'<td><i style="background:{colors[result.strategy]}"></i> '
-            f"{html.escape(result.strategy)}</td>",
-            f"<td>{_pct(s['success_rate'], 2)}</td>",
-            f"<td>{_pct(s['stale_rate'])}</td>",
-            f"<td>{_pct(s['goodput_rate'], 2)}</td>",
-            f"<td>{_num(s['amplification'], '.2f', 'x')}</td>",
-            f"<td>{_num(s['amplification_during_trigger'], '.2f', 'x')}</td>",
-            f"<td>{_num(s['peak_load_ratio'], '.2f', 'x')}</td>",
-            f"<td>{_num(s['p50_latency_s'], '.3g', ' s')}</td>",
-            f"<td>{_num(s['p99_latency_s'], '.3g', ' s')}</td>",
-            f"<td>{_recovery(s['recovery_s']) if scenario.triggers else '-'}</td>",
-        ]
-        rows.append("<tr>" + "".join(cells) + "</tr>")
     trigger = ""
     if shade is not None:
         trigger = (
@@ -438,40 +445,39 @@ def html_report(
         f"""<p class="note">Scenario <code>{html.escape(scenario.name)}</code>,
 seed {results[0].seed}, {scenario.duration / 60:g} simulated minutes, {scenario.clients.describe()},
 caller's deadline {scenario.clients.deadline:g} s.</p>
-<table><tr><th>strategy</th><th>success</th><th>stale</th><th>goodput</th><th>amplification</th>
-<th>during trigger</th><th>peak load</th><th>p50</th><th>p99</th><th>recovery</th></tr>
-{"".join(rows)}</table>
-<p class="note">Success: requests answered (fresh or stale). Goodput: answered within the
-caller's deadline. Amplification: attempts sent toward the dependency per request.
-Peak load: the highest offered load at a dependency over its capacity (one-second
-buckets). Recovery: from the end of the trigger until goodput is back to 95% of its
-level before it, for 10 s.</p>
+{_html_table(scenario, results, REPORT_TABLE, colors)}
+<p class="note">{_glossary(REPORT_TABLE)}</p>
 {_legend(names, colors, strategies)}
 {trigger}
 {"".join(charts)}""",
     )
 
 
-# -- sweeps -------------------------------------------------------------------------------
+def _html_table(
+    scenario: Scenario,
+    results: Sequence[RunResult],
+    columns: Sequence[_Column],
+    colors: dict[str, str],
+) -> str:
+    headings = ("strategy", *(column.heading for column in columns))
+    head = "".join(f"<th>{html.escape(heading)}</th>" for heading in headings)
+    body = "".join(
+        f'<tr><td><i style="background:{colors[row[0]]}"></i> {html.escape(row[0])}</td>'
+        + "".join(f"<td>{html.escape(cell)}</td>" for cell in row[1:])
+        + "</tr>"
+        for row in _rows(scenario, results, columns)
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
 
-_SWEEP_METRICS: dict[str, tuple[str, Callable[[float | None], str], bool]] = {
-    # metric: (title, how a value is shown, shown as a share)
-    "amplification": (
-        "Amplification: attempts per request",
-        lambda v: _num(v, ".2f", "x"),
-        False,
-    ),
-    "success_rate": ("Success rate", lambda v: _pct(v, 2), True),
-    "goodput_rate": ("Goodput: answered within the deadline", lambda v: _pct(v, 2), True),
-    "p99_latency_s": ("p99 latency (s)", lambda v: _num(v, ".3g", " s"), False),
-    "peak_load_ratio": ("Peak load over capacity", lambda v: _num(v, ".2f", "x"), False),
-    "calls": ("Calls the dependency received", lambda v: _num(v, ",.0f"), False),
-    "completion_s": (
-        "Time until the last client is done (s)",
-        lambda v: _num(v, ".3g", " s"),
-        False,
-    ),
-}
+
+def _glossary(columns: Sequence[_Column]) -> str:
+    """What each column's metric means, for the note under a table."""
+    return " ".join(
+        html.escape(f"{c.heading[0].upper()}{c.heading[1:]}: {c.metric.meaning}.") for c in columns
+    )
+
+
+# -- sweeps -------------------------------------------------------------------------------
 
 
 def _grid(
@@ -489,11 +495,12 @@ def _grid(
     return [line(header), "  ".join("-" * w for w in widths), *(line(row) for row in rows)]
 
 
-def _sweep_rows(scenario: Scenario, results: Sequence[SweepResult], metric: str) -> list[list[str]]:
+def _sweep_rows(
+    scenario: Scenario, results: Sequence[SweepResult], metric: Metric
+) -> list[list[str]]:
     assert scenario.sweep is not None
-    show = _SWEEP_METRICS[metric][1]
     return [
-        [_tick(value), *(show(r.points[i].get(metric)) for r in results)]
+        [_tick(value), *(metric.show(r.points[i].get(metric.name)) for r in results)]
         for i, value in enumerate(scenario.sweep.values)
     ]
 
@@ -504,9 +511,10 @@ def sweep_table(scenario: Scenario, results: Sequence[SweepResult]) -> str:
     assert sweep is not None
     header = [sweep.parameter, *(r.strategy for r in results)]
     blocks = []
-    for metric in sweep.metrics:
+    for name in sweep.metrics:
+        metric = METRICS[name]
         runs = "1 run" if sweep.repeat == 1 else f"mean of {sweep.repeat} runs"
-        lines = [f"{_SWEEP_METRICS[metric][0]} ({runs} per point)"]
+        lines = [f"{metric.title} ({runs} per point)"]
         lines.extend(_grid(header, _sweep_rows(scenario, results, metric)))
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
@@ -552,10 +560,11 @@ def sweep_html(
     colors = _colors([r.strategy for r in results])
     axis = _value_axis(sweep.values)
     sections = []
-    for metric in sweep.metrics:
-        title, _, share = _SWEEP_METRICS[metric]
+    for name in sweep.metrics:
+        metric = METRICS[name]
+        title, share = metric.title, metric.share
         lines: dict[str, Sequence[float | None]] = {
-            r.strategy: [p.get(metric) for p in r.points] for r in results
+            r.strategy: [p.get(name) for p in r.points] for r in results
         }
         positive = [v for series in lines.values() for v in series if v is not None and v > 0]
         log = not share and bool(positive) and max(positive) / min(positive) > 50
@@ -563,7 +572,7 @@ def sweep_html(
             f"{title} by {sweep.parameter}" + (" (log scale)" if log else ""),
             lines,
             axis,
-            metric,
+            name,
             colors=colors,
             y_max=1.0 if share else None,
             percent=share,
@@ -599,20 +608,14 @@ def _occ_html(
     """A contention run has no time series: the report is its table."""
     assert scenario.occ is not None
     colors = _colors([r.strategy for r in results])
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in _OCC_HEADER)
-    body = "".join(
-        f'<tr><td><i style="background:{colors[row[0]]}"></i> {html.escape(row[0])}</td>'
-        + "".join(f"<td>{html.escape(c)}</td>" for c in row[1:])
-        + "</tr>"
-        for row in _occ_rows(results)
-    )
     names = [r.strategy for r in results]
     return _page(
         scenario,
         f"""<p class="note">Scenario <code>{html.escape(scenario.name)}</code>,
 seed {results[0].seed}: {scenario.occ.clients} clients contending for one row. Add a
 <code>[sweep]</code> table to plot the metrics against the number of clients.</p>
-<table><tr>{head}</tr>{body}</table>
+{_html_table(scenario, results, OCC_TABLE, colors)}
+<p class="note">{_glossary(OCC_TABLE)}</p>
 {_legend(names, colors, strategies)}""",
     )
 

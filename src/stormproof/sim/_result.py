@@ -10,12 +10,13 @@ __all__ = ["RunResult"]
 
 @dataclass
 class RunResult:
-    """One strategy's run: its summary metrics and its per-second series."""
+    """One strategy's run: its ``summary`` (metric name: value; the metrics are
+    ``stormproof.sim.METRICS``), its per-second ``series`` (by the second requests
+    arrived), and the CPU time it took."""
 
     scenario: str
     strategy: str
     seed: int
     summary: dict[str, Any]
     series: dict[str, list[float]]
-    events: int
     cpu_seconds: float = 0.0

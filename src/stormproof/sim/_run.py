@@ -13,34 +13,37 @@ from typing import Any
 from ._dns import HostCache, Resolver
 from ._engine import Simulation
 from ._load import ClosedLoop, KeySpace, OpenLoop, RequestMix
+from ._metrics import (
+    AMPLIFICATION,
+    AMPLIFICATION_DURING_TRIGGER,
+    ATTEMPTS,
+    DNS_QUERIES,
+    GOODPUT,
+    GOODPUT_RATE,
+    P50_LATENCY,
+    P99_LATENCY,
+    PEAK_LOAD_RATIO,
+    PEAK_LOAD_RATIOS,
+    RECOVERY,
+    REQUESTS,
+    STALE_RATE,
+    SUCCESS_RATE,
+    WASTED_WORK,
+    Metric,
+)
 from ._occ import run_occ
 from ._result import RunResult
+from ._scenario import Scenario
 from ._series import Series
 from ._service import Service
-from ._spec import Scenario, StrategySpec, TriggerSpec
 from ._strategies import STALE, Client, build_client
+from ._strategy_spec import StrategySpec
 from ._world import Instance, Region, World
 
 __all__ = ["RunResult", "run"]
 
 DRAIN = 600.0
 """Seconds simulated after the end of traffic, so requests still in flight finish."""
-
-SUMMARY_FIELDS = (
-    "requests",
-    "attempts",
-    "amplification",
-    "amplification_during_trigger",
-    "success_rate",
-    "stale_rate",
-    "goodput",
-    "goodput_rate",
-    "p50_latency_s",
-    "p99_latency_s",
-    "recovery_s",
-    "peak_load_ratio",
-    "dns_queries",
-)
 
 
 class _Recorder:
@@ -79,80 +82,6 @@ class _Recorder:
                 self.goodput[second] += 1
         else:
             self.errors[second] += 1
-
-
-def _apply(
-    trigger: TriggerSpec, world: World, load: OpenLoop | ClosedLoop, sim: Simulation
-) -> None:
-    """Schedule a trigger's start and end."""
-    kind = trigger.kind
-    if kind == "dns_empty":
-        broken = world.resolver.broken
-
-        def start(_: object) -> None:
-            broken[trigger.target] = trigger.mode
-
-        def end(_: object) -> None:
-            broken.pop(trigger.target, None)
-
-    elif kind == "partition":
-        service = world.by_name[trigger.target].service
-
-        def start(_: object) -> None:
-            service.reachable = False
-
-        def end(_: object) -> None:
-            service.heal()
-            for instance in world.instances:  # every client reconnects
-                instance.reconnect(trigger.target)
-
-    elif kind == "capacity_drop":
-        service = world.by_name[trigger.target].service
-
-        def start(_: object) -> None:
-            service.capacity_factor = trigger.factor
-
-        def end(_: object) -> None:
-            service.capacity_factor = 1.0
-            service.grow()
-
-    elif kind == "errors":
-        service = world.by_name[trigger.target].service
-        baseline = service.error_rate
-
-        def start(_: object) -> None:
-            service.error_rate = trigger.rate
-
-        def end(_: object) -> None:
-            service.error_rate = baseline
-
-    elif kind == "load_spike":
-
-        def start(_: object) -> None:
-            load.factor = trigger.factor
-
-        def end(_: object) -> None:
-            load.factor = 1.0
-
-    else:  # load_ramp: from factor to until_factor, in one-second steps
-        steps = max(1, math.ceil(trigger.end - trigger.start))
-
-        def start(_: object) -> None:
-            for step in range(steps):
-                share = step / steps
-                value = trigger.factor + (trigger.until_factor - trigger.factor) * share
-                sim.at(trigger.start + step, _set_factor, (load, value))
-
-        def end(_: object) -> None:
-            load.factor = 1.0
-
-    sim.at(trigger.start, start)
-    sim.at(trigger.end, end)
-
-
-def _set_factor(argument: tuple[OpenLoop | ClosedLoop, float]) -> None:
-    load, value = argument
-    load.factor = value
 
 
 def run(
@@ -238,8 +167,9 @@ def _run(
     else:
         arrive = [client.handle_now for client in clients]
         load = OpenLoop(sim, spec.rate, arrive, mix, recorder.requests, until=scenario.duration)
+    world.load = load
     for trigger in scenario.triggers:
-        _apply(trigger, world, load, sim)
+        trigger.schedule(world)
 
     breaker_open = series.counter("breaker_open")
 
@@ -267,7 +197,6 @@ def _run(
         seed=sim.seed,
         summary=summary,
         series={name: [float(v) for v in values] for name, values in series.data.items()},
-        events=0,
         cpu_seconds=time.process_time() - started_cpu,
     )
 
@@ -281,7 +210,8 @@ def _quantile(ordered: list[float], q: float) -> float | None:
 
 
 def summarize(scenario: Scenario, series: Series, latencies: array[float]) -> dict[str, Any]:
-    """The metrics, as defined in the design notes (and the docs' glossary)."""
+    """The run's metrics (``METRICS``), by name, as the design notes and the docs'
+    glossary define them."""
     data = series.data
     seconds = math.ceil(scenario.duration)
     requests = sum(data["requests"])
@@ -303,23 +233,24 @@ def summarize(scenario: Scenario, series: Series, latencies: array[float]) -> di
     for region in scenario.regions:
         peaks[region.name] = max(data[f"offered:{region.name}"][:seconds]) / region.capacity_rps
     peaks["dns"] = max(data["offered:dns"][:seconds]) / scenario.dns.capacity
-    return {
-        "requests": int(requests),
-        "attempts": int(attempts),
-        "amplification": attempts / requests if requests else None,
-        "amplification_during_trigger": during,
-        "success_rate": successes / requests if requests else None,
-        "stale_rate": stale / requests if requests else None,
-        "goodput": int(goodput),
-        "goodput_rate": goodput / requests if requests else None,
-        "p50_latency_s": _quantile(ordered, 0.50),
-        "p99_latency_s": _quantile(ordered, 0.99),
-        "recovery_s": recovery,
-        "peak_load_ratio": max(peaks[r.name] for r in scenario.regions),
-        "peak_load_ratios": peaks,
-        "dns_queries": int(sum(data["offered:dns"])),
-        "wasted_work": int(sum(sum(data[f"wasted:{r.name}"]) for r in scenario.regions)),
+    values: dict[Metric, Any] = {
+        REQUESTS: int(requests),
+        ATTEMPTS: int(attempts),
+        AMPLIFICATION: attempts / requests if requests else None,
+        AMPLIFICATION_DURING_TRIGGER: during,
+        SUCCESS_RATE: successes / requests if requests else None,
+        STALE_RATE: stale / requests if requests else None,
+        GOODPUT: int(goodput),
+        GOODPUT_RATE: goodput / requests if requests else None,
+        P50_LATENCY: _quantile(ordered, 0.50),
+        P99_LATENCY: _quantile(ordered, 0.99),
+        RECOVERY: recovery,
+        PEAK_LOAD_RATIO: max(peaks[r.name] for r in scenario.regions),
+        PEAK_LOAD_RATIOS: peaks,
+        DNS_QUERIES: int(sum(data["offered:dns"])),
+        WASTED_WORK: int(sum(sum(data[f"wasted:{r.name}"]) for r in scenario.regions)),
     }
+    return {metric.name: value for metric, value in values.items()}
 
 
 def _recovery(

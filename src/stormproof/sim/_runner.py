@@ -9,7 +9,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from typing import Any
 
 from ._run import RunResult, run
-from ._spec import Scenario, StrategySpec
+from ._scenario import Scenario
+from ._strategy_spec import StrategySpec
 
 __all__ = ["run_strategies"]
 

@@ -43,7 +43,7 @@ from ._drivers import (
     retrying,
 )
 from ._engine import Signal, Simulation
-from ._spec import BackoffSpec, BudgetSpec, RetrySpec, StrategySpec
+from ._strategy_spec import BackoffSpec, BudgetSpec, RetrySpec, StrategySpec
 from ._world import Instance, World
 
 __all__ = ["BUILT_IN", "STALE", "Client", "Outcome", "build_client", "build_retry", "retrying"]
@@ -190,6 +190,7 @@ class ComposedClient:
         if spec.cache is not None:
             self.cache = Cache(**asdict(spec.cache), clock=clock)
         self.retry = None if spec.retry is None else build_retry(spec.retry, sim, deadline)
+        self._judged = self.retry is not None and self.retry.options.retry_on_result is not None
         names = [region.name for region in world.regions]
         self.primary = names[0]
         self.routes = instance.routes
@@ -291,7 +292,10 @@ class ComposedClient:
             process = self.handle(op, key, arrived + self.deadline)
             self.sim.start(finishing(process, arrived, self.done))
             return
-        RetryCall(self.sim, self.retry, self._attempt_now, self.sim.now + self.deadline, self.done)
+        sim = self.sim
+        RetryCall(
+            sim, self.retry, self._attempt_now, sim.now + self.deadline, self.done, self._judged
+        )
 
 
 def _backoff(spec: BackoffSpec, sim: Simulation) -> Backoff:

@@ -16,8 +16,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._metrics import METRICS
 from ._run import run
-from ._spec import Scenario, StrategySpec, with_value
+from ._scenario import Scenario
+from ._strategy_spec import StrategySpec
+from ._sweep_spec import with_value
 
 __all__ = ["SweepResult", "run_sweep"]
 
@@ -48,7 +51,7 @@ def _mean(summaries: Sequence[dict[str, Any]]) -> dict[str, float | None]:
         counted = [s[name] for s in summaries if s.get(name) is not None]
         point[name] = sum(counted) / len(counted) if counted else None
         if len(counted) < len(summaries):
-            point[f"{name}_runs"] = float(len(counted))
+            point[METRICS[name].runs_name] = float(len(counted))
     return point
 
 

@@ -234,8 +234,12 @@ class Route:
 
 
 class World:
-    """The regions, the resolver, the app instances and their routes, on one
-    simulation; the strategy's clients make their attempts through the routes."""
+    """Everything one run simulates apart from the client strategy, on one simulation
+    (``sim``): the ``regions`` (each with its ``service``; ``service(name)`` finds
+    one), the DNS ``resolver`` (its ``broken`` names, its ``latency``), the app
+    ``instances`` and their routes, through which the strategy's clients make their
+    attempts, the traffic (``load``: its ``factor`` scales the rate) and the run's
+    per-second ``series``. Triggers act on it."""
 
     def __init__(
         self,
@@ -253,6 +257,8 @@ class World:
         self.by_name = {region.name: region for region in regions}
         self.instances = instances
         self.attempt_timeout = attempt_timeout
+        self.load: Any = None
+        """The traffic (``OpenLoop`` or ``ClosedLoop``), once the run made it."""
         self._timeouts = sim.lane(attempt_timeout)
         self._attempts = series.counter("attempts")  # the regions' sum, made by `close`
         for region in regions:
@@ -270,3 +276,7 @@ class World:
     @property
     def primary(self) -> Region:
         return self.regions[0]
+
+    def service(self, region: str) -> Service:
+        """The service of the region named ``region``."""
+        return self.by_name[region].service
