@@ -28,8 +28,8 @@ from .sim import (
     sweep_html,
     sweep_table,
     table,
+    write_json,
 )
-from .sim._report import write_json
 
 __all__ = ["main"]
 
