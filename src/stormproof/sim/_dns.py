@@ -12,7 +12,7 @@ from typing import Final, Literal
 
 from ._engine import Simulation
 from ._errors import NameNotResolved
-from ._series import Series
+from ._series import Names, Series
 
 __all__ = ["ASK", "HostCache", "Resolver", "error_for"]
 
@@ -43,7 +43,7 @@ class Resolver:
         self._second = -1
         self._in_second = 0
         self._series = series
-        self._queries = series.counter("offered:dns")
+        self._queries = series.counter(Names.offered(Names.DNS))
 
     def answer(self, name: str) -> str | None:
         """The failure mode for a query made now, or None when it resolves."""

@@ -28,6 +28,7 @@ from ._metrics import (
 )
 from ._result import RunResult
 from ._scenario import Scenario
+from ._series import Names
 from ._strategy_spec import StrategySpec
 from ._sweep import SweepResult
 
@@ -380,6 +381,7 @@ def html_report(
     ]
     shade = scenario.trigger_window
     charts: list[str] = []
+    requests = Names.REQUESTS
 
     def chart(
         title: str, lines: dict[str, Sequence[float | None]], y_label: str, **options: Any
@@ -392,44 +394,44 @@ def html_report(
         capacity = region.capacity_rps
         chart(
             f"Offered load at {region.name} (requests/s) vs capacity",
-            {r.strategy: _buckets(r.series[f"offered:{region.name}"], size) for r in results},
+            {r.strategy: _buckets(r.series[Names.offered(region.name)], size) for r in results},
             "requests/s",
             reference=(capacity, f"capacity {capacity:.0f}/s"),
         )
     chart(
         "Goodput: share of requests answered within the deadline",
-        {r.strategy: _share(r.series["goodput"], r.series["requests"], size) for r in results},
+        {r.strategy: _share(r.series[Names.GOODPUT], r.series[requests], size) for r in results},
         "goodput",
         y_max=1.0,
         percent=True,
     )
     chart(
         "User-visible errors (per second)",
-        {r.strategy: _buckets(r.series["errors"], size) for r in results},
+        {r.strategy: _buckets(r.series[Names.ERRORS], size) for r in results},
         "errors/s",
     )
     chart(
         "Stale share: requests answered from stale cache",
-        {r.strategy: _share(r.series["stale"], r.series["requests"], size) for r in results},
+        {r.strategy: _share(r.series[Names.STALE], r.series[requests], size) for r in results},
         "stale",
         y_max=1.0,
         percent=True,
     )
     chart(
         "Attempts per second (all regions, DNS failures included)",
-        {r.strategy: _buckets(r.series["attempts"], size) for r in results},
+        {r.strategy: _buckets(r.series[Names.ATTEMPTS], size) for r in results},
         "attempts/s",
     )
     chart(
         "Breaker state: share of app instances whose primary-region breaker is open",
-        {r.strategy: _buckets(r.series["breaker_open"], size) for r in results},
+        {r.strategy: _buckets(r.series[Names.BREAKER_OPEN], size) for r in results},
         "open",
         y_max=1.0,
         percent=True,
     )
     chart(
         "DNS queries per second",
-        {r.strategy: _buckets(r.series["offered:dns"], size) for r in results},
+        {r.strategy: _buckets(r.series[Names.offered(Names.DNS)], size) for r in results},
         "queries/s",
     )
 

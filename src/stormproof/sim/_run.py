@@ -34,7 +34,7 @@ from ._metrics import (
 from ._occ import run_occ
 from ._result import RunResult
 from ._scenario import Scenario
-from ._series import Series
+from ._series import Names, Series
 from ._service import Service
 from ._strategies import STALE, Client, build_client
 from ._strategy_spec import StrategySpec
@@ -53,11 +53,11 @@ class _Recorder:
         self.sim = sim
         self.series = series
         self.deadline = deadline
-        self.requests = series.counter("requests")
-        self.successes = series.counter("successes")
-        self.goodput = series.counter("goodput")
-        self.stale = series.counter("stale")
-        self.errors = series.counter("errors")
+        self.requests = series.counter(Names.REQUESTS)
+        self.successes = series.counter(Names.SUCCESSES)
+        self.goodput = series.counter(Names.GOODPUT)
+        self.stale = series.counter(Names.STALE)
+        self.errors = series.counter(Names.ERRORS)
         self.latencies = array("d")
 
     def request(self, client: Client, op: str, key: int) -> Generator[Any, Any, None]:
@@ -171,7 +171,7 @@ def _run(
     for trigger in scenario.triggers:
         trigger.schedule(world)
 
-    breaker_open = series.counter("breaker_open")
+    breaker_open = series.counter(Names.BREAKER_OPEN)
 
     def gauge(_: object) -> None:
         open_count = sum(1 for client in clients if client.breaker_open())
@@ -214,25 +214,28 @@ def summarize(scenario: Scenario, series: Series, latencies: array[float]) -> di
     glossary define them."""
     data = series.data
     seconds = math.ceil(scenario.duration)
-    requests = sum(data["requests"])
-    attempts = sum(data["attempts"])
-    successes = sum(data["successes"])
-    goodput = sum(data["goodput"])
-    stale = sum(data["stale"])
+    requests = sum(data[Names.REQUESTS])
+    attempts = sum(data[Names.ATTEMPTS])
+    successes = sum(data[Names.SUCCESSES])
+    goodput = sum(data[Names.GOODPUT])
+    stale = sum(data[Names.STALE])
     window = scenario.trigger_window
     during = None
     recovery: float | None = None
     if window is not None:
         start, end = int(window[0]), math.ceil(window[1])
-        trigger_requests = sum(data["requests"][start:end])
-        trigger_attempts = sum(data["attempts"][start:end])
+        trigger_requests = sum(data[Names.REQUESTS][start:end])
+        trigger_attempts = sum(data[Names.ATTEMPTS][start:end])
         during = trigger_attempts / trigger_requests if trigger_requests else None
-        recovery = _recovery(data["requests"], data["goodput"], start, end, int(scenario.duration))
+        recovery = _recovery(
+            data[Names.REQUESTS], data[Names.GOODPUT], start, end, int(scenario.duration)
+        )
     ordered = sorted(latencies)
     peaks: dict[str, float] = {}
     for region in scenario.regions:
-        peaks[region.name] = max(data[f"offered:{region.name}"][:seconds]) / region.capacity_rps
-    peaks["dns"] = max(data["offered:dns"][:seconds]) / scenario.dns.capacity
+        peaks[region.name] = max(data[Names.offered(region.name)][:seconds]) / region.capacity_rps
+    dns = data[Names.offered(Names.DNS)]
+    peaks[Names.DNS] = max(dns[:seconds]) / scenario.dns.capacity
     values: dict[Metric, Any] = {
         REQUESTS: int(requests),
         ATTEMPTS: int(attempts),
@@ -247,8 +250,8 @@ def summarize(scenario: Scenario, series: Series, latencies: array[float]) -> di
         RECOVERY: recovery,
         PEAK_LOAD_RATIO: max(peaks[r.name] for r in scenario.regions),
         PEAK_LOAD_RATIOS: peaks,
-        DNS_QUERIES: int(sum(data["offered:dns"])),
-        WASTED_WORK: int(sum(sum(data[f"wasted:{r.name}"]) for r in scenario.regions)),
+        DNS_QUERIES: int(sum(dns)),
+        WASTED_WORK: int(sum(sum(data[Names.wasted(r.name)]) for r in scenario.regions)),
     }
     return {metric.name: value for metric, value in values.items()}
 

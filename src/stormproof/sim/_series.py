@@ -4,7 +4,43 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["Series"]
+__all__ = ["Names", "Series"]
+
+
+class Names:
+    """The names of the series a run records (``RunResult.series``), each counted per
+    second: requests by the second they arrived (``REQUESTS``, and how they ended:
+    ``SUCCESSES``, ``GOODPUT``, ``STALE``, ``ERRORS``), ``ATTEMPTS`` (toward every
+    region; ``attempts_at(region)`` toward one), the share of instances whose breaker
+    is open (``BREAKER_OPEN``), and at each dependency the requests ``offered`` (the
+    resolver's queries: ``offered("dns")``), ``served`` and ``wasted`` (served after
+    their client gave up)."""
+
+    REQUESTS = "requests"
+    SUCCESSES = "successes"
+    GOODPUT = "goodput"
+    STALE = "stale"
+    ERRORS = "errors"
+    ATTEMPTS = "attempts"
+    BREAKER_OPEN = "breaker_open"
+    DNS = "dns"
+    """The resolver, as a dependency."""
+
+    @staticmethod
+    def offered(dependency: str) -> str:
+        return f"offered:{dependency}"
+
+    @staticmethod
+    def served(dependency: str) -> str:
+        return f"served:{dependency}"
+
+    @staticmethod
+    def wasted(dependency: str) -> str:
+        return f"wasted:{dependency}"
+
+    @staticmethod
+    def attempts_at(region: str) -> str:
+        return f"attempts:{region}"
 
 
 class Series:

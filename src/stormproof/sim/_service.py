@@ -14,7 +14,7 @@ from typing import Any
 
 from ._engine import Signal, Simulation
 from ._errors import ServerError, ServiceThrottled
-from ._series import Series
+from ._series import Names, Series
 
 __all__ = ["Distribution", "Job", "Service", "Slowdown"]
 
@@ -137,9 +137,9 @@ class Service:
         self._recent: deque[float] = deque()  # arrival times within the slowdown window
         self._counts_rate = slowdown is not None and slowdown.kind == "rate"
         self._series = series
-        self._offered = series.counter(f"offered:{name}")
-        self._served = series.counter(f"served:{name}")
-        self._wasted = series.counter(f"wasted:{name}")
+        self._offered = series.counter(Names.offered(name))
+        self._served = series.counter(Names.served(name))
+        self._wasted = series.counter(Names.wasted(name))
         # Failures are values that nothing raises or changes: one instance serves them all.
         self._throttled = ServiceThrottled(f"{name}: request rate too high")
         self._on_finish = self._finish  # bound once: it is scheduled for every request served

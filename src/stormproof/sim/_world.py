@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from ._dns import HostCache, Resolver, error_for
 from ._engine import TIMED_OUT, Signal, Simulation, Within
 from ._errors import AttemptTimeout, timed_out
-from ._series import Series
+from ._series import Names, Series
 from ._service import Job, Service
 
 __all__ = ["PENDING", "Instance", "Receiver", "Region", "Route", "World"]
@@ -260,9 +260,9 @@ class World:
         self.load: Any = None
         """The traffic (``OpenLoop`` or ``ClosedLoop``), once the run made it."""
         self._timeouts = sim.lane(attempt_timeout)
-        self._attempts = series.counter("attempts")  # the regions' sum, made by `close`
+        self._attempts = series.counter(Names.ATTEMPTS)  # the regions' sum, made by `close`
         for region in regions:
-            region.attempts = series.counter(f"attempts:{region.name}")
+            region.attempts = series.counter(Names.attempts_at(region.name))
         for instance in instances:
             instance.routes = {region.name: Route(self, instance, region) for region in regions}
 
