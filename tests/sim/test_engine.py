@@ -9,7 +9,7 @@ import pytest
 
 from stormproof import ConfigError, Retry
 from stormproof.clock import Clock
-from stormproof.sim import TIMED_OUT, Signal, SimClock, Simulation, Within
+from stormproof.sim import TIMED_OUT, Process, Signal, SimClock, Simulation, Within
 from stormproof.sim._series import Series
 from stormproof.sim._service import Distribution, Service
 
@@ -317,6 +317,13 @@ def test_a_process_error_goes_to_its_waiters_or_out_of_the_engine() -> None:
         sim.run(4)
     assert unwatched.fired
     assert isinstance(unwatched.error, KeyError)
+    # A waiter whose time ran out is no longer waiting: the error goes out too.
+    impatient = sim.start(failing())
+    sim.start(waiter(Within(impatient, 0.5)))  # type: ignore[arg-type]
+    with pytest.raises(KeyError, match="lost"):
+        sim.run(6)
+    with pytest.raises(TypeError, match=r"made by Simulation.start"):
+        Process(sim)
 
 
 def test_other_waitable_kinds() -> None:

@@ -11,7 +11,7 @@ from stormproof.sim._dns import ASK, HostCache, Resolver
 from stormproof.sim._errors import NameNotResolved, ServiceThrottled
 from stormproof.sim._load import ClosedLoop, KeySpace, OpenLoop, RequestMix
 from stormproof.sim._series import Series
-from stormproof.sim._service import Distribution, Service, Slowdown
+from stormproof.sim._service import Distribution, Job, Service, Slowdown
 
 
 def service(sim: Simulation, **options: Any) -> Service:
@@ -58,6 +58,34 @@ def test_capacity_queue_and_throttling() -> None:
         (2, "ok", 2.0),
         (3, "ok", 2.0),
         (4, "throttled", 0.0),
+    ]
+
+
+def test_a_service_answers_once_its_state_is_settled_in_the_order_it_settled_them() -> None:
+    sim = Simulation()
+    svc = service(sim, capacity=1, queue=10, drop_expired=True)
+    log: list[tuple[float, str, str, int]] = []
+
+    class Client(Job):
+        def __init__(self, name: str, deadline: float) -> None:
+            super().__init__(deadline, setup=False)
+            self.name = name
+
+        def reply(self, answer: Any) -> None:
+            log.append((sim.now, self.name, type(answer).__name__, svc.in_system))
+            if self.name == "first":  # sends its next request from its answer, at once
+                svc.send(Client("again", 1e9))
+
+    for name, deadline in (("first", 1e9), ("late", 0.5), ("next", 1e9)):
+        svc.send(Client(name, deadline))
+    sim.run(10)
+    # At 1 s "first" is served: the service drops "late" (expired) and starts "next",
+    # then answers, in that order; "again" finds "next" in service and waits its turn.
+    assert log == [
+        (1.0, "late", "ServiceThrottled", 1),
+        (1.0, "first", "NoneType", 1),
+        (2.0, "next", "NoneType", 1),
+        (3.0, "again", "NoneType", 0),
     ]
 
 

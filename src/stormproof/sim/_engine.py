@@ -179,18 +179,16 @@ class Process(Signal):
 
     __slots__ = ("_generator",)
 
-    def __init__(self, sim: Simulation, generator: Generator[Any, Any, Any]) -> None:
-        self._sim = sim
-        self._generator = generator
-        self._waiters = None
-        self.fired = False
-        self.value = None
-        self.error = None
+    _generator: Generator[Any, Any, Any]
+
+    def __init__(self, sim: Simulation) -> None:
+        raise TypeError("a Process is made by Simulation.start(generator)")
 
     def _failed(self, failure: BaseException) -> bool:
         """The process raised ``failure``: fail with it. True if processes waiting for it
         receive it, False if it must go on out of the engine."""
-        observed = self._waiters is not None
+        waiters = self._waiters
+        observed = waiters is not None and any(waiter.live for waiter in waiters)
         self._fire(None, failure)
         return observed and isinstance(failure, Exception)
 
@@ -400,7 +398,7 @@ class Simulation:
             and callable(getattr(generator, "throw", None))
         ):
             raise ConfigError("process", "a generator (a function with yield, called)", generator)
-        process = _new_process(Process)  # Process(self, generator), without a call
+        process = _new_process(Process)  # made here, without a call to __init__
         process._sim = self
         process._generator = generator
         process._waiters = None
