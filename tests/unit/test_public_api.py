@@ -39,7 +39,14 @@ PUBLIC = {
     "stormproof.breaker": {"BreakerMetrics", "BreakerState"},
     "stormproof.policy": {"Policy"},
     "stormproof.chaos": {"dns_outage", "resolve"},
-    "stormproof.cache": {"CacheEntry", "CacheStore", "JSONSerializer", "MemoryStore", "Serializer"},
+    "stormproof.cache": {
+        "CacheEntry",
+        "CacheStore",
+        "JSONSerializer",
+        "MemoryStore",
+        "Serializer",
+        "copy_error",
+    },
     "stormproof.pytest_plugin": {"ChaosKit", "DNSControl", "chaos", "dns", "fake_clock"},
     "stormproof.testing": {"FakeClock"},
     "stormproof.retry": {"Attempt", "GiveUpReason", "RetryState"},
@@ -96,6 +103,7 @@ PUBLIC = {
         "Within",
         "World",
         "builtin_scenarios",
+        "builtin_strategies",
         "html_report",
         "load_scenario",
         "option",
@@ -105,6 +113,7 @@ PUBLIC = {
         "run_strategies",
         "run_sweep",
         "strategies_for",
+        "strategy_file",
         "sweep_document",
         "sweep_html",
         "sweep_table",
@@ -173,3 +182,36 @@ def test_core_has_no_runtime_dependencies() -> None:
     from importlib.metadata import requires
 
     assert [r for r in (requires("stormproof") or []) if "extra ==" not in r] == []
+
+
+def test_no_private_imports_across_packages() -> None:
+    """``stormproof.sim`` and the command use the library through its public names only,
+    as a user's code would: a private name they need is a public name missing."""
+    import ast
+    from pathlib import Path
+
+    root = Path(stormproof.__file__).parent
+    modules = [*(root / "sim").glob("*.py"), root / "cli.py"]
+    assert len(modules) > 10
+    for module in modules:
+        inside_sim = module.parent.name == "sim"
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                if node.level == 0:
+                    where = node.module or ""
+                elif inside_sim and node.level == 1:
+                    continue  # the package's own modules
+                else:
+                    where = "stormproof." * (node.level == 1 and not inside_sim) + (
+                        node.module or ""
+                    )
+                if not where.startswith("stormproof"):
+                    continue
+                private = [part for part in where.split(".") if part.startswith("_")]
+                private += [alias.name for alias in node.names if alias.name.startswith("_")]
+                assert not private, f"{module.name}: from {where} import {private}"
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.startswith("stormproof"):
+                        parts = alias.name.split(".")
+                        assert not any(p.startswith("_") for p in parts), (module.name, alias.name)

@@ -29,7 +29,7 @@ from stormproof import (
     Failover,
     Retry,
 )
-from stormproof._core.errors import fresh_copy  # the copy the policies' own drivers raise
+from stormproof.cache import copy_error  # the copy the policies' own drivers raise
 
 from ._engine import TIMED_OUT, Signal, Simulation, Within
 from ._world import PENDING
@@ -286,7 +286,7 @@ def cached(
         error = entry.error
         if error is None:
             return entry.value
-        return fresh_copy(error)  # a copy of its own, as the policy's drivers raise
+        return copy_error(error)  # a copy of its own, as the policy's drivers raise
     if flights is not None and not cache.options.coalesce:
         flights = None
     while True:
@@ -307,7 +307,7 @@ def cached(
                 if outcome is _ABANDONED:
                     continue  # its caller was interrupted: call the origin ourselves
                 if outcome is not None and isinstance(outcome, Exception):
-                    return fresh_copy(outcome)  # a copy of its own
+                    return copy_error(outcome)  # a copy of its own
                 return outcome
             flight = flights[key] = Signal(sim)
         try:
