@@ -390,50 +390,37 @@ def html_report(
         axis = _time_axis(points, size)
         charts.append(_chart(title, lines, axis, y_label, colors=colors, shade=shade, **options))
 
+    def per_second(title: str, name: str, y_label: str, **options: Any) -> None:
+        chart(
+            title, {r.strategy: _buckets(r.series[name], size) for r in results}, y_label, **options
+        )
+
+    def share(title: str, name: str, y_label: str) -> None:
+        lines = {r.strategy: _share(r.series[name], r.series[requests], size) for r in results}
+        chart(title, lines, y_label, y_max=1.0, percent=True)
+
     for region in scenario.regions:
         capacity = region.capacity_rps
-        chart(
+        per_second(
             f"Offered load at {region.name} (requests/s) vs capacity",
-            {r.strategy: _buckets(r.series[Names.offered(region.name)], size) for r in results},
+            Names.offered(region.name),
             "requests/s",
             reference=(capacity, f"capacity {capacity:.0f}/s"),
         )
-    chart(
-        "Goodput: share of requests answered within the deadline",
-        {r.strategy: _share(r.series[Names.GOODPUT], r.series[requests], size) for r in results},
-        "goodput",
-        y_max=1.0,
-        percent=True,
+    share("Goodput: share of requests answered within the deadline", Names.GOODPUT, "goodput")
+    per_second("User-visible errors (per second)", Names.ERRORS, "errors/s")
+    share("Stale share: requests answered from stale cache", Names.STALE, "stale")
+    per_second(
+        "Attempts per second (all regions, DNS failures included)", Names.ATTEMPTS, "attempts/s"
     )
-    chart(
-        "User-visible errors (per second)",
-        {r.strategy: _buckets(r.series[Names.ERRORS], size) for r in results},
-        "errors/s",
-    )
-    chart(
-        "Stale share: requests answered from stale cache",
-        {r.strategy: _share(r.series[Names.STALE], r.series[requests], size) for r in results},
-        "stale",
-        y_max=1.0,
-        percent=True,
-    )
-    chart(
-        "Attempts per second (all regions, DNS failures included)",
-        {r.strategy: _buckets(r.series[Names.ATTEMPTS], size) for r in results},
-        "attempts/s",
-    )
-    chart(
+    per_second(
         "Breaker state: share of app instances whose primary-region breaker is open",
-        {r.strategy: _buckets(r.series[Names.BREAKER_OPEN], size) for r in results},
+        Names.BREAKER_OPEN,
         "open",
         y_max=1.0,
         percent=True,
     )
-    chart(
-        "DNS queries per second",
-        {r.strategy: _buckets(r.series[Names.offered(Names.DNS)], size) for r in results},
-        "queries/s",
-    )
+    per_second("DNS queries per second", Names.offered(Names.DNS), "queries/s")
 
     trigger = ""
     if shade is not None:
