@@ -134,12 +134,15 @@ def params_of(sc: Scenario, strategy: StrategySpec) -> Params:
         and region.error_rate == 0,
         "one partition of the database": trigger.kind == "partition"
         and trigger.target == region.name,
-        "retry on every error": retry is not None and retry.on == "all",
-        "no backoff": retry is not None and retry.backoff.base == retry.backoff.cap == 0,
+        "retry on every error": retry is not None and retry.options.on is Exception,
+        "no backoff": retry is not None
+        and retry.options.backoff.base == retry.options.backoff.cap == 0,
         "no budget, throttle or deadline": retry is not None
         and retry.budget is None
         and retry.throttle is None
-        and not retry.deadline,
+        and retry.breaker is None
+        and not retry.caller_deadline
+        and retry.options.deadline is None,
         "no cache, breaker or bulkhead": strategy.cache is None
         and strategy.breaker is None
         and strategy.bulkhead is None,
@@ -168,7 +171,7 @@ def params_of(sc: Scenario, strategy: StrategySpec) -> Params:
         partition_start=trigger.start,
         partition_end=trigger.end,
         attempt_timeout=sc.clients.attempt_timeout,
-        attempts=retry.attempts,
+        attempts=retry.options.attempts,
         seed=sc.seed,
         tail=min(TAIL_S, sc.duration / 2),
     )

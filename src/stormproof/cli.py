@@ -2,7 +2,9 @@
 
 - ``stormproof outage``: the us-east-1 DNS outage, every strategy side by side;
 - ``stormproof simulate NAME_OR_FILE``: any built-in scenario or a scenario file;
-- ``stormproof scenarios``: the built-in scenarios.
+- ``stormproof scenarios``: the built-in scenarios;
+- ``stormproof strategies [--show NAME]``: the built-in strategies, or one's file (a
+  ``[[strategy]]`` table to copy into a scenario).
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from .sim import (
     Scenario,
     ScenarioError,
     builtin_scenarios,
+    builtin_strategies,
     html_report,
     load_scenario,
     results_document,
     run_strategies,
     run_sweep,
     strategies_for,
+    strategy_file,
     sweep_document,
     sweep_html,
     sweep_table,
@@ -75,6 +79,15 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("scenario", metavar="NAME_OR_FILE")
     options(simulate)
     commands.add_parser("scenarios", help="list the built-in scenarios")
+    strategies = commands.add_parser(
+        "strategies",
+        help="list the built-in strategies, or print one to copy into a scenario file",
+    )
+    strategies.add_argument(
+        "--show",
+        metavar="NAME",
+        help="print the strategy's [[strategy]] table (its options are the library's)",
+    )
     return parser
 
 
@@ -198,6 +211,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name in builtin_scenarios():
                 scenario = load_scenario(name)
                 print(f"{name:<16} {scenario.title}")
+            return 0
+        if args.command == "strategies":
+            if args.show is not None:
+                print(strategy_file(args.show).read_text(encoding="utf-8"), end="")
+                return 0
+            for name, spec in builtin_strategies().items():
+                print(f"{name:<16} {spec.summary}")
             return 0
         return _simulate("us-east-1" if args.command == "outage" else args.scenario, args)
     except ScenarioError as error:

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import stormproof.sim
-from stormproof.sim import _metrics, _triggers
+from stormproof.sim import _metrics, _strategy_spec, _triggers
 
 DOCS = Path(__file__).parents[2] / "docs"
 
@@ -47,3 +47,7 @@ def test_every_public_name_is_documented() -> None:
         value = getattr(stormproof.sim, name)
         if inspect.isclass(value) or inspect.isfunction(value):
             assert inspect.getdoc(value), name
+
+
+def test_the_strategy_reference_is_made_from_the_options_types() -> None:
+    assert _block(DOCS / "scenarios" / "writing.md", "strategies") == _strategy_spec.reference()

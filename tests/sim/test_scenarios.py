@@ -55,7 +55,7 @@ strategies = ["mine"]
 [[strategy]]
 name = "mine"
 summary = "a retry with a gRPC throttle"
-retry = { attempts = 4, budget = "grpc", backoff = { base = 0.1, jitter = "equal" } }
+retry = { on = "regional", attempts = 4, budget = "grpc", backoff = { jitter = "equal" } }
 breaker = { window = 10, minimum_calls = 5 }
 """
     )
@@ -64,7 +64,7 @@ breaker = { window = 10, minimum_calls = 5 }
     scenario = load_scenario(write(tmp_path, text))
     mine = strategies_for(scenario)["mine"]
     assert mine.retry is not None
-    assert (mine.retry.attempts, mine.retry.budget, mine.retry.backoff.jitter) == (
+    assert (mine.retry.options.attempts, mine.retry.budget, mine.retry.options.backoff.jitter) == (
         4,
         "grpc",
         "equal",
@@ -128,7 +128,7 @@ end = 20
         + """
 [[strategy]]
 name = "x"
-retry = { budget = "infinite" }
+retry = { on = "regional", budget = "infinite" }
 """
     )
     with pytest.raises(ScenarioError, match=r"strategy\[0\].retry.budget must be one of"):
@@ -150,7 +150,8 @@ def test_the_documented_example_scenario_is_valid(tmp_path: Path) -> None:
     ours = strategies_for(scenario)["ours"]
     assert ours.cache is not None
     assert ours.failover is not None
-    assert ours.bulkhead == 32
+    assert ours.bulkhead is not None
+    assert ours.bulkhead.max_concurrent == 32
 
 
 MINIMAL_YAML = """\
@@ -182,7 +183,7 @@ def test_yaml_scenarios_read_like_toml_ones(tmp_path: Path) -> None:
     assert scenario.regions[0].service_time.mean == 0.01  # 1e-2 is a number
     mine = strategies_for(scenario)["mine"]
     assert mine.retry is not None
-    assert mine.retry.on == "all"  # `on` is a field name, not YAML 1.1's True
+    assert mine.retry.options.on is Exception  # `on` is a field name, not YAML 1.1's True
     toml_twin = load_scenario(write(tmp_path, MINIMAL))
     assert scenario.clients == toml_twin.clients
     assert scenario.regions == toml_twin.regions
@@ -197,8 +198,9 @@ def write_yaml(tmp_path: Path, text: str) -> str:
 def test_yaml_errors_name_the_line_the_field_and_the_value(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError) as caught:
         load_scenario(write_yaml(tmp_path, MINIMAL_YAML))
-    assert "scenario.yml:17: strategy[0].retry.deadline must be true or false, got 'yes'" in str(
-        caught.value
+    assert (
+        "scenario.yml:17: strategy[0].retry.deadline must be true (the caller's), false or a "
+        "number of seconds, got 'yes'" in str(caught.value)
     )
     with pytest.raises(ScenarioError) as caught:
         load_scenario(write_yaml(tmp_path, MINIMAL_YAML.replace("capacity: 4", "capacity: -4")))
@@ -224,7 +226,7 @@ def test_the_documented_yaml_example_is_valid(tmp_path: Path) -> None:
     scenario = load_scenario(write_yaml(tmp_path, text))
     ours = strategies_for(scenario)["ours"]
     assert ours.retry is not None
-    assert (ours.retry.on, ours.retry.budget) == ("all", "aws-2026")
+    assert (ours.retry.options.on, ours.retry.budget) == (Exception, "aws-2026")
     assert scenario.triggers[0].end == 1800
 
 

@@ -92,7 +92,8 @@ def test_without_retries_the_loser_fails(contention) -> None:  # type: ignore[no
 
 
 def test_conflicts_are_not_regional_failures(tmp_path: Path) -> None:
-    text = CONTENTION.replace('on = "all", backoff = { base = 0.0', "backoff = { base = 0.0")
+    at_once = 'on = "all", backoff = { base = 0.0'
+    text = CONTENTION.replace(at_once, at_once.replace('"all"', '"regional"'))
     scenario = load_scenario(write(tmp_path, text))
     s = run(scenario, strategies_for(scenario)["retry-at-once"]).summary
     assert s["success_rate"] == 0.5  # on="regional" does not retry a conflict
@@ -280,11 +281,11 @@ def test_custom_token_buckets_and_retry_breakers(tmp_path: Path) -> None:
         + """
 [[strategy]]
 name = "bucket"
-retry = { budget = { capacity = 10, retry_cost = 1, success_reward = 0.1, refund = false } }
+retry = { on = "regional", budget = { capacity = 10, retry_cost = 1, refund = false } }
 
 [[strategy]]
 name = "breaker"
-retry = { breaker = { failure_rate = 0.1, window = 20, minimum_calls = 10 } }
+retry = { on = "regional", breaker = { failure_rate = 0.1, window = 20, minimum_calls = 10 } }
 """
     )
     known = strategies_for(load_scenario(write(tmp_path, text)))

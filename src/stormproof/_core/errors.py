@@ -53,6 +53,7 @@ class ConfigError(StormproofError, ValueError):
 
     def __init__(self, parameter: str, requirement: str, value: object) -> None:
         self.parameter = parameter
+        self.requirement = requirement
         self.value = value
         super().__init__(f"{parameter} must be {requirement}, got {value!r}")
 

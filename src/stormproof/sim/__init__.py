@@ -2,7 +2,8 @@
 objects on a virtual clock against outage scenarios.
 
 ``load_scenario("us-east-1")`` (or a path to a TOML or YAML file, or
-``parse_scenario(text)``), ``strategies_for(scenario)``, then ``run(scenario,
+``parse_scenario(text)``), ``strategies_for(scenario)`` (the built-in strategies,
+``builtin_strategies``, are files: ``strategy_file(name)``), then ``run(scenario,
 strategy)`` for one strategy or ``run_strategies(...)`` for several in parallel; a
 scenario with a ``[sweep]`` table runs with ``run_sweep``. ``table``,
 ``results_document``, ``html_report`` (and their ``sweep_`` twins) and ``write_json``
@@ -12,7 +13,14 @@ run's ``World``) adds one. The engine (``Simulation``, ``Signal``, ``Process``,
 ``Within``, ``Waitable``, ``Lane``, ``Timer``) is usable on its own.
 """
 
-from ._catalog import builtin_scenarios, load_scenario, parse_scenario, strategies_for
+from ._catalog import (
+    builtin_scenarios,
+    builtin_strategies,
+    load_scenario,
+    parse_scenario,
+    strategies_for,
+    strategy_file,
+)
 from ._engine import (
     TIMED_OUT,
     Lane,
@@ -64,6 +72,7 @@ __all__ = [
     "Within",
     "World",
     "builtin_scenarios",
+    "builtin_strategies",
     "html_report",
     "load_scenario",
     "option",
@@ -73,6 +82,7 @@ __all__ = [
     "run_strategies",
     "run_sweep",
     "strategies_for",
+    "strategy_file",
     "sweep_document",
     "sweep_html",
     "sweep_table",

@@ -23,6 +23,7 @@ class ScenarioError(ConfigError):
     def __init__(self, where: str, field: str, requirement: str, value: object) -> None:
         self.where = where
         self.parameter = field
+        self.requirement = requirement
         self.value = value
         ValueError.__init__(self, f"{where}: {field} must be {requirement}, got {value!r}")
 
@@ -51,8 +52,11 @@ class Locator:
                     index = counts.get(name, 0)
                     counts[name] = index + 1
                     table = f"{name}[{index}]"
-                else:
+                else:  # [strategy.retry] after [[strategy]]: the last one's retry
+                    head, _, rest = name.partition(".")
                     table = name
+                    if rest and head in counts:
+                        table = f"{head}[{counts[head] - 1}].{rest}"
                 self.lines.setdefault(table, number)
                 continue
             key = _KEY.match(line)

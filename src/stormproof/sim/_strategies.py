@@ -14,13 +14,11 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Generator, Hashable
-from dataclasses import asdict
 from functools import partial
 from typing import Any, Protocol
 
 from stormproof import (
     AdaptiveThrottle,
-    Backoff,
     Bulkhead,
     Cache,
     CircuitBreaker,
@@ -32,7 +30,7 @@ from stormproof import (
     TokenBucketBudget,
 )
 from stormproof.breaker import BreakerState
-from stormproof.classify import is_regional_failure
+from stormproof.options import TokenBucketOptions
 
 from ._drivers import (
     Outcomes,
@@ -43,10 +41,10 @@ from ._drivers import (
     retrying,
 )
 from ._engine import Signal, Simulation
-from ._strategy_spec import BackoffSpec, BudgetSpec, RetrySpec, StrategySpec
+from ._strategy_spec import RetrySpec, StrategySpec, unused_region
 from ._world import Instance, World
 
-__all__ = ["BUILT_IN", "STALE", "Client", "Outcome", "build_client", "build_retry", "retrying"]
+__all__ = ["STALE", "Client", "Outcome", "build_client", "build_retry", "retrying"]
 
 Outcome = Exception | None
 """What a simulated call ends with: None (it succeeded) or the error a caller would get.
@@ -188,7 +186,7 @@ class ComposedClient:
         self.done = done
         self.cache = None
         if spec.cache is not None:
-            self.cache = Cache(**asdict(spec.cache), clock=clock)
+            self.cache = Cache.from_options(spec.cache.replace(clock=clock))
         self.retry = None if spec.retry is None else build_retry(spec.retry, sim, deadline)
         self._judged = self.retry is not None and self.retry.options.retry_on_result is not None
         names = [region.name for region in world.regions]
@@ -197,29 +195,22 @@ class ComposedClient:
         self.route = instance.routes[self.primary]
         self.breakers: dict[str, CircuitBreaker] = {}
         self.failover = None
-        if spec.breaker is not None:
-            b = spec.breaker
-            template = CircuitBreaker(
-                "dependency", **asdict(b), on=is_regional_failure, clock=clock
-            )
-        else:
-            template = None
+        breaker = None if spec.breaker is None else spec.breaker.replace(clock=clock)
         if spec.failover is not None and len(names) > 1:
-            self.failover = Failover(
-                dict.fromkeys(names, _unused),
-                breaker=template
-                or CircuitBreaker("dependency", on=is_regional_failure, clock=clock),
-                failback_after=spec.failover.failback_after,
-                probe_interval=spec.failover.probe_interval,
-                clock=clock,
+            failover = spec.failover.replace(
+                regions=tuple((name, unused_region) for name in names), clock=clock
             )
+            if breaker is not None:
+                failover = failover.replace(breaker=breaker)
+            self.failover = Failover.from_options(failover)
             self.breakers = {name: self.failover.breaker(name) for name in names}
-        elif template is not None:
-            self.breakers = {self.primary: template.clone(f"dependency:{self.primary}")}
+        elif breaker is not None:
+            primary = breaker.replace(name=f"{breaker.name}:{self.primary}")
+            self.breakers = {self.primary: CircuitBreaker.from_options(primary)}
         self.bulkheads = (
             {}
             if spec.bulkhead is None
-            else {name: Bulkhead(spec.bulkhead, clock=clock) for name in names}
+            else {name: Bulkhead.from_options(spec.bulkhead.replace(clock=clock)) for name in names}
         )
         self._flights: dict[Hashable, Signal] = {}
         self._attempt_now = self.route.attempt_now
@@ -298,38 +289,39 @@ class ComposedClient:
         )
 
 
-def _backoff(spec: BackoffSpec, sim: Simulation) -> Backoff:
-    return Backoff(**asdict(spec), random=sim.random.random)
-
-
 def build_retry(spec: RetrySpec, sim: Simulation, deadline: float) -> Retry:
+    """An app instance's ``Retry``, from a strategy's ``retry`` table: on the simulation's
+    clock and random stream, with budgets of its own, ending at the caller's ``deadline``
+    (seconds) if the strategy says so."""
     budgets: list[Any] = []
-    if isinstance(spec.budget, BudgetSpec):
-        budgets.append(TokenBucketBudget(**asdict(spec.budget)))
+    clock = sim.clock
+    if isinstance(spec.budget, TokenBucketOptions):
+        budgets.append(TokenBucketBudget.from_options(spec.budget))
     elif spec.budget == "aws-standard":
         budgets.append(TokenBucketBudget.aws_standard())
     elif spec.budget == "aws-2026":
         budgets.append(TokenBucketBudget.aws_2026())
     elif spec.budget == "ratio":
-        budgets.append(RatioBudget(clock=sim.clock))
+        budgets.append(RatioBudget(clock=clock))
     elif spec.budget == "grpc":
         budgets.append(RetryThrottle())
     if spec.breaker is not None:
-        breaker = CircuitBreaker("retries", **asdict(spec.breaker), clock=sim.clock)
+        breaker = CircuitBreaker.from_options(spec.breaker.replace(clock=clock))
         budgets.append(RetryBreaker(breaker, sim))
     if spec.throttle is not None:
-        t = spec.throttle
-        budgets.append(AdaptiveThrottle(**asdict(t), clock=sim.clock, random=sim.random.random))
-    return Retry(
-        on=is_regional_failure if spec.on == "regional" else Exception,
-        attempts=spec.attempts,
-        backoff=_backoff(spec.backoff, sim),
-        throttling_backoff=None
-        if spec.throttling_backoff is None
-        else _backoff(spec.throttling_backoff, sim),
-        budget=budgets or None,
-        deadline=deadline if spec.deadline else None,
-        clock=sim.clock,
+        throttle = spec.throttle.replace(clock=clock, random=sim.random.random)
+        budgets.append(AdaptiveThrottle.from_options(throttle))
+    options = spec.options
+    random = sim.random.random
+    throttling = options.throttling_backoff
+    return Retry.from_options(
+        options.replace(
+            backoff=options.backoff.replace(random=random),
+            throttling_backoff=None if throttling is None else throttling.replace(random=random),
+            budget=budgets or None,
+            deadline=deadline if spec.caller_deadline else options.deadline,
+            clock=clock,
+        )
     )
 
 
@@ -369,10 +361,6 @@ class RetryBreaker:
         self._record(error_class is not None)
 
 
-def _unused(*args: Any, **kwargs: Any) -> Any:  # pragma: no cover - the simulator drives it
-    raise RuntimeError("the simulator calls regions itself")
-
-
 def build_client(
     world: World, instance: Instance, spec: StrategySpec, deadline: float, done: Outcomes
 ) -> Client:
@@ -381,73 +369,3 @@ def build_client(
     if spec.kind == "seed-patterns":
         return SeedClient(world, instance, deadline, done)
     return ComposedClient(world, instance, spec, deadline, done)
-
-
-_AWS_ON = "regional"
-
-BUILT_IN: dict[str, dict[str, Any]] = {
-    "naive": {
-        "summary": "immediate retries, 5 attempts, on every error",
-        "retry": {
-            "attempts": 5,
-            "on": "all",
-            "backoff": {"base": 0.0, "cap": 0.0, "jitter": "none"},
-        },
-    },
-    "seed-patterns": {
-        "summary": "the usual post-mortem snippets, flaws included: 5 attempts from 0.5 s, "
-        "a consecutive-failure breaker, a 5-minute TTL cache",
-        "kind": "seed-patterns",
-    },
-    "aws-legacy": {
-        "summary": "botocore legacy DynamoDB profile: 10 attempts, 50 ms doubling, no jitter",
-        "retry": {
-            "attempts": 10,
-            "on": _AWS_ON,
-            "backoff": {"base": 0.05, "cap": 3600.0, "jitter": "none"},
-        },
-    },
-    "aws-standard": {
-        "summary": "AWS SDK standard mode: 3 attempts, full jitter from 1 s, a 500-token quota "
-        "(costs 5, timeouts 10)",
-        "retry": {
-            "attempts": 3,
-            "on": _AWS_ON,
-            "budget": "aws-standard",
-            "backoff": {"base": 1.0, "cap": 20.0},
-        },
-    },
-    "aws-2026": {
-        "summary": "AWS SDK 2026 behaviour for DynamoDB: 4 attempts, 25 ms base (1 s for "
-        "throttling), quota costs 14/5",
-        "retry": {
-            "attempts": 4,
-            "on": _AWS_ON,
-            "budget": "aws-2026",
-            "backoff": {"base": 0.025, "cap": 20.0},
-            "throttling_backoff": {"base": 1.0, "cap": 20.0},
-        },
-    },
-    "stormproof": {
-        "summary": "stale-serving cache, the caller's deadline, retry with a shared budget and "
-        "adaptive throttling, failover with a breaker per region, a bulkhead per region",
-        "cache": {"ttl": 300.0, "stale_ttl": 21600.0},
-        "retry": {
-            "attempts": 3,
-            "on": "regional",
-            "budget": "aws-2026",
-            "deadline": True,
-            "backoff": {"base": 0.05, "cap": 20.0},
-            "throttle": {"window": 30.0},
-        },
-        "breaker": {
-            "failure_rate": 0.5,
-            "window": 20,
-            "minimum_calls": 10,
-            "open_for": 10.0,
-            "open_for_max": 60.0,
-        },
-        "failover": {"failback_after": 30.0, "probe_interval": 5.0},
-        "bulkhead": 64,
-    },
-}

@@ -1,161 +1,234 @@
-"""What a client strategy is: the policies each app instance runs and their options,
-read and checked from a ``[[strategy]]`` table (or a built-in strategy's)."""
+"""What a client strategy is: the policies each app instance runs, as the library's own
+options types, read and checked from a ``[[strategy]]`` table.
+
+A strategy's ``breaker`` table is ``CircuitBreaker``'s options (``BreakerOptions``), its
+``cache`` table ``Cache``'s, and so on: the same names, the same defaults (read from the
+options types, never restated here), the same checks. Only what a file cannot hold is
+the Lab's own: ``on`` names an error filter (``"regional"``: connection errors, timeouts,
+5xx and throttling, ``stormproof.classify.is_regional_failure``; ``"all"``: every
+``Exception``), ``deadline = true`` is the caller's deadline, and ``budget`` may name a
+preset. Options the Lab does not model are refused with the reason.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from stormproof import Backoff, ConfigError
+from stormproof.classify import is_regional_failure
+from stormproof.options import (
+    AdaptiveThrottleOptions,
+    BreakerOptions,
+    BulkheadOptions,
+    CacheOptions,
+    FailoverOptions,
+    Options,
+    RetryOptions,
+    TokenBucketOptions,
+)
 
 from ._fields import Section
 
 __all__ = [
     "BUDGETS",
-    "JITTERS",
-    "BackoffSpec",
-    "BreakerSpec",
-    "BudgetSpec",
-    "CacheSpec",
-    "FailoverSpec",
+    "ON",
     "RetrySpec",
     "StrategySpec",
-    "ThrottleSpec",
+    "on_name",
     "parse_strategy",
+    "reference",
+    "unused_region",
 ]
 
-JITTERS = ("none", "full", "equal", "decorrelated")
+ON: Mapping[str, type[Exception] | Callable[[BaseException], bool]] = {
+    "regional": is_regional_failure,
+    "all": Exception,
+}
+"""What a strategy's ``on`` names: the errors a retry retries, a breaker counts."""
+
 BUDGETS = ("aws-standard", "aws-2026", "ratio", "grpc")
+"""The budget presets: ``TokenBucketBudget.aws_standard()`` and ``aws_2026()``,
+``RatioBudget()`` and ``RetryThrottle()`` (gRPC's), with their defaults."""
 
 
-@dataclass(frozen=True)
-class BackoffSpec:
-    base: float = 0.05
-    cap: float = 20.0
-    multiplier: float = 2.0
-    jitter: str = "full"
+def on_name(on: object) -> str:
+    """The name (in ``ON``) of an error filter."""
+    for name, value in ON.items():
+        if value is on:
+            return name
+    raise ConfigError("on", "one of " + ", ".join(repr(name) for name in ON), on)
 
 
-@dataclass(frozen=True)
-class ThrottleSpec:
-    k: float = 2.0
-    window: float = 30.0
-    max_reject: float = 0.9
-    minimum_requests: int = 10
+def unused_region(*args: Any, **kwargs: Any) -> Any:  # pragma: no cover - never called
+    """A Lab ``Failover``'s region callables: the simulator makes the attempts itself."""
+    raise RuntimeError("the simulator calls regions itself")
 
 
-@dataclass(frozen=True)
-class BudgetSpec:
-    """A token bucket of your own (``TokenBucketBudget``'s options)."""
-
-    capacity: float = 500.0
-    retry_cost: float = 5.0
-    timeout_cost: float = 10.0
-    throttling_cost: float | None = None
-    success_reward: float = 1.0
-    refund: bool = True
-
-
-@dataclass(frozen=True)
-class BreakerSpec:
-    failure_rate: float = 0.5
-    window: int = 20
-    minimum_calls: int = 10
-    open_for: float = 10.0
-    open_for_max: float | None = 60.0
-    half_open_calls: int = 1
+_REGIONS = (("scenario's first region", unused_region), ("scenario's other regions", unused_region))
+"""Where a strategy's ``FailoverOptions`` has its regions: a strategy is read before it
+meets a scenario, whose regions replace these when an instance's client is built."""
 
 
 @dataclass(frozen=True)
 class RetrySpec:
-    attempts: int = 3
-    on: str = "regional"
-    backoff: BackoffSpec = BackoffSpec()
-    throttling_backoff: BackoffSpec | None = None
-    budget: str | BudgetSpec | None = None
-    throttle: ThrottleSpec | None = None
-    breaker: BreakerSpec | None = None  # a circuit breaker that only stops retries
-    deadline: bool = False
+    """A strategy's ``retry`` table: ``Retry``'s options (``options``: without budgets,
+    on the real clock; each instance's ``Retry`` gets the simulation's clock and random
+    stream, and budgets of its own) and the options of its budgets."""
 
-
-@dataclass(frozen=True)
-class CacheSpec:
-    ttl: float = 300.0
-    stale_ttl: float = 0.0
-    coalesce: bool = True
-
-
-@dataclass(frozen=True)
-class FailoverSpec:
-    failback_after: float = 30.0
-    probe_interval: float = 5.0
+    options: RetryOptions
+    caller_deadline: bool = False
+    """``deadline = true``: the call ends at the caller's deadline (the scenario's
+    ``clients.deadline``)."""
+    budget: str | TokenBucketOptions | None = None
+    """A preset's name (``BUDGETS``), a token bucket's options, or none."""
+    throttle: AdaptiveThrottleOptions | None = None
+    breaker: BreakerOptions | None = None
+    """A circuit breaker that only stops retries (first attempts always go)."""
 
 
 @dataclass(frozen=True)
 class StrategySpec:
-    """A client configuration: which policies each app instance runs, and how."""
+    """A client configuration: which policies each app instance runs, with which
+    options (the library's options types; each instance builds its own policies from
+    them, on the simulation's clock)."""
 
     name: str
     summary: str = ""
     kind: str = "composed"  # or "seed-patterns": the post-mortem snippets, flaws included
     retry: RetrySpec | None = None
-    cache: CacheSpec | None = None
-    breaker: BreakerSpec | None = None
-    failover: FailoverSpec | None = None
-    bulkhead: int | None = None
+    cache: CacheOptions | None = None
+    breaker: BreakerOptions | None = None
+    """A breaker per region (the failover's, with ``failover``), else the primary's."""
+    failover: FailoverOptions | None = None
+    bulkhead: BulkheadOptions | None = None
 
 
-# -- reading a [[strategy]] table ----------------------------------------------------------
+# -- reading an options type from a table ----------------------------------------------------
+
+OptionsT = TypeVar("OptionsT", bound=Options)
+
+_KINDS = {"float": "number", "int": "integer", "bool": "boolean"}
 
 
-def _backoff(section: Section) -> BackoffSpec:
-    spec = BackoffSpec(
-        base=section.number("base", 0.05, low=0.0),
-        cap=section.number("cap", 20.0, low=0.0),
-        multiplier=section.number("multiplier", 2.0, low=1.0),
-        jitter=section.string("jitter", "full", choices=JITTERS),
-    )
-    if spec.cap < spec.base:
-        raise section.fail("cap", f">= base ({spec.base:g})", spec.cap)
+def settable(options_type: type[Options], leave_out: Iterable[str] = ()) -> dict[str, str]:
+    """The options of ``options_type`` a file can set, with their kind (``"number"``,
+    ``"integer"`` or ``"boolean"``; ``" or none"`` added where None is allowed): the
+    numbers and flags. Callables, clocks, stores and names are the Lab's to give."""
+    found = {}
+    for field in dataclasses.fields(options_type):  # type: ignore[arg-type]
+        annotation = str(field.type)
+        optional = annotation.endswith(" | None")
+        kind = _KINDS.get(annotation.removesuffix(" | None"))
+        if kind is None or field.name == "name" or field.name in leave_out:
+            continue
+        found[field.name] = kind + (" or none" if optional else "")
+    return found
+
+
+def _typed(section: Section, name: str, kind: str) -> Any:
+    value = section.raw(name)
+    if value is None and kind.endswith(" or none"):
+        return None
+    kind = kind.removesuffix(" or none")
+    if kind == "boolean":
+        if not isinstance(value, bool):
+            raise section.fail(name, "true or false", value)
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise section.fail(name, "an integer" if kind == "integer" else "a number", value)
+    if kind == "integer":
+        if not isinstance(value, int):
+            raise section.fail(name, "an integer", value)
+        return value
+    if not math.isfinite(value):
+        raise section.fail(name, "a finite number", value)
+    return value  # as written: the options type normalizes it, and quotes it if it refuses
+
+
+def read_options(
+    section: Section,
+    options_type: type[OptionsT],
+    given: Mapping[str, Any] | None = None,
+    *,
+    own: Iterable[str] = (),
+    leave_out: Mapping[str, str] | None = None,
+) -> OptionsT:
+    """``options_type`` built from ``section``: each settable option (``settable``) it
+    has, checked by the options type itself (its errors name the file, the line and the
+    field), the others at their defaults. ``given``: values from elsewhere (the callables,
+    and the fields in ``own``, which the caller read itself); ``leave_out``: options the
+    Lab does not model, with the reason, refused when present. Refuses unknown fields."""
+    values = dict(given or {})
+    leave_out = leave_out or {}
+    for name, kind in settable(options_type, (*own, *leave_out)).items():
+        if section.has(name):
+            values[name] = _typed(section, name, kind)
+        else:
+            section.raw(name)  # known: offered by "did you mean"
+    for name, why in leave_out.items():
+        if section.has(name):
+            raise section.fail(name, f"left out ({why})", section.raw(name))
+    for field in dataclasses.fields(options_type):  # type: ignore[arg-type]
+        if field.default is dataclasses.MISSING and field.name not in values:
+            raise section.fail(field.name, "given", None)
+    try:
+        made = options_type(**values)
+    except ConfigError as error:
+        raise section.fail(error.parameter, error.requirement, error.value) from None
     section.done()
-    return spec
+    return made
 
 
-def _breaker(part: Section) -> BreakerSpec:
-    window = part.integer("window", 20, low=1)
-    minimum = part.integer("minimum_calls", 10, low=1)
-    if minimum > window:
-        raise part.fail("minimum_calls", f"<= window ({window})", minimum)
-    open_for = part.number("open_for", 10.0, low=0.0, low_open=True)
-    open_max = part.raw("open_for_max", 60.0)
-    if open_max is not None:
-        open_max = part.number("open_for_max", 60.0, low=open_for)
-    spec = BreakerSpec(
-        failure_rate=part.number("failure_rate", 0.5, low=0.0, high=1.0, low_open=True),
-        window=window,
-        minimum_calls=minimum,
-        open_for=open_for,
-        open_for_max=open_max,
-        half_open_calls=part.integer("half_open_calls", 1, low=1),
-    )
-    part.done()
-    return spec
+# -- the parts of a strategy ------------------------------------------------------------------
+
+_BACKOFF = Backoff()
+BACKOFF_FIELDS = {"base": "number", "cap": "number", "multiplier": "number", "jitter": "string"}
 
 
-def _budget(part: Section) -> str | BudgetSpec | None:
+def backoff_defaults() -> dict[str, Any]:
+    """``Backoff``'s defaults, as a strategy's ``backoff`` table takes them."""
+    return {name: getattr(_BACKOFF, name) for name in BACKOFF_FIELDS}
+
+
+def _backoff(section: Section) -> Backoff:
+    values: dict[str, Any] = {}
+    for name, kind in BACKOFF_FIELDS.items():
+        if not section.has(name):
+            section.raw(name)
+        elif kind == "string":
+            values[name] = section.string(name)
+        else:
+            values[name] = _typed(section, name, kind)
+    try:
+        backoff = Backoff(**values)
+    except ConfigError as error:
+        raise section.fail(error.parameter, error.requirement, error.value) from None
+    section.done()
+    return backoff
+
+
+def _on(section: Section, default: str | None) -> type[Exception] | Callable[..., bool]:
+    if default is None and not section.has("on"):
+        named = " or ".join(repr(name) for name in ON)
+        raise section.fail("on", f"given, {named} (Retry's on has no default)", None)
+    return ON[section.string("on", default, choices=tuple(ON))]
+
+
+def _breaker(section: Section, name: str, *, with_on: bool = True) -> BreakerOptions:
+    given: dict[str, Any] = {"name": name}
+    if with_on:  # the library's default: every Exception counts
+        given["on"] = _on(section, on_name(BreakerOptions.defaults()["on"]))
+    return read_options(section, BreakerOptions, given, own=("on",) if with_on else ())
+
+
+def _budget(part: Section) -> str | TokenBucketOptions | None:
     value = part.data.get("budget")
     if isinstance(value, dict):
-        table = part.section("budget")
-        throttling = table.raw("throttling_cost")
-        spec = BudgetSpec(
-            capacity=table.number("capacity", 500.0, low=0.0),
-            retry_cost=table.number("retry_cost", 5.0, low=0.0),
-            timeout_cost=table.number("timeout_cost", 10.0, low=0.0),
-            throttling_cost=None
-            if throttling is None
-            else table.number("throttling_cost", low=0.0),
-            success_reward=table.number("success_reward", 1.0, low=0.0),
-            refund=table.boolean("refund", True),
-        )
-        table.done()
-        return spec
+        return read_options(part.section("budget"), TokenBucketOptions)
     budget = part.raw("budget")
     if budget is not None and budget not in BUDGETS:
         raise part.fail(
@@ -166,53 +239,84 @@ def _budget(part: Section) -> str | BudgetSpec | None:
     return budget  # type: ignore[no-any-return]
 
 
+_NOT_NESTED = "the Outage Lab's clients never call one Retry through another"
+
+
+def _retry(part: Section) -> RetrySpec:
+    on = _on(part, None)
+    backoff = part.optional_section("backoff")
+    throttling = part.optional_section("throttling_backoff")
+    throttle = part.optional_section("throttle")
+    breaker = part.optional_section("breaker")
+    budget = _budget(part)
+    deadline = part.raw("deadline", False)
+    if isinstance(deadline, bool):
+        seconds = None
+    elif isinstance(deadline, (int, float)):
+        seconds = float(deadline)
+    else:
+        raise part.fail("deadline", "true (the caller's), false or a number of seconds", deadline)
+    given: dict[str, Any] = {
+        "on": on,
+        "deadline": seconds,
+        "throttling_backoff": None if throttling is None else _backoff(throttling),
+    }
+    if backoff is not None:
+        given["backoff"] = _backoff(backoff)
+    options = read_options(
+        part,
+        RetryOptions,
+        given,
+        own=("on", "deadline"),
+        leave_out={"retry_when_nested": _NOT_NESTED},
+    )
+    return RetrySpec(
+        options=options,
+        caller_deadline=deadline is True,
+        budget=budget,
+        throttle=None if throttle is None else read_options(throttle, AdaptiveThrottleOptions),
+        breaker=None if breaker is None else _breaker(breaker, "retries", with_on=False),
+    )
+
+
+def _bulkhead(section: Section) -> BulkheadOptions:
+    value = section.raw("bulkhead")
+    if not isinstance(value, dict):
+        given = _typed(section, "bulkhead", "integer")
+        try:
+            return BulkheadOptions(max_concurrent=given)
+        except ConfigError as error:
+            raise section.fail("bulkhead", error.requirement, error.value) from None
+    queueing = "the Outage Lab's bulkheads refuse at once, they never queue"
+    return read_options(
+        section.section("bulkhead"),
+        BulkheadOptions,
+        leave_out={"max_queue": queueing, "max_wait": queueing},
+    )
+
+
 def parse_strategy(section: Section) -> StrategySpec:
+    """A ``[[strategy]]`` table (or a built-in strategy's file) read and checked."""
     name = section.string("name")
     kind = section.string("kind", "composed", choices=("composed", "seed-patterns"))
-    retry = cache = breaker = failover = None
+    retry = cache = breaker = failover = bulkhead = None
     if (part := section.optional_section("retry")) is not None:
-        backoff = _backoff(part.section("backoff"))
-        throttling = part.optional_section("throttling_backoff")
-        throttle = None
-        if (t := part.optional_section("throttle")) is not None:
-            throttle = ThrottleSpec(
-                k=t.number("k", 2.0, low=1.0),
-                window=t.number("window", 30.0, low=0.0, low_open=True),
-                max_reject=t.number("max_reject", 0.9, low=0.0, high=1.0),
-                minimum_requests=t.integer("minimum_requests", 10),
-            )
-            t.done()
-        budget = _budget(part)
-        retry_breaker = part.optional_section("breaker")
-        retry = RetrySpec(
-            attempts=part.integer("attempts", 3, low=1),
-            on=part.string("on", "regional", choices=("regional", "all")),
-            backoff=backoff,
-            throttling_backoff=None if throttling is None else _backoff(throttling),
-            budget=budget,
-            throttle=throttle,
-            breaker=None if retry_breaker is None else _breaker(retry_breaker),
-            deadline=part.boolean("deadline", False),
-        )
-        part.done()
+        retry = _retry(part)
     if (part := section.optional_section("cache")) is not None:
-        cache = CacheSpec(
-            ttl=part.number("ttl", 300.0, low=0.0),
-            stale_ttl=part.number("stale_ttl", 0.0, low=0.0),
-            coalesce=part.boolean("coalesce", True),
+        cache = read_options(
+            part,
+            CacheOptions,
+            leave_out={
+                "stale_while_revalidate": "the Outage Lab does not model background refreshes",
+                "negative_ttl": "the Outage Lab's requests have no 'not found' answers",
+            },
         )
-        part.done()
     if (part := section.optional_section("breaker")) is not None:
-        breaker = _breaker(part)
+        breaker = _breaker(part, "dependency")
     if (part := section.optional_section("failover")) is not None:
-        failover = FailoverSpec(
-            failback_after=part.number("failback_after", 30.0, low=0.0),
-            probe_interval=part.number("probe_interval", 5.0, low=0.0, low_open=True),
-        )
-        part.done()
-    bulkhead = None
+        failover = read_options(part, FailoverOptions, {"regions": _REGIONS})
     if section.has("bulkhead"):
-        bulkhead = section.integer("bulkhead", low=1)
+        bulkhead = _bulkhead(section)
     spec = StrategySpec(
         name=name,
         summary=str(section.raw("summary", "")),
@@ -225,3 +329,79 @@ def parse_strategy(section: Section) -> StrategySpec:
     )
     section.done()
     return spec
+
+
+# -- the docs' reference --------------------------------------------------------------------
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'`"{value}"`'
+    return f"{value:g}"
+
+
+def _fields(options_type: type[Options], leave_out: Iterable[str] = ()) -> str:
+    defaults = options_type.defaults()
+    shown = []
+    for name in settable(options_type, leave_out):
+        if name in defaults:
+            shown.append(f"`{name}` {_shown(defaults[name])}")
+        else:
+            shown.append(f"`{name}` (required)")
+    return ", ".join(shown)
+
+
+def reference() -> str:
+    """The strategy tables' reference (a Markdown table), as the docs show it: made from
+    the options types, so it shows the library's names and defaults."""
+    backoff = ", ".join(f"`{k}` {_shown(v)}" for k, v in backoff_defaults().items())
+    on = '`on` (`"regional"` or `"all"`'
+    breaker = _fields(BreakerOptions)
+    presets = ", ".join(_shown(name) for name in BUDGETS)
+    regional: BreakerOptions = FailoverOptions.defaults()["breaker"]
+    own = ", ".join(
+        f"`{name}` {_shown(getattr(regional, name))}"
+        for name, default in BreakerOptions.defaults().items()
+        if name in settable(BreakerOptions) and getattr(regional, name) != default
+    )
+    rows = [
+        (
+            "`retry`",
+            f"{on}; required), {_fields(RetryOptions, ('deadline', 'retry_when_nested'))}, "
+            f"`deadline` (false; true: the caller's; or seconds), "
+            f"`backoff` {{{backoff}}}, `throttling_backoff` (none; a `backoff` table), "
+            f"`budget` (none; {presets}, or a token bucket "
+            f"{{{_fields(TokenBucketOptions)}}}), "
+            f"`throttle` {{{_fields(AdaptiveThrottleOptions)}}}, "
+            f"`breaker` (a breaker that only stops retries: {{{breaker}}})",
+            "`Retry` (`RetryOptions`), `TokenBucketBudget`, `AdaptiveThrottle`, `CircuitBreaker`",
+        ),
+        (
+            "`cache`",
+            _fields(CacheOptions, ("stale_while_revalidate", "negative_ttl")),
+            "`Cache` for reads (`CacheOptions`)",
+        ),
+        (
+            "`breaker`",
+            f'{on}; default `"all"`), {breaker}',
+            "a `CircuitBreaker` per region (`BreakerOptions`)",
+        ),
+        (
+            "`failover`",
+            _fields(FailoverOptions),
+            "`Failover` over the regions (`FailoverOptions`), with the `breaker` table's "
+            f"breaker per region if there is one, else Failover's own ({own})",
+        ),
+        (
+            "`bulkhead`",
+            "`max_concurrent` (required), as a number or a table",
+            "a `Bulkhead` per region (`BulkheadOptions`), refusing at once",
+        ),
+    ]
+    lines = ["| Table | Options (defaults) | Builds |", "| --- | --- | --- |"]
+    lines += [f"| {part} | {fields} | {builds} |" for part, fields, builds in rows]
+    return "\n".join(lines) + "\n"
