@@ -396,7 +396,9 @@ def html_report(
         )
 
     def share(title: str, name: str, y_label: str) -> None:
-        lines = {r.strategy: _share(r.series[name], r.series[requests], size) for r in results}
+        lines: dict[str, Sequence[float | None]] = {
+            r.strategy: _share(r.series[name], r.series[requests], size) for r in results
+        }
         chart(title, lines, y_label, y_max=1.0, percent=True)
 
     for region in scenario.regions:
