@@ -8,6 +8,7 @@ out (sync, async, and the ``for attempt in retry`` block form), and the events.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextvars import Token
 from dataclasses import dataclass
@@ -37,7 +38,15 @@ from ._core.validate import (
 )
 from ._policy import Policy
 
-__all__ = ["Attempt", "Retry", "RetryGaveUp", "RetryScheduled", "RetryState"]
+__all__ = [
+    "Attempt",
+    "Retry",
+    "RetryGaveUp",
+    "RetryScheduled",
+    "RetryState",
+    "SDKRetriesWarning",
+    "retrying",
+]
 
 _INF = math.inf
 
@@ -47,6 +56,19 @@ GiveUpReason = Literal["attempts", "deadline", "budget"]
 
 # Set while a Retry runs the caller's code (see _core.context.RETRYING).
 _ACTIVE = RETRYING
+
+
+def retrying() -> bool:
+    """Whether a stormproof ``Retry`` is running the current code: a Retry nested
+    here makes a single attempt and leaves the decision to the outer one (unless it has
+    ``retry_when_nested``). For drivers of one's own that make attempts themselves."""
+    return _ACTIVE.get()
+
+
+class SDKRetriesWarning(UserWarning):
+    """A client beneath a stormproof ``Retry`` retried the call itself (a boto3 client
+    with its own retries on: attempts multiply). Warned once per Retry."""
+
 
 _DEFAULT_BACKOFF = Backoff()
 
@@ -178,6 +200,7 @@ class Retry(Policy, Configured[RetryOptions]):
         "_retry_on_result",
         "_retry_rejected",
         "_throttling_backoff",
+        "_warned_sdk",
     )
 
     def __init__(
@@ -220,6 +243,7 @@ class Retry(Policy, Configured[RetryOptions]):
     def _configure(self, options: RetryOptions) -> None:
         """Precompute what the hot path reads from the options."""
         self._options = options
+        self._warned_sdk = False
         self._on_types, self._on = check_exceptions("on", options.on)
         self._attempts = options.attempts
         self._deadline = options.deadline
@@ -363,6 +387,8 @@ class Retry(Policy, Configured[RetryOptions]):
         """The first attempt ended with ``outcome`` (a value, or a ``Failure``). None:
         the call ends with it (a success is recorded); else the rest of the call."""
         if type(outcome) is Failure:
+            if not self._warned_sdk:
+                _check_sdk_retries(self, outcome.error)
             state = RetryState(self, *opened)
             delay = state.on_exception(outcome.error, self._now())
         else:
@@ -592,6 +618,26 @@ class Attempt:
 
     def __repr__(self) -> str:
         return f"<Attempt {self.number}>"
+
+
+def _check_sdk_retries(retry: Retry, outcome: object) -> None:
+    """Warn (once per Retry) when the failure says the client below already retried:
+    botocore records its retries in the error's ``ResponseMetadata.RetryAttempts``."""
+    response = getattr(outcome, "response", None)
+    if type(response) is not dict:
+        return
+    metadata = response.get("ResponseMetadata")
+    retried = metadata.get("RetryAttempts") if type(metadata) is dict else None
+    if type(retried) is int and retried > 0:
+        retry._warned_sdk = True
+        warnings.warn(
+            f"{retry._name}: the client beneath this Retry already retried the call "
+            f"{retried} times itself, so attempts multiply (each of this Retry's "
+            "attempts is several); protect the client with "
+            "stormproof.integrations.botocore.protect(client) or turn its retries off",
+            SDKRetriesWarning,
+            stacklevel=5,
+        )
 
 
 def _retry_after(outcome: object) -> float | None:

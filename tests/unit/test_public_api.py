@@ -49,7 +49,13 @@ PUBLIC = {
     },
     "stormproof.pytest_plugin": {"ChaosKit", "DNSControl", "chaos", "dns", "fake_clock"},
     "stormproof.testing": {"FakeClock"},
-    "stormproof.retry": {"Attempt", "GiveUpReason", "RetryState"},
+    "stormproof.retry": {
+        "Attempt",
+        "GiveUpReason",
+        "RetryState",
+        "SDKRetriesWarning",
+        "retrying",
+    },
     "stormproof.clock": {"MONOTONIC", "Clock", "Deadline", "MonotonicClock", "RandomSource"},
     "stormproof.budget": {"RetryBudget"},
     "stormproof.options": {

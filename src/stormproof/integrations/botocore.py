@@ -1,0 +1,331 @@
+"""Protect a boto3/botocore client with stormproof's policies, in place of the SDK's
+own retries.
+
+``protect(client, retry=..., breaker=..., bulkhead=...)`` removes the SDK's retry
+handler (so exactly the attempts stormproof decides are sent) and keeps every other
+handler the SDK needs; a stormproof ``Retry`` then decides each retry (its budget,
+backoff, the caller's deadline, ``x-amz-retry-after``), sleeping on its own clock, a
+``CircuitBreaker`` and a ``Bulkhead`` guard every attempt, and botocore's errors are
+classified by ``stormproof.classify`` (throttling codes, transient codes and 5xx,
+timeouts, DNS failures apart from refused connections). It works through botocore's
+documented events (``before-call``, ``before-send``, ``needs-retry``): each attempt is
+still built and signed by botocore.
+
+Requires botocore (extra ``[aws]``, which brings boto3).
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import botocore.client
+import botocore.exceptions
+
+from stormproof import (
+    Bulkhead,
+    BulkheadFull,
+    CircuitBreaker,
+    ConfigError,
+    Retry,
+    TokenBucketBudget,
+)
+from stormproof.classify import is_connection_error, is_server_error, is_throttling, is_timeout
+from stormproof.retry import RetryState, retrying
+
+__all__ = ["TRANSIENT_CODES", "protect", "protection", "retryable"]
+
+TRANSIENT_CODES = frozenset(
+    {"RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete"}
+)
+"""Error codes AWS SDKs retry as transient (besides 5xx statuses and throttling)."""
+
+
+def retryable(error: object) -> bool:
+    """What the AWS SDKs' standard mode retries: throttling, 5xx answers and the
+    transient error codes, connection errors (DNS failures included) and timeouts."""
+    return (
+        is_throttling(error)
+        or is_server_error(error)
+        or is_connection_error(error)
+        or is_timeout(error)
+        or _code(error) in TRANSIENT_CODES
+    )
+
+
+def _code(error: object) -> str | None:
+    """A botocore ``ClientError``'s error code."""
+    response = getattr(error, "response", None)
+    details = response.get("Error") if isinstance(response, dict) else None
+    code = details.get("Code") if isinstance(details, dict) else None
+    return code if isinstance(code, str) else None
+
+
+class _Protection:
+    """What ``protect`` installed on one client: its policies and event handlers."""
+
+    __slots__ = ("__weakref__", "breaker", "bulkhead", "retry", "service")
+
+    def __init__(
+        self,
+        service: str,
+        retry: Retry | None,
+        breaker: CircuitBreaker | None,
+        bulkhead: Bulkhead | None,
+    ) -> None:
+        self.service = service
+        self.retry = retry
+        self.breaker = breaker
+        self.bulkhead = bulkhead
+
+
+_PROTECTED: weakref.WeakKeyDictionary[Any, _Protection] = weakref.WeakKeyDictionary()
+_KEY = "stormproof"
+"""Where a call's state lives in botocore's request context."""
+
+
+class _Default:
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+_DEFAULT: Any = _Default()
+
+
+class _Call:
+    """One API call: its retry decisions and the permits its attempt in flight holds."""
+
+    __slots__ = ("permit", "slot", "started", "state")
+
+    def __init__(self, state: RetryState | None) -> None:
+        self.state = state
+        self.permit: int | None = None
+        self.slot = False
+        self.started = 0.0
+
+
+def protection(client: Any) -> _Protection | None:
+    """What ``protect`` installed on ``client`` (its ``retry``, ``breaker``,
+    ``bulkhead``), or None."""
+    return _PROTECTED.get(client)
+
+
+def protect(
+    client: Any,
+    *,
+    retry: Retry | None = _DEFAULT,
+    breaker: CircuitBreaker | None = None,
+    bulkhead: Bulkhead | None = None,
+) -> Any:
+    """Protect ``client`` (a boto3 or botocore client) and return it.
+
+    ``retry``: the ``Retry`` deciding every retry, in place of the SDK's (default:
+    ``Retry(on=retryable, attempts=3, budget=TokenBucketBudget.aws_standard())``, a
+    quota of its own per client); None keeps the SDK's own retries. ``breaker`` and
+    ``bulkhead`` guard each attempt: an open breaker or a full bulkhead refuses the
+    attempt before it is sent (``CircuitOpen``, ``BulkheadFull``), and a refusal is not
+    retried unless the Retry has ``retry_rejected``. Give each client its own breaker
+    and bulkhead, or share one between clients of the same dependency.
+
+    Protecting a client twice is a ``ConfigError``. A client in the SDK's adaptive
+    retry mode loses its client-side rate limiter too (it sleeps on its own clock).
+    """
+    if not isinstance(client, botocore.client.BaseClient):
+        raise ConfigError("client", "a boto3 or botocore client", client)
+    if client in _PROTECTED:
+        raise ConfigError("client", "a client not protected yet (protect it once)", client)
+    service = client.meta.service_model.service_id.hyphenize()
+    if retry is _DEFAULT:
+        retry = Retry(
+            on=retryable,
+            attempts=3,
+            budget=TokenBucketBudget.aws_standard(),
+            name=f"aws.{service}",
+        )
+    if retry is not None and not isinstance(retry, Retry):
+        raise ConfigError("retry", "a Retry or None", retry)
+    if breaker is not None and not isinstance(breaker, CircuitBreaker):
+        raise ConfigError("breaker", "a CircuitBreaker or None", breaker)
+    if bulkhead is not None and not isinstance(bulkhead, Bulkhead):
+        raise ConfigError("bulkhead", "a Bulkhead or None", bulkhead)
+    protection = _Protection(service, retry, breaker, bulkhead)
+    events = client.meta.events
+    if retry is not None:
+        _remove_sdk_retries(client, service)
+    guard = _Guard(protection)
+    events.register(f"before-call.{service}", guard.before_call, unique_id=_id("call", client))
+    events.register(f"before-send.{service}", guard.before_send, unique_id=_id("send", client))
+    events.register(f"needs-retry.{service}", guard.needs_retry, unique_id=_id("retry", client))
+    events.register(
+        f"after-call-error.{service}", guard.after_error, unique_id=_id("error", client)
+    )
+    _PROTECTED[client] = protection
+    return client
+
+
+def _id(what: str, client: Any) -> str:
+    return f"stormproof-{what}-{id(client)}"
+
+
+def _remove_sdk_retries(client: Any, service: str) -> None:
+    """Unregister the SDK's retry handler (any mode), the attempts seeder that goes
+    with it, and adaptive mode's rate limiter; keep every other handler."""
+    events = client.meta.events
+    events.unregister(f"needs-retry.{service}", unique_id=f"retry-config-{service}")
+    events.unregister(f"request-created.{service}", unique_id=f"seed-max-attempts-{service}")
+    if client.meta.config.retries.get("mode") == "adaptive":
+        _remove_rate_limiter(client, service)
+
+
+def _remove_rate_limiter(client: Any, service: str) -> None:
+    # Adaptive mode registers its limiter without an id: find its two bound methods.
+    emitter = getattr(events := client.meta.events, "_emitter", None)
+    trie = getattr(emitter, "_handlers", None)
+    search: Callable[[str], Any] | None = getattr(trie, "prefix_search", None)
+    found = 0
+    if search is not None:
+        for event in ("before-send", "needs-retry"):
+            for handler in list(search(f"{event}.{service}.Operation")):
+                owner = getattr(handler, "__self__", None)
+                if type(owner).__name__ == "ClientRateLimiter":
+                    events.unregister(event, handler)
+                    found += 1
+    if found != 2:
+        raise ConfigError(
+            "client",
+            "a client in the SDK's standard or legacy retry mode (its adaptive mode's "
+            "rate limiter could not be removed: create it with "
+            "Config(retries={'mode': 'standard'}))",
+            client,
+        )
+
+
+def _retry_after(http: Any) -> float | None:
+    """The server's hint, in seconds: ``x-amz-retry-after`` (milliseconds) or
+    ``Retry-After`` (seconds)."""
+    headers = getattr(http, "headers", None)
+    if headers is None:
+        return None
+    for name, scale in (("x-amz-retry-after", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / scale
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(seconds) and seconds >= 0.0:
+            return seconds
+    return None
+
+
+class _Guard:
+    """The event handlers of one protected client."""
+
+    __slots__ = ("_breaker", "_bulkhead", "_clock", "_retry")
+
+    def __init__(self, protection: _Protection) -> None:
+        self._retry = protection.retry
+        self._breaker = protection.breaker
+        self._bulkhead = protection.bulkhead
+        retry = protection.retry
+        clock = protection.breaker.options.clock if protection.breaker else None
+        self._clock = retry.options.clock if retry is not None else clock
+
+    def before_call(self, context: dict[str, Any], **_: Any) -> None:
+        """A call starts: its retry state (the budget may refuse it here, before any
+        attempt: ``Throttled``; so may the caller's spent deadline)."""
+        retry = self._retry
+        state = None
+        if retry is not None and (retry.retries_when_nested or not retrying()):
+            state = retry.begin()
+        context[_KEY] = _Call(state)
+
+    def before_send(self, request: Any, **_: Any) -> None:
+        """An attempt is about to be sent: the breaker and the bulkhead admit it, or
+        refuse it (the refusal is the attempt's error)."""
+        call: _Call | None = (request.context or {}).get(_KEY)
+        if call is None:
+            return
+        breaker = self._breaker
+        if breaker is not None:
+            call.permit = breaker.acquire()  # raises CircuitOpen when open
+            call.started = breaker.options.clock.now()
+        bulkhead = self._bulkhead
+        if bulkhead is not None:
+            if not bulkhead.try_acquire():
+                self._release(call)
+                raise BulkheadFull(bulkhead.name)
+            call.slot = True
+
+    def needs_retry(
+        self,
+        response: Any,
+        attempts: int,
+        caught_exception: BaseException | None,
+        request_dict: dict[str, Any],
+        operation: Any,
+        **_: Any,
+    ) -> float | None:
+        """An attempt ended: record it, then decide. Returns None (no retry) or 0 after
+        sleeping the backoff on the Retry's clock."""
+        call: _Call | None = request_dict["context"].get(_KEY)
+        if call is None:
+            return None
+        error: BaseException | None = caught_exception
+        http = None
+        if error is None and response is not None:
+            http, parsed = response
+            if http.status_code >= 300:
+                answered: Any = botocore.exceptions.ClientError(parsed, operation.name)
+                answered.retry_after = _retry_after(http)  # the Retry honours it
+                error = answered
+        self._record(call, error)
+        state = call.state
+        if state is None:
+            return None
+        if error is None:
+            state.on_success()
+            return None
+        now = self._clock.now() if self._clock is not None else None
+        delay = state.on_exception(error, now if now is not None else 0.0)
+        if delay is None:
+            return None
+        if delay > 0:
+            assert self._clock is not None
+            self._clock.sleep(delay)
+        return 0  # botocore sleeps this long: stormproof already waited, on its clock
+
+    def after_error(self, context: dict[str, Any], **_: Any) -> None:
+        """The call raised out of botocore's loop (a parse error, an interruption):
+        give back what its attempt held."""
+        call: _Call | None = context.get(_KEY)
+        if call is not None:
+            self._release(call)
+
+    def _record(self, call: _Call, error: BaseException | None) -> None:
+        breaker = self._breaker
+        if call.slot:
+            call.slot = False
+            assert self._bulkhead is not None
+            self._bulkhead.release()
+        permit = call.permit
+        if breaker is None or permit is None:
+            return
+        call.permit = None
+        now = breaker.options.clock.now()
+        if error is None:
+            breaker.on_success(permit, now - call.started, now)
+        else:
+            breaker.on_error(permit, error, now - call.started, now)
+
+    def _release(self, call: _Call) -> None:
+        if call.slot:
+            call.slot = False
+            assert self._bulkhead is not None
+            self._bulkhead.release()
+        if call.permit is not None and self._breaker is not None:
+            self._breaker.release(call.permit)
+            call.permit = None
