@@ -3,6 +3,7 @@ DynamoDB's JSON protocol: attempts are counted at the server."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -361,3 +362,64 @@ def test_the_handlers_the_sdk_needs_stay(table: Table) -> None:
     kept = [h for h in before if h in after]
     assert len(kept) == len(before) - 1  # only the SDK's retry handler went
     assert any("redirect" in getattr(h, "__name__", "") for h in kept)
+
+
+# -- aiobotocore -----------------------------------------------------------------------------
+
+
+def aio_run(url: str, work: Any, **retries: Any) -> Any:
+    from aiobotocore.config import AioConfig
+    from aiobotocore.session import get_session
+
+    async def main() -> Any:
+        config = AioConfig(retries=retries or {"mode": "standard"}, connect_timeout=1)
+        async with get_session().create_client(
+            "dynamodb",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            config=config,
+        ) as client:
+            return await work(client)
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("mode", ["standard", "adaptive"])
+def test_aiobotocore_sends_exactly_the_retrys_attempts(
+    table: Table, clock: FakeClock, mode: str
+) -> None:
+    table.answer(INTERNAL, INTERNAL, OK)
+
+    async def work(client: Any) -> Any:
+        protect(client, retry=Retry(on=retryable, attempts=3, clock=clock))
+        return await client.get_item(TableName="t", Key={"id": {"S": "1"}})
+
+    assert aio_run(f"http://127.0.0.1:{table.port}", work, mode=mode)["Item"] == ITEM["Item"]
+    assert table.requests == 3
+    assert clock.now() > 0  # backoffs slept on the Retry's clock
+
+    table.answer(INTERNAL)
+
+    async def failing(client: Any) -> Any:
+        protect(client, retry=Retry(on=retryable, attempts=2, clock=clock))
+        with pytest.raises(ClientError):
+            await client.get_item(TableName="t", Key={"id": {"S": "1"}})
+
+    aio_run(f"http://127.0.0.1:{table.port}", failing, mode=mode)
+    assert table.requests == 2
+
+
+def test_aiobotocore_breaker_refuses_before_sending(table: Table, clock: FakeClock) -> None:
+    table.answer(INTERNAL)
+    breaker = CircuitBreaker("dynamodb", window=4, minimum_calls=2, open_for=30, clock=clock)
+
+    async def work(client: Any) -> None:
+        protect(client, retry=Retry(on=retryable, attempts=3, clock=clock), breaker=breaker)
+        for _ in range(2):
+            with pytest.raises(CircuitOpen):
+                await client.get_item(TableName="t", Key={"id": {"S": "1"}})
+
+    aio_run(f"http://127.0.0.1:{table.port}", work)
+    assert table.requests == 2

@@ -11,11 +11,14 @@ timeouts, DNS failures apart from refused connections). It works through botocor
 documented events (``before-call``, ``before-send``, ``needs-retry``): each attempt is
 still built and signed by botocore.
 
-Requires botocore (extra ``[aws]``, which brings boto3).
+Works with aiobotocore's clients too (its handlers are awaited; the backoff is slept
+with ``await clock.asleep``). Requires botocore (extra ``[aws]``, which brings boto3;
+``[aioaws]`` brings aiobotocore).
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import weakref
 from collections.abc import Callable
@@ -155,14 +158,20 @@ def protect(
     if retry is not None:
         _remove_sdk_retries(client, service)
     guard = _Guard(protection)
+    decide = guard.aneeds_retry if _is_async(client) else guard.needs_retry
     events.register(f"before-call.{service}", guard.before_call, unique_id=_id("call", client))
     events.register(f"before-send.{service}", guard.before_send, unique_id=_id("send", client))
-    events.register(f"needs-retry.{service}", guard.needs_retry, unique_id=_id("retry", client))
+    events.register(f"needs-retry.{service}", decide, unique_id=_id("retry", client))
     events.register(
         f"after-call-error.{service}", guard.after_error, unique_id=_id("error", client)
     )
     _PROTECTED[client] = protection
     return client
+
+
+def _is_async(client: Any) -> bool:
+    """An aiobotocore client: its calls are coroutines, and it awaits its handlers."""
+    return inspect.iscoroutinefunction(type(client)._make_api_call)
 
 
 def _id(what: str, client: Any) -> str:
@@ -189,7 +198,7 @@ def _remove_rate_limiter(client: Any, service: str) -> None:
         for event in ("before-send", "needs-retry"):
             for handler in list(search(f"{event}.{service}.Operation")):
                 owner = getattr(handler, "__self__", None)
-                if type(owner).__name__ == "ClientRateLimiter":
+                if type(owner).__name__ in ("ClientRateLimiter", "AsyncClientRateLimiter"):
                     events.unregister(event, handler)
                     found += 1
     if found != 2:
@@ -260,22 +269,41 @@ class _Guard:
                 raise BulkheadFull(bulkhead.name)
             call.slot = True
 
-    def needs_retry(
+    def needs_retry(self, **event: Any) -> float | None:
+        """An attempt ended: record it, then decide. Returns None (no retry) or 0 after
+        sleeping the backoff on the Retry's clock."""
+        delay = self._decide(**event)
+        if delay is None:
+            return None
+        if delay > 0:
+            assert self._clock is not None
+            self._clock.sleep(delay)
+        return 0  # botocore sleeps this long: stormproof already waited, on its clock
+
+    async def aneeds_retry(self, **event: Any) -> float | None:
+        """``needs_retry`` for aiobotocore, which awaits its handlers."""
+        delay = self._decide(**event)
+        if delay is None:
+            return None
+        if delay > 0:
+            assert self._clock is not None
+            await self._clock.asleep(delay)
+        return 0
+
+    def _decide(
         self,
         response: Any,
-        attempts: int,
         caught_exception: BaseException | None,
         request_dict: dict[str, Any],
         operation: Any,
         **_: Any,
     ) -> float | None:
-        """An attempt ended: record it, then decide. Returns None (no retry) or 0 after
-        sleeping the backoff on the Retry's clock."""
+        """Record the attempt's outcome (breaker, bulkhead), then ask the Retry: None
+        (no retry) or the backoff, still to be slept."""
         call: _Call | None = request_dict["context"].get(_KEY)
         if call is None:
             return None
         error: BaseException | None = caught_exception
-        http = None
         if error is None and response is not None:
             http, parsed = response
             if http.status_code >= 300:
@@ -289,14 +317,8 @@ class _Guard:
         if error is None:
             state.on_success()
             return None
-        now = self._clock.now() if self._clock is not None else None
-        delay = state.on_exception(error, now if now is not None else 0.0)
-        if delay is None:
-            return None
-        if delay > 0:
-            assert self._clock is not None
-            self._clock.sleep(delay)
-        return 0  # botocore sleeps this long: stormproof already waited, on its clock
+        assert self._clock is not None  # a state comes from a Retry, which has a clock
+        return state.on_exception(error, self._clock.now())
 
     def after_error(self, context: dict[str, Any], **_: Any) -> None:
         """The call raised out of botocore's loop (a parse error, an interruption):
