@@ -106,6 +106,13 @@ def client_for(url: str, **retries: Any) -> Any:
     )
 
 
+def protected(table: Table, clock: FakeClock, attempts: int, **options: Any) -> Any:
+    """A client of ``table``, protected by a Retry of ``attempts`` on ``clock``."""
+    budget = options.pop("budget", None)
+    retry = Retry(on=retryable, attempts=attempts, budget=budget, clock=clock)
+    return protect(client_for(f"http://127.0.0.1:{table.port}"), retry=retry, **options)
+
+
 def get(client: Any) -> Any:
     return client.get_item(TableName="t", Key={"id": {"S": "1"}})
 
@@ -115,10 +122,7 @@ def get(client: Any) -> Any:
 
 def test_retry_sends_exactly_its_attempts(table: Table, clock: FakeClock) -> None:
     table.answer(INTERNAL)
-    client = protect(
-        client_for(f"http://127.0.0.1:{table.port}"),
-        retry=Retry(on=retryable, attempts=3, clock=clock),
-    )
+    client = protected(table, clock, 3)
     with pytest.raises(ClientError) as caught:
         get(client)
     assert table.requests == 3
@@ -144,10 +148,7 @@ def test_the_sdks_retries_are_off_in_every_mode(table: Table, clock: FakeClock, 
 
 def test_success_after_failures(table: Table, clock: FakeClock) -> None:
     table.answer(INTERNAL, INTERNAL, OK)
-    client = protect(
-        client_for(f"http://127.0.0.1:{table.port}"),
-        retry=Retry(on=retryable, attempts=3, clock=clock),
-    )
+    client = protected(table, clock, 3)
     assert get(client)["Item"] == ITEM["Item"]
     assert table.requests == 3
 
@@ -155,10 +156,7 @@ def test_success_after_failures(table: Table, clock: FakeClock) -> None:
 def test_an_exhausted_budget_sends_one_attempt(table: Table, clock: FakeClock) -> None:
     table.answer(INTERNAL)
     budget = TokenBucketBudget(capacity=4, retry_cost=5)  # cannot pay for a retry
-    client = protect(
-        client_for(f"http://127.0.0.1:{table.port}"),
-        retry=Retry(on=retryable, attempts=3, budget=budget, clock=clock),
-    )
+    client = protected(table, clock, 3, budget=budget)
     with pytest.raises(ClientError):
         get(client)
     assert table.requests == 1
@@ -181,10 +179,7 @@ def test_a_throttling_answer_waits_at_least_the_servers_hint(
 ) -> None:
     status, body, _ = THROTTLED
     table.answer((status, body, {"x-amz-retry-after": "1500"}), OK)
-    client = protect(
-        client_for(f"http://127.0.0.1:{table.port}"),
-        retry=Retry(on=retryable, attempts=3, clock=clock),
-    )
+    client = protected(table, clock, 3)
     get(client)
     assert table.requests == 2
     assert clock.now() >= 1.5
@@ -194,10 +189,7 @@ def test_retries_stop_at_the_callers_deadline(table: Table, clock: FakeClock) ->
     import stormproof
 
     table.answer(INTERNAL)
-    client = protect(
-        client_for(f"http://127.0.0.1:{table.port}"),
-        retry=Retry(on=retryable, attempts=10, clock=clock),
-    )
+    client = protected(table, clock, 10)
     with stormproof.deadline(0.12, clock=clock), pytest.raises(ClientError):
         get(client)
     assert 1 < table.requests < 10
@@ -206,10 +198,7 @@ def test_retries_stop_at_the_callers_deadline(table: Table, clock: FakeClock) ->
 
 def test_errors_that_are_not_retryable_are_not_retried(table: Table, clock: FakeClock) -> None:
     table.answer((400, {"__type": "com.amazon.coral.validate#ValidationException"}, {}))
-    client = protect(
-        client_for(f"http://127.0.0.1:{table.port}"),
-        retry=Retry(on=retryable, attempts=3, clock=clock),
-    )
+    client = protected(table, clock, 3)
     with pytest.raises(ClientError) as caught:
         get(client)
     assert caught.value.response["Error"]["Code"] == "ValidationException"
@@ -255,10 +244,7 @@ class _Closed:
 
 def test_throttling_codes_are_throttling(table: Table, clock: FakeClock) -> None:
     table.answer(THROTTLED)
-    client = protect(
-        client_for(f"http://127.0.0.1:{table.port}"),
-        retry=Retry(on=retryable, attempts=1, clock=clock),
-    )
+    client = protected(table, clock, 1)
     with pytest.raises(ClientError) as caught:
         get(client)
     assert is_throttling(caught.value)
@@ -270,11 +256,7 @@ def test_throttling_codes_are_throttling(table: Table, clock: FakeClock) -> None
 def test_an_open_breaker_refuses_before_sending(table: Table, clock: FakeClock) -> None:
     table.answer(INTERNAL)
     breaker = CircuitBreaker("dynamodb", window=4, minimum_calls=2, open_for=30, clock=clock)
-    client = protect(
-        client_for(f"http://127.0.0.1:{table.port}"),
-        retry=Retry(on=retryable, attempts=3, clock=clock),
-        breaker=breaker,
-    )
+    client = protected(table, clock, 3, breaker=breaker)
     with pytest.raises(CircuitOpen):
         get(client)  # two failed attempts trip it; the third is refused, not sent
     assert table.requests == 2
@@ -285,11 +267,7 @@ def test_an_open_breaker_refuses_before_sending(table: Table, clock: FakeClock) 
 
 def test_a_full_bulkhead_refuses_and_permits_come_back(table: Table, clock: FakeClock) -> None:
     bulkhead = Bulkhead(1)
-    client = protect(
-        client_for(f"http://127.0.0.1:{table.port}"),
-        retry=Retry(on=retryable, attempts=2, clock=clock),
-        bulkhead=bulkhead,
-    )
+    client = protected(table, clock, 2, bulkhead=bulkhead)
     for _ in range(3):
         get(client)
     assert bulkhead.active == 0
@@ -317,10 +295,7 @@ def test_protecting_twice_or_something_else_is_refused(table: Table) -> None:
 
 def test_a_retry_around_a_protected_client_decides_alone(table: Table, clock: FakeClock) -> None:
     table.answer(INTERNAL)
-    client = protect(
-        client_for(f"http://127.0.0.1:{table.port}"),
-        retry=Retry(on=retryable, attempts=3, clock=clock),
-    )
+    client = protected(table, clock, 3)
     outer = Retry(on=retryable, attempts=2, clock=clock)
     with pytest.raises(ClientError):
         outer.call(get, client)
