@@ -43,6 +43,10 @@ THROTTLING_CODES: Final = frozenset(
     }
 )
 
+THROTTLING_STATUSES: Final = frozenset({429, 503})
+"""HTTP statuses that mean "slow down", for answers from HTTP clients (see
+``classify_status``)."""
+
 _TIMEOUT_TYPES: tuple[type[BaseException], ...] = (TimeoutError, asyncio.TimeoutError)
 
 
@@ -69,6 +73,20 @@ def classify(error: object) -> ErrorClass:
     except Exception:  # a misbehaving attribute must not hide the caller's error
         return TRANSIENT
     return TRANSIENT
+
+
+def classify_status(status: int) -> ErrorClass:
+    """The class of a failed HTTP answer with this status, as an HTTP client counts it:
+    ``"throttling"`` for 429 Too Many Requests and 503 Service Unavailable (the server
+    says it is overloaded, and often when to come back: ``Retry-After``), ``"transient"``
+    for any other status (500, 502, 504, ...). Which statuses are failures at all is
+    the caller's choice (the HTTP integrations: 429, 500, 502, 503 and 504).
+
+    For answers of HTTP clients (httpx, requests). ``classify`` itself is unchanged: it
+    sees a 503 on an error or result as a transient server error, as the AWS SDKs do
+    (AWS says "slow down" with error codes such as ``SlowDown``, not with 503 alone).
+    """
+    return THROTTLING if status in THROTTLING_STATUSES else TRANSIENT
 
 
 _MAX_CAUSES = 16

@@ -9,10 +9,12 @@ import pytest
 from stormproof import CircuitOpen
 from stormproof.classify import (
     THROTTLING,
+    THROTTLING_STATUSES,
     TIMEOUT,
     TRANSIENT,
     causes,
     classify,
+    classify_status,
     is_connection_error,
     is_dns_failure,
     is_regional_failure,
@@ -245,3 +247,38 @@ def test_causes_is_bounded_and_handles_cycles() -> None:
     for n in range(1, 100):
         chain = wrapped(chain, ValueError(n))
     assert len(list(causes(chain))) == 16
+
+
+# -- HTTP statuses, as HTTP clients' answers count ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (429, THROTTLING),
+        (503, THROTTLING),
+        (500, TRANSIENT),
+        (502, TRANSIENT),
+        (504, TRANSIENT),
+        (501, TRANSIENT),
+        (404, TRANSIENT),
+        (200, TRANSIENT),
+    ],
+)
+def test_classify_status(status: int, expected: str) -> None:
+    assert classify_status(status) == expected
+
+
+def test_throttling_statuses() -> None:
+    assert frozenset({429, 503}) == THROTTLING_STATUSES
+    assert all(classify_status(status) == THROTTLING for status in THROTTLING_STATUSES)
+
+
+def test_an_aws_or_bare_503_keeps_its_classification() -> None:
+    """classify_status is for HTTP clients' answers; classify is unchanged: a 503 on an
+    AWS error or a bare response is a transient server error, as botocore counts it."""
+    assert classify(ClientError("ServiceUnavailable", 503)) == TRANSIENT
+    assert classify(ClientError("SlowDown", 503)) == THROTTLING  # by its code
+    assert classify(HTTPStatusError(503)) == TRANSIENT
+    assert classify(type("Response", (), {"status_code": 503})()) == TRANSIENT
+    assert is_server_error(ClientError("ServiceUnavailable", 503))
