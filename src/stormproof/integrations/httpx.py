@@ -1,0 +1,273 @@
+"""httpx transports that send each request through stormproof's policies.
+
+``RetryTransport`` (for ``httpx.Client``) and ``AsyncRetryTransport`` (for
+``httpx.AsyncClient``) wrap the transport that does the I/O and replace httpx's own
+retries: every attempt they make reaches the server once, and no other.
+
+- Errors are retried as the Retry's ``on=`` says (by default ``is_retryable_error``:
+  connection failures and timeouts, by ``stormproof.classify``); answers whose status
+  is in ``statuses=`` (429, 500, 502, 503, 504) are retried, 429 and 503 as throttling.
+  After the last attempt the caller gets the last response (or its own exception).
+- ``Retry-After`` (seconds or an HTTP-date) is honoured, clamped to the Retry's
+  ``max_retry_after``; the caller's deadline (``stormproof.deadline``) bounds the
+  attempts, the waits and each attempt's timeouts.
+- Only idempotent methods are retried (``methods=``), and only requests whose body can
+  be sent again; a retried response's body is dropped and its connection released
+  before the wait; the last one is returned unread, so streaming works.
+
+Waits go through the Retry's clock: ``Retry(..., clock=FakeClock())`` in tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from typing import Any
+
+import httpx
+
+from stormproof import ConfigError, Retry, remaining
+from stormproof.policy import Policy
+
+from ._http import (
+    IDEMPOTENT_METHODS,
+    RETRY_STATUSES,
+    Decisions,
+    HTTPOptions,
+    StatusFailure,
+    adrain,
+    capped_timeouts,
+    drain,
+    is_retryable_error,
+)
+
+__all__ = [
+    "IDEMPOTENT_METHODS",
+    "RETRY_STATUSES",
+    "AsyncRetryTransport",
+    "RetryTransport",
+    "StatusFailure",
+    "is_retryable_error",
+]
+
+
+class _Transport:
+    """What the sync and async transports share: options, and reading a request
+    and a response."""
+
+    __slots__ = ()
+
+    _decisions: Decisions
+
+    @property
+    def retry(self) -> Retry:
+        """The Retry of requests that may be sent again."""
+        return self._decisions.retry
+
+    @property
+    def around(self) -> Policy | None:
+        return self._decisions.around
+
+    @property
+    def methods(self) -> frozenset[str]:
+        return self._decisions.methods
+
+    @property
+    def statuses(self) -> frozenset[int]:
+        return self._decisions.statuses
+
+    def _retry_for(self, request: httpx.Request) -> Retry:
+        return self._decisions.retry_for(request.method, _replayable(request.stream))
+
+    def _judge(self, response: httpx.Response) -> Any:
+        headers = response.headers
+        return self._decisions.judge(
+            response, response.status_code, headers.get("retry-after"), headers.get("date")
+        )
+
+
+def _options(
+    retry: Retry | None, around: Policy | None, methods: Iterable[str], statuses: Iterable[int]
+) -> Decisions:
+    return Decisions(HTTPOptions(retry=retry, around=around, methods=methods, statuses=statuses))
+
+
+def _inner(transport: object, kind: type, requirement: str) -> None:
+    """Refuse what is not a transport of ``kind``, or one that retries by itself."""
+    if not isinstance(transport, kind):
+        raise ConfigError("transport", requirement, transport)
+    retries = getattr(getattr(transport, "_pool", None), "_retries", 0)
+    if type(retries) is int and retries > 0:
+        raise ConfigError(
+            "transport",
+            f"a transport without retries of its own (this one has retries={retries}, "
+            "which would multiply the attempts: build it with retries=0)",
+            transport,
+        )
+
+
+class RetryTransport(_Transport, httpx.BaseTransport):
+    """An ``httpx`` transport that sends each request through stormproof's policies.
+
+    ``httpx.Client(transport=RetryTransport(retry=Retry(on=is_retryable_error)))``
+
+    - ``transport``: the transport that does the I/O (default ``httpx.HTTPTransport()``;
+      one with ``retries=`` of its own is refused);
+    - ``retry``: the ``Retry`` that decides (default: 3 attempts on
+      ``is_retryable_error`` and failed statuses, a budget of the transport's own);
+    - ``around``: a policy (or ``Pipeline``) around each attempt, such as a
+      ``CircuitBreaker`` or a ``Bulkhead``; it sees a failed status as a
+      ``StatusFailure`` raised;
+    - ``methods``: the methods retried (default: the idempotent ones, not POST/PATCH);
+    - ``statuses``: the statuses that count as a failed attempt (429, 500, 502, 503,
+      504).
+
+    Closing the transport closes the inner one.
+    """
+
+    __slots__ = ("_decisions", "_transport")
+
+    def __init__(
+        self,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        retry: Retry | None = None,
+        around: Policy | None = None,
+        methods: Iterable[str] = IDEMPOTENT_METHODS,
+        statuses: Iterable[int] = RETRY_STATUSES,
+    ) -> None:
+        self._decisions = _options(retry, around, methods, statuses)
+        if transport is None:
+            transport = httpx.HTTPTransport()
+        else:
+            _inner(transport, httpx.BaseTransport, "an httpx.BaseTransport, or None")
+        self._transport = transport
+
+    @property
+    def transport(self) -> httpx.BaseTransport:
+        """The transport that does the I/O."""
+        return self._transport
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        extensions = request.extensions
+        try:
+            response: httpx.Response = self._decisions.run(
+                self._retry_for(request), self._attempt, (request, extensions), _close, _aclose
+            )
+        finally:
+            request.extensions = extensions
+        return response
+
+    def _attempt(self, request: httpx.Request, extensions: dict[str, Any]) -> Any:
+        return self._decisions.through(self._send, request, extensions)
+
+    def _send(self, request: httpx.Request, extensions: dict[str, Any]) -> Any:
+        left = remaining()
+        if left is not None:
+            request.extensions = {
+                **extensions,
+                "timeout": capped_timeouts(extensions.get("timeout"), left),
+            }
+        return self._judge(self._transport.handle_request(request))
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def __repr__(self) -> str:
+        return f"RetryTransport(transport={self._transport!r}, retry={self.retry!r})"
+
+
+class AsyncRetryTransport(_Transport, httpx.AsyncBaseTransport):
+    """``RetryTransport`` for ``httpx.AsyncClient``: the same options and decisions,
+    around an ``httpx.AsyncBaseTransport`` (default ``httpx.AsyncHTTPTransport()``);
+    waits with the Retry's ``clock.asleep``."""
+
+    __slots__ = ("_decisions", "_transport")
+
+    def __init__(
+        self,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        retry: Retry | None = None,
+        around: Policy | None = None,
+        methods: Iterable[str] = IDEMPOTENT_METHODS,
+        statuses: Iterable[int] = RETRY_STATUSES,
+    ) -> None:
+        self._decisions = _options(retry, around, methods, statuses)
+        if transport is None:
+            transport = httpx.AsyncHTTPTransport()
+        else:
+            _inner(transport, httpx.AsyncBaseTransport, "an httpx.AsyncBaseTransport, or None")
+        self._transport = transport
+
+    @property
+    def transport(self) -> httpx.AsyncBaseTransport:
+        """The transport that does the I/O."""
+        return self._transport
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        extensions = request.extensions
+        try:
+            response: httpx.Response = await self._decisions.arun(
+                self._retry_for(request), self._attempt, (request, extensions), _close, _aclose
+            )
+        finally:
+            request.extensions = extensions
+        return response
+
+    async def _attempt(self, request: httpx.Request, extensions: dict[str, Any]) -> Any:
+        return await self._decisions.athrough(self._send, request, extensions)
+
+    async def _send(self, request: httpx.Request, extensions: dict[str, Any]) -> Any:
+        left = remaining()
+        if left is not None:
+            request.extensions = {
+                **extensions,
+                "timeout": capped_timeouts(extensions.get("timeout"), left),
+            }
+        return self._judge(await self._transport.handle_async_request(request))
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
+
+    def __repr__(self) -> str:
+        return f"AsyncRetryTransport(transport={self._transport!r}, retry={self.retry!r})"
+
+
+def _replayable(stream: object) -> bool:
+    """Whether a request's body can be sent again as it was: bytes (what ``content=``,
+    ``data=`` and ``json=`` make, or a body read with ``request.read()``), or a
+    multipart form whose files are bytes or can seek back. Not an iterator's body."""
+    if isinstance(stream, httpx.ByteStream):
+        return True
+    fields = getattr(stream, "fields", None)
+    if type(stream).__name__ != "MultipartStream" or not isinstance(fields, list):
+        return False
+    return all(_rewinds(getattr(field, "file", b"")) for field in fields)
+
+
+def _rewinds(file: object) -> bool:
+    """httpx sends a multipart file from its start: it must be bytes, or seekable."""
+    if isinstance(file, (str, bytes)):
+        return True
+    try:
+        return bool(file.seekable())  # type: ignore[attr-defined]
+    except Exception:
+        return False
+
+
+def _close(response: httpx.Response) -> None:
+    """Drop a retried response's body and release its connection."""
+    try:
+        drain(response.stream)  # type: ignore[arg-type]
+    finally:
+        with contextlib.suppress(Exception):
+            response.close()
+
+
+async def _aclose(response: httpx.Response) -> None:
+    try:
+        await adrain(response.stream)  # type: ignore[arg-type]
+    finally:
+        with contextlib.suppress(Exception):
+            await response.aclose()
