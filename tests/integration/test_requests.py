@@ -368,6 +368,9 @@ def test_the_last_response_is_returned_unread_and_streams(server: Server, clock:
         ({"methods": ["GET", ""]}, "methods"),
         ({"statuses": [99]}, "statuses"),
         ({"statuses": ["503"]}, "statuses"),
+        ({"pool_connections": 1.5}, "pool_connections"),
+        ({"pool_maxsize": 0}, "pool_maxsize"),
+        ({"pool_block": "yes"}, "pool_block"),
     ],
 )
 def test_bad_options_are_config_errors_naming_the_option(

@@ -209,6 +209,7 @@ def test_judge() -> None:
     ("options", "message"),
     [
         ({"retry": 3}, "retry must be a Retry, or None for the default one, got 3"),
+        ({"retry": Retry}, "retry must be a Retry (an instance, not the class itself), got <"),
         (
             {"retry": Retry(on=OSError, retry_on_result=lambda result: True)},
             "retry must be a Retry without retry_on_result (the answers retried are those "
@@ -219,7 +220,8 @@ def test_judge() -> None:
             "around must be policies without a Retry (retry= is the one Retry of each "
             "request; another around each attempt would multiply the attempts), got Retry(",
         ),
-        ({"around": CircuitBreaker}, "around must be a policy (CircuitBreaker, Bulkhead,"),
+        ({"around": CircuitBreaker}, "around must be a policy (an instance, not the class"),
+        ({"around": print}, "around must be a policy (CircuitBreaker, Bulkhead, Timeout, a "),
         (
             {"methods": "GET"},
             "methods must be an iterable of HTTP method names, such as ('GET', 'PUT'), got 'GET'",

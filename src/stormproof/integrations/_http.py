@@ -23,6 +23,7 @@ from typing import Any
 from stormproof import Backoff, ConfigError, Pipeline, Retry, TokenBucketBudget
 from stormproof._core.context import RETRYING
 from stormproof._core.drive import CALL, Core, Failure, Io, adrive, drive
+from stormproof._core.validate import check_instance
 from stormproof.classify import (
     THROTTLING,
     causes,
@@ -202,6 +203,7 @@ class HTTPOptions(Options):
     def _check(self) -> None:
         retry = self.retry
         if retry is not None:
+            check_instance("retry", retry, "a Retry")
             if not isinstance(retry, Retry):
                 raise ConfigError("retry", "a Retry, or None for the default one", retry)
             if retry.options.retry_on_result is not None:
@@ -213,6 +215,7 @@ class HTTPOptions(Options):
                 )
         around = self.around
         if around is not None:
+            check_instance("around", around, "a policy")
             if not isinstance(around, Policy):
                 raise ConfigError(
                     "around",

@@ -31,6 +31,7 @@ from requests.adapters import DEFAULT_POOLBLOCK, DEFAULT_POOLSIZE, HTTPAdapter
 from requests.utils import rewind_body
 
 from stormproof import Retry, remaining
+from stormproof._core.validate import check_bool, check_int
 from stormproof.policy import Policy
 
 from ._http import (
@@ -88,6 +89,9 @@ class RetryAdapter(HTTPAdapter):
         self._decisions = Decisions(
             HTTPOptions(retry=retry, around=around, methods=methods, statuses=statuses)
         )
+        check_int("pool_connections", pool_connections, low=1)
+        check_int("pool_maxsize", pool_maxsize, low=1)
+        check_bool("pool_block", pool_block)
         super().__init__(
             pool_connections=pool_connections,
             pool_maxsize=pool_maxsize,
