@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from stormproof import (
     Bulkhead,
     BulkheadFull,
+    Cache,
     CircuitBreaker,
     CircuitOpen,
     ConfigError,
@@ -29,7 +30,7 @@ from stormproof import (
 )
 from stormproof.chaos import dns_outage, resolve
 from stormproof.classify import is_connection_error, is_dns_failure, is_throttling
-from stormproof.integrations.botocore import protect, protection, retryable
+from stormproof.integrations.botocore import RegionalClient, protect, protection, retryable
 from stormproof.retry import SDKRetriesWarning
 from stormproof.testing import FakeClock
 
@@ -398,3 +399,116 @@ def test_aiobotocore_breaker_refuses_before_sending(table: Table, clock: FakeClo
 
     aio_run(f"http://127.0.0.1:{table.port}", work)
     assert table.requests == 2
+
+
+# -- one table in two regions: failover, and stale reads ---------------------------------------
+
+
+@pytest.fixture
+def west() -> Iterator[Table]:
+    served = Table()
+    yield served
+    served.close()
+
+
+def regional(east: Table, west: Table, clock: FakeClock, **options: Any) -> RegionalClient:
+    return RegionalClient(
+        {
+            "us-east-1": client_for(f"http://127.0.0.1:{east.port}"),
+            "us-west-2": client_for(f"http://127.0.0.1:{west.port}"),
+        },
+        retry=Retry(on=retryable, attempts=3, clock=clock),
+        **options,
+    )
+
+
+WEST_ITEM = {"Item": {"id": {"S": "west"}}}
+
+
+def test_a_failing_region_fails_over_to_the_next(
+    table: Table, west: Table, clock: FakeClock
+) -> None:
+    table.answer(INTERNAL)
+    west.answer((200, WEST_ITEM, {}))
+    orders = regional(table, west, clock)
+    for _ in range(2):
+        assert orders.get_item(TableName="t", Key={"id": {"S": "1"}})["Item"] == WEST_ITEM["Item"]
+    # Each call: one attempt at the east (the outer Retry decides; the east client's
+    # own Retry makes a single attempt), then the west answers.
+    assert (table.requests, west.requests) == (2, 2)
+
+
+def test_an_error_that_is_not_regional_does_not_fail_over(
+    table: Table, west: Table, clock: FakeClock
+) -> None:
+    table.answer((400, {"__type": "com.amazon.coral.validate#ValidationException"}, {}))
+    orders = regional(table, west, clock)
+    with pytest.raises(ClientError):
+        orders.put_item(TableName="t", Item={"id": {"S": "1"}})
+    assert (table.requests, west.requests) == (1, 0)
+
+
+def test_reads_are_served_stale_when_every_region_fails(
+    table: Table, west: Table, clock: FakeClock
+) -> None:
+    orders = regional(table, west, clock, cache=Cache(ttl=60, stale_ttl=3600, clock=clock))
+    key = {"id": {"S": "1"}}
+    first = orders.get_item(TableName="t", Key=key)
+    assert orders.get_item(TableName="t", Key=key) is first  # fresh: no request
+    assert (table.requests, west.requests) == (1, 0)
+    clock.advance(120)  # stale now
+    table.answer(INTERNAL)
+    west.answer(INTERNAL)
+    assert orders.get_item(TableName="t", Key=key) is first  # served stale
+    assert table.requests + west.requests > 1
+    # Writes are never served from the cache, nor a key that was never read: they fail
+    # (with the regions' last error, or a refusal once their breakers are open).
+    with pytest.raises((ClientError, CircuitOpen)):
+        orders.put_item(TableName="t", Item=key)
+    with pytest.raises((ClientError, CircuitOpen)):
+        orders.get_item(TableName="t", Key={"id": {"S": "2"}})
+
+
+def test_regional_clients_are_checked(table: Table, west: Table) -> None:
+    east = client_for(f"http://127.0.0.1:{table.port}")
+    with pytest.raises(ConfigError, match="clients must be a mapping of at least two regions"):
+        RegionalClient({"us-east-1": east})
+    with pytest.raises(ConfigError, match=r"clients\['b'\] must be a boto3 or botocore client"):
+        RegionalClient({"a": east, "b": object()})
+    s3 = boto3.client(
+        "s3", region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+    )
+    with pytest.raises(ConfigError, match="clients must be clients of one service"):
+        RegionalClient({"a": east, "b": s3})
+    with pytest.raises(ConfigError, match="cached must be a collection of operation names"):
+        RegionalClient({"a": east, "b": client_for("http://127.0.0.1:1")}, cached="GetItem")
+    bare = RegionalClient({"a": east, "b": client_for("http://127.0.0.1:1")}, retry=None)
+    with pytest.raises(AttributeError):
+        getattr(bare, "no_such_operation")  # noqa: B009 - the attribute is the point
+
+
+def test_aiobotocore_regions_fail_over(table: Table, west: Table, clock: FakeClock) -> None:
+    from aiobotocore.session import get_session
+
+    table.answer(INTERNAL)
+    west.answer((200, WEST_ITEM, {}))
+
+    async def main() -> Any:
+        session = get_session()
+        creds = {"region_name": "us-east-1", "aws_access_key_id": "t", "aws_secret_access_key": "t"}
+        async with (
+            session.create_client(
+                "dynamodb", endpoint_url=f"http://127.0.0.1:{table.port}", **creds
+            ) as east,
+            session.create_client(
+                "dynamodb", endpoint_url=f"http://127.0.0.1:{west.port}", **creds
+            ) as w,
+        ):
+            orders = RegionalClient(
+                {"us-east-1": east, "us-west-2": w},
+                retry=Retry(on=retryable, attempts=3, clock=clock),
+            )
+            return await orders.get_item(TableName="t", Key={"id": {"S": "1"}})
+
+    assert asyncio.run(main())["Item"] == WEST_ITEM["Item"]
+    assert (table.requests, west.requests) == (1, 1)

@@ -91,6 +91,14 @@ PUBLIC = {
         "is_throttling",
         "is_timeout",
     },
+    "stormproof.integrations.botocore": {
+        "READS",
+        "TRANSIENT_CODES",
+        "RegionalClient",
+        "protect",
+        "protection",
+        "retryable",
+    },
     "stormproof.integrations.httpx": {
         "IDEMPOTENT_METHODS",
         "RETRY_STATUSES",

@@ -19,9 +19,11 @@ with ``await clock.asleep``). Requires botocore (extra ``[aws]``, which brings b
 from __future__ import annotations
 
 import inspect
+import json
 import math
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
+from functools import partial
 from typing import Any
 
 import botocore.client
@@ -30,15 +32,26 @@ import botocore.exceptions
 from stormproof import (
     Bulkhead,
     BulkheadFull,
+    Cache,
     CircuitBreaker,
     ConfigError,
+    Failover,
+    Pipeline,
     Retry,
     TokenBucketBudget,
 )
 from stormproof.classify import is_connection_error, is_server_error, is_throttling, is_timeout
+from stormproof.options import BreakerOptions
 from stormproof.retry import RetryState, retrying
 
-__all__ = ["TRANSIENT_CODES", "protect", "protection", "retryable"]
+__all__ = [
+    "READS",
+    "TRANSIENT_CODES",
+    "RegionalClient",
+    "protect",
+    "protection",
+    "retryable",
+]
 
 TRANSIENT_CODES = frozenset(
     {"RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete"}
@@ -351,3 +364,123 @@ class _Guard:
         if call.permit is not None and self._breaker is not None:
             self._breaker.release(call.permit)
             call.permit = None
+
+
+# -- one dependency in several regions: failover, and a cache for reads ------------------------
+
+READS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "GetObject", "HeadObject"})
+"""The operations a ``RegionalClient`` caches by default (when it has a cache): reads."""
+
+
+def _call_region(client: Any, method: str, params: Mapping[str, Any]) -> Any:
+    return getattr(client, method)(**params)
+
+
+def _cache_key(method: str, params: Mapping[str, Any]) -> str:
+    """A cached read's key: the operation and its parameters, canonical."""
+    return method + json.dumps(params, sort_keys=True, separators=(",", ":"), default=repr)
+
+
+class RegionalClient:
+    """One dependency in several regions, called like a client: ``orders.get_item(
+    TableName=..., Key=...)``.
+
+    Each call goes, in the recommended order, through ``cache`` (for the operations in
+    ``cached``: a fresh entry answers without a request, a stale one answers when every
+    region fails), ``retry`` (with its budget; the regions' own Retries make a single
+    attempt beneath it), then ``Failover`` over ``clients`` (region name to client, in
+    preference order, each protected with ``protect`` if it is not yet; a breaker per
+    region from ``breaker``, ``failback_after``, ``probe_interval``). aiobotocore
+    clients: the methods are coroutines.
+    """
+
+    def __init__(
+        self,
+        clients: Mapping[str, Any],
+        *,
+        retry: Retry | None = _DEFAULT,
+        cache: Cache | None = None,
+        cached: Collection[str] = READS,
+        breaker: CircuitBreaker | BreakerOptions | None = None,
+        failback_after: float | None = None,
+        probe_interval: float | None = None,
+    ) -> None:
+        if not isinstance(clients, Mapping) or len(clients) < 2:
+            raise ConfigError("clients", "a mapping of at least two regions to clients", clients)
+        kinds = set()
+        for region, client in clients.items():
+            if not isinstance(client, botocore.client.BaseClient):
+                raise ConfigError(f"clients[{region!r}]", "a boto3 or botocore client", client)
+            kinds.add((client.meta.service_model.service_name, _is_async(client)))
+        if len(kinds) != 1:
+            raise ConfigError("clients", "clients of one service, all sync or all async", clients)
+        ((service, self._async),) = kinds
+        if cache is not None and not isinstance(cache, Cache):
+            raise ConfigError("cache", "a Cache or None", cache)
+        if isinstance(cached, str) or not all(isinstance(op, str) for op in cached):
+            raise ConfigError("cached", "a collection of operation names", cached)
+        if retry is _DEFAULT:
+            retry = Retry(
+                on=retryable,
+                attempts=3,
+                budget=TokenBucketBudget.aws_standard(),
+                name=f"aws.{service}",
+            )
+        if retry is not None and not isinstance(retry, Retry):
+            raise ConfigError("retry", "a Retry or None", retry)
+        for client in clients.values():
+            if client not in _PROTECTED:
+                protect(client)
+        failover_options: dict[str, Any] = {"name": f"aws.{service}"}
+        if breaker is not None:
+            failover_options["breaker"] = breaker
+        if failback_after is not None:
+            failover_options["failback_after"] = failback_after
+        if probe_interval is not None:
+            failover_options["probe_interval"] = probe_interval
+        if retry is not None:
+            failover_options["clock"] = retry.options.clock
+        self._failover = Failover(
+            {region: partial(_call_region, client) for region, client in clients.items()},
+            **failover_options,
+        )
+        if cache is not None and cache.options.key is None:
+            cache = cache.replace(key=_cache_key)
+        self.clients = dict(clients)
+        self.retry = retry
+        self.cache = cache
+        self.cached = frozenset(cached)
+        meta = next(iter(clients.values())).meta
+        self._operations: dict[str, str] = dict(meta.method_to_api_mapping)
+        outer = [retry] if retry is not None else []
+        reads = [cache, *outer] if cache is not None else outer
+        self._plain = Pipeline(*outer) if outer else None
+        self._reads = Pipeline(*reads) if reads else None
+
+    @property
+    def failover(self) -> Failover:
+        """The Failover over the regions (its breakers: ``failover.breaker(region)``)."""
+        return self._failover
+
+    def __getattr__(self, method: str) -> Callable[..., Any]:
+        operations = self.__dict__.get("_operations", {})
+        if method not in operations:
+            raise AttributeError(method)
+        pipeline = self._reads if operations[method] in self.cached else self._plain
+        if self._async:
+            failover = self._failover.acall
+
+            async def acall(**params: Any) -> Any:
+                if pipeline is None:
+                    return await failover(method, params)
+                return await pipeline.acall(failover, method, params)
+
+            return acall
+        failover_call = self._failover.call
+
+        def call(**params: Any) -> Any:
+            if pipeline is None:
+                return failover_call(method, params)
+            return pipeline.call(failover_call, method, params)
+
+        return call
