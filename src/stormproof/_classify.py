@@ -186,13 +186,25 @@ _by_type: dict[type, tuple[bool, bool]] = {}
 _ATTRIBUTES = frozenset({"throttling", "status_code", "status", "code", "response"})
 
 
+def _named_timeout(kind: type) -> bool:
+    """A class named like a timeout, or deriving from one, unless it is a connection or
+    DNS error first: urllib3's ``NewConnectionError`` (a refused connection) derives
+    from its ``ConnectTimeoutError`` for history's sake, and is no timeout."""
+    for klass in kind.__mro__:
+        name = klass.__name__
+        if "Timeout" in name:
+            return True
+        if name in _DNS_NAMES or name in _CONNECTION_NAMES:
+            return False
+    return False
+
+
 def _type_facts(kind: type) -> tuple[bool, bool]:
     """(named or typed like a timeout, has class-level attributes throttling looks at)."""
     facts = _by_type.get(kind)
     if facts is None:
         timeout = issubclass(kind, _TIMEOUT_TYPES) or (
-            issubclass(kind, BaseException)
-            and any("Timeout" in klass.__name__ for klass in kind.__mro__)
+            issubclass(kind, BaseException) and _named_timeout(kind)
         )
         attributes = hasattr(kind, "__getattr__") or any(
             hasattr(kind, name) for name in _ATTRIBUTES

@@ -29,7 +29,7 @@ from stormproof import (
     TokenBucketBudget,
 )
 from stormproof.chaos import dns_outage, resolve
-from stormproof.classify import is_connection_error, is_dns_failure, is_throttling
+from stormproof.classify import classify, is_connection_error, is_dns_failure, is_throttling
 from stormproof.integrations.botocore import RegionalClient, protect, protection, retryable
 from stormproof.retry import SDKRetriesWarning
 from stormproof.testing import FakeClock
@@ -232,6 +232,7 @@ def test_a_dns_outage_is_a_dns_failure_and_a_refused_connection_is_not(
         get(refused)
     assert not is_dns_failure(caught.value)
     assert is_connection_error(caught.value)
+    assert classify(caught.value) == "transient"  # refused: not a timeout (it costs 5, not 10)
     table.server = _Closed()  # type: ignore[assignment]
 
 

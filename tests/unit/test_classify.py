@@ -282,3 +282,16 @@ def test_an_aws_or_bare_503_keeps_its_classification() -> None:
     assert classify(HTTPStatusError(503)) == TRANSIENT
     assert classify(type("Response", (), {"status_code": 503})()) == TRANSIENT
     assert is_server_error(ClientError("ServiceUnavailable", 503))
+
+
+def test_a_refused_connection_through_urllib3_is_not_a_timeout() -> None:
+    """urllib3's NewConnectionError derives from its ConnectTimeoutError for history's
+    sake; a refused connection is a connection error, and a connect timeout a timeout."""
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+    refused = NewConnectionError(None, "Failed to establish a new connection: refused")
+    refused.__cause__ = ConnectionRefusedError(111, "Connection refused")
+    assert not is_timeout(refused)
+    assert classify(refused) == TRANSIENT
+    assert is_connection_error(refused)
+    assert is_timeout(ConnectTimeoutError("connect timed out"))
