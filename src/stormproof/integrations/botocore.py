@@ -153,15 +153,7 @@ def protect(
     if client in _PROTECTED:
         raise ConfigError("client", "a client not protected yet (protect it once)", client)
     service = client.meta.service_model.service_id.hyphenize()
-    if retry is _DEFAULT:
-        retry = Retry(
-            on=retryable,
-            attempts=3,
-            budget=TokenBucketBudget.aws_standard(),
-            name=f"aws.{service}",
-        )
-    if retry is not None and not isinstance(retry, Retry):
-        raise ConfigError("retry", "a Retry or None", retry)
+    retry = _retry_option(retry, service)
     if breaker is not None and not isinstance(breaker, CircuitBreaker):
         raise ConfigError("breaker", "a CircuitBreaker or None", breaker)
     if bulkhead is not None and not isinstance(bulkhead, Bulkhead):
@@ -180,6 +172,21 @@ def protect(
     )
     _PROTECTED[client] = protection
     return client
+
+
+def _retry_option(retry: object, service: str) -> Retry | None:
+    """``retry`` checked; the default: the SDK's standard mode, decided by stormproof
+    (3 attempts, a retry quota of its own)."""
+    if retry is _DEFAULT:
+        return Retry(
+            on=retryable,
+            attempts=3,
+            budget=TokenBucketBudget.aws_standard(),
+            name=f"aws.{service}",
+        )
+    if retry is not None and not isinstance(retry, Retry):
+        raise ConfigError("retry", "a Retry or None", retry)
+    return retry
 
 
 def _is_async(client: Any) -> bool:
@@ -419,15 +426,7 @@ class RegionalClient:
             raise ConfigError("cache", "a Cache or None", cache)
         if isinstance(cached, str) or not all(isinstance(op, str) for op in cached):
             raise ConfigError("cached", "a collection of operation names", cached)
-        if retry is _DEFAULT:
-            retry = Retry(
-                on=retryable,
-                attempts=3,
-                budget=TokenBucketBudget.aws_standard(),
-                name=f"aws.{service}",
-            )
-        if retry is not None and not isinstance(retry, Retry):
-            raise ConfigError("retry", "a Retry or None", retry)
+        retry = _retry_option(retry, service)
         for client in clients.values():
             if client not in _PROTECTED:
                 protect(client)
