@@ -4,7 +4,9 @@
 - ``stormproof simulate NAME_OR_FILE``: any built-in scenario or a scenario file;
 - ``stormproof scenarios``: the built-in scenarios;
 - ``stormproof strategies [--show NAME]``: the built-in strategies, or one's file (a
-  ``[[strategy]]`` table to copy into a scenario).
+  ``[[strategy]]`` table to copy into a scenario);
+- ``stormproof rehearse``: the us-east-1 outage on real components (moto servers on
+  loopback, real boto3 calls), beside the Lab's prediction.
 """
 
 from __future__ import annotations
@@ -88,6 +90,35 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="print the strategy's [[strategy]] table (its options are the library's)",
     )
+    rehearse = commands.add_parser(
+        "rehearse",
+        help="rehearse the us-east-1 DNS outage on moto servers with real boto3 calls, "
+        "beside the Lab's prediction",
+    )
+    rehearse.add_argument(
+        "--seconds",
+        type=_seconds,
+        default=36.0,
+        help="how long each strategy's workload runs (default: %(default)s; the outage "
+        "is from 22%% to 56%% of it)",
+    )
+    rehearse.add_argument(
+        "--threads", type=_threads, default=8, help="users, one thread each (default: 8)"
+    )
+    rehearse.add_argument(
+        "--strategies",
+        metavar="A,B,...",
+        help="comma-separated: aws-legacy, aws-standard, aws-2026, stormproof (default: all)",
+    )
+    rehearse.add_argument("--seed", type=_seed, default=1, help="random seed (default: 1)")
+    rehearse.add_argument(
+        "--out",
+        metavar="DIR",
+        default="stormproof-rehearsal",
+        help="folder for report.html and results.json (default: %(default)s)",
+    )
+    rehearse.add_argument("--json", metavar="FILE", help="also write the results here")
+    rehearse.add_argument("--no-plots", action="store_true", help="skip the HTML report")
     return parser
 
 
@@ -98,6 +129,23 @@ def _seed(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not 5 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"must be from 5 to 3600 seconds, got {text}")
+    return value
+
+
+def _threads(text: str) -> int:
+    value = _seed(text)
+    if not 1 <= value <= 256:
+        raise argparse.ArgumentTypeError(f"must be from 1 to 256, got {value}")
     return value
 
 
@@ -204,9 +252,66 @@ def _simulate(name: str, args: argparse.Namespace) -> int:
     return 0
 
 
+def _rehearse(args: argparse.Namespace) -> int:
+    from . import rehearse  # noqa: PLC0415 - only this command needs it
+
+    names = tuple(rehearse.STRATEGIES)
+    if args.strategies is not None:
+        names = tuple(n.strip() for n in args.strategies.split(",") if n.strip())
+        unknown = [n for n in names if n not in rehearse.STRATEGIES]
+        if not names or unknown or len(set(names)) != len(names):
+            bad = ",".join(unknown) or args.strategies
+            raise ScenarioError(
+                "--strategies",
+                "--strategies",
+                "names of rehearsal strategies, each once (" + ", ".join(rehearse.STRATEGIES) + ")",
+                bad,
+            )
+    missing = rehearse.missing_dependencies()
+    if missing:
+        print(
+            f"stormproof: error: rehearse needs {', '.join(missing)}: "
+            "pip install 'stormproof[rehearse]'",
+            file=sys.stderr,
+        )
+        return 2
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ScenarioError(
+            "--out", "--out", f"a folder that can be created ({error.strerror})", args.out
+        ) from None
+    options = rehearse.RehearsalOptions.scaled(
+        args.seconds, threads=args.threads, seed=args.seed, strategies=names
+    )
+    print(
+        f"rehearsing the us-east-1 DNS outage: {len(names)} strategies, {args.seconds:g} s "
+        f"each, {args.threads} threads; the east name empty from {options.outage_start:g} s "
+        f"to {options.outage_end:g} s",
+        file=sys.stderr,
+    )
+    result = rehearse.rehearse(options, progress=lambda line: print(line, file=sys.stderr))
+    print(f"rehearsed in {result.wall_s:.1f} s", file=sys.stderr)
+    print(rehearse.table(result))
+    document = rehearse.results_document(result)
+    rehearse.write_json(document, str(out / "results.json"))
+    written = [f"results: {out / 'results.json'}"]
+    if args.json:
+        rehearse.write_json(document, args.json)
+        written.append(f"results: {args.json}")
+    if not args.no_plots:
+        (out / "report.html").write_text(rehearse.html_report(result), encoding="utf-8")
+        written.insert(0, f"report:  {out / 'report.html'}")
+    print("\n" + "\n".join(written))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "rehearse":
+            return _rehearse(args)
         if args.command == "scenarios":
             for name in builtin_scenarios():
                 scenario = load_scenario(name)
