@@ -60,8 +60,11 @@ _registry = _Registry()
 
 
 def _normalize(host: object) -> str | None:
-    if isinstance(host, bytes):
-        host = host.decode("idna", errors="replace")
+    if isinstance(host, bytes):  # anyio (httpx's async transport) passes IDNA bytes
+        try:
+            host = host.decode("idna")
+        except UnicodeError:
+            host = host.decode("ascii", errors="replace")
     if not isinstance(host, str):
         return None
     return host.rstrip(".").lower()

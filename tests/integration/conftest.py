@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
+from ._http_server import Server
 
 
 @dataclass
@@ -50,3 +53,18 @@ def regions() -> Iterator[dict[str, RegionServer]]:
             server.shutdown()
             server.server_close()
             thread.join(timeout=10)
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    """A counting HTTP/1.1 server on loopback (``_http_server.Server``)."""
+    with Server.running() as running:
+        yield running
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port where nothing listens (held, so nobody else takes it)."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield held.getsockname()[1]

@@ -54,6 +54,14 @@ def test_wildcards_case_and_trailing_dots() -> None:
             socket.getaddrinfo("A.us-east-1.test.", 80)
 
 
+def test_host_names_given_as_bytes() -> None:
+    """anyio (under httpx's async transport) asks for IDNA-encoded bytes."""
+    with resolve({"bytes.stormproof.test": "127.0.0.1"}):
+        assert socket.getaddrinfo(b"bytes.stormproof.test", 80)[0][4][0] == "127.0.0.1"
+        with dns_outage("bytes.stormproof.test"), pytest.raises(socket.gaierror):
+            socket.getaddrinfo(b"bytes.stormproof.test", 80)
+
+
 def test_the_patch_is_removed_when_nothing_is_active() -> None:
     original = socket.getaddrinfo
     with dns_outage(EAST):
