@@ -291,7 +291,11 @@ def _rehearse(args: argparse.Namespace) -> int:
         f"to {options.outage_end:g} s",
         file=sys.stderr,
     )
-    result = rehearse.rehearse(options, progress=lambda line: print(line, file=sys.stderr))
+    try:
+        result = rehearse.rehearse(options, progress=lambda line: print(line, file=sys.stderr))
+    except (RuntimeError, OSError) as error:  # a server or a workload that failed
+        print(f"stormproof: error: the rehearsal failed: {error}", file=sys.stderr)
+        return 1
     print(f"rehearsed in {result.wall_s:.1f} s", file=sys.stderr)
     print(rehearse.table(result))
     document = rehearse.results_document(result)

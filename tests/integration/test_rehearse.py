@@ -108,7 +108,9 @@ def test_a_short_rehearsal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     ours = document["strategies"]["stormproof"]["measured"]
     # The main claim: the legacy SDK retries into the empty name; stormproof fails over.
     assert legacy["dns_failures"] > ours["dns_failures"]
-    assert legacy["amplification_during_trigger"] > 2 * ours["amplification_during_trigger"]
+    # (Measured on 2 cores with two busy processes beside it: 2.6 against 0.8.)
+    assert legacy["amplification_during_trigger"] > 1.5
+    assert legacy["amplification_during_trigger"] > 1.5 * ours["amplification_during_trigger"]
     assert ours["success_rate"] > 0.9
     assert ours["attempts_by_region"].get("us-west-2", 0) > 0
     page = (out / "report.html").read_text()
@@ -156,3 +158,45 @@ def test_without_the_extra_it_says_what_to_install(
     monkeypatch.setattr(rehearse, "missing_dependencies", lambda: ["moto"])
     assert main(["rehearse", "--out", str(tmp_path)]) == 2
     assert "pip install 'stormproof[rehearse]'" in capsys.readouterr().err
+
+
+def _fake(measured_amp: float, predicted_amp: float, requests: int) -> rehearse.Rehearsal:
+    from stormproof.sim import RunResult
+
+    options = rehearse.RehearsalOptions(seconds=10, outage_start=2, outage_end=6)
+    summary = {
+        "requests": requests,
+        "amplification": measured_amp,
+        "amplification_during_trigger": measured_amp,
+        "success_rate": 1.0,
+    }
+    series = {"requests": [requests / 10] * 10}
+    measured = rehearse.Measured("aws-2026", summary, series, 10.0)
+    predicted = RunResult(
+        "rehearsal",
+        "aws-2026",
+        1,
+        {**summary, "amplification": predicted_amp, "amplification_during_trigger": 1.0},
+        {},
+    )
+    scenario = rehearse.lab_scenario(options, 0.004)
+    return rehearse.Rehearsal(options, [measured], {"aws-2026": predicted}, scenario, 0.004, 1.0)
+
+
+def test_a_difference_over_20_percent_says_why() -> None:
+    comparison = rehearse.compare(_fake(2.0, 1.0, 40))["aws-2026"]
+    assert comparison["success_rate"]["agrees"]
+    assert "why" not in comparison["success_rate"]
+    cell = comparison["amplification"]
+    assert not cell["agrees"]
+    assert cell["relative"] == pytest.approx(-0.5)
+    assert "not explained" in cell["why"]
+    during = comparison["amplification_during_trigger"]
+    assert not during["agrees"]
+    assert "only 16 requests arrived during the outage" in during["why"]
+
+
+def test_close_runs_agree() -> None:
+    comparison = rehearse.compare(_fake(1.0, 1.1, 400))["aws-2026"]
+    assert comparison["amplification"]["agrees"]
+    assert comparison["amplification"]["relative"] == pytest.approx(0.1)

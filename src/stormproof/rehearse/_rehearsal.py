@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -382,7 +382,3 @@ def rehearse(
         time.monotonic() - began,
         replicator.copied,
     )
-
-
-def _names(values: Sequence[str]) -> str:  # pragma: no cover - kept for messages
-    return ", ".join(values)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 import threading
 import urllib.request
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
 
 from ._server import COUNTS_PATH
 
@@ -25,12 +26,14 @@ class Server:
     def __init__(self) -> None:
         self.port = 0
         self._process: subprocess.Popen[str] | None = None
+        self._errors: IO[str] | None = None
 
     def start(self, timeout: float = 60.0) -> Server:
+        self._errors = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed in stop()
         process = subprocess.Popen(
             [sys.executable, "-m", "stormproof.rehearse._server", "--port", "0"],
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=self._errors,
             stdin=subprocess.DEVNULL,
             text=True,
         )
@@ -42,7 +45,9 @@ class Server:
         line = box[0] if box else ""
         if not line.startswith("PORT "):
             self.stop()
-            raise RuntimeError(f"the moto server did not start (it said {line!r})")
+            self._errors.seek(0)
+            said = (line + self._errors.read()).strip()[-2000:]
+            raise RuntimeError(f"the moto server did not start: {said or 'no output'}")
         self.port = int(line.split()[1])
         return self
 
@@ -65,6 +70,9 @@ class Server:
                 process.wait()
             if process.stdout is not None:
                 process.stdout.close()
+        errors, self._errors = self._errors, None
+        if errors is not None:
+            errors.close()
 
     def __enter__(self) -> Server:
         return self.start() if self._process is None else self
