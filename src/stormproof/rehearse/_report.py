@@ -309,7 +309,7 @@ h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 2em; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 13px; }
 th, td { padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
-td.off { background: #fbe3e3; }
+.off { background: #fbe3e3; }
 svg { display: block; margin: 0.5em 0 1.5em; }
 svg .title { font-weight: 600; font-size: 13px; }
 svg .tick { font-size: 11px; fill: #555; }
@@ -349,17 +349,16 @@ def html_report(rehearsal: Rehearsal) -> str:
         for name, cell in metrics.items():
             relative = cell["relative"]
             off = not cell.get("agrees", True)
+            shown = "-" if relative is None else f"{100 * relative:+.0f}%"
+            if off:
+                shown = f'<span class="off">{shown}</span>'
             compare_rows.append(
                 [
                     _swatch(strategy),
                     html.escape(_metric(name).title),
                     html.escape(_show(name, cell["measured"])),
                     html.escape(_show(name, cell["predicted"])),
-                    ("-" if relative is None else f"{100 * relative:+.0f}%")
-                    if not off
-                    else f'<span class="off">{100 * relative:+.0f}%</span>'
-                    if relative is not None
-                    else "-",
+                    shown,
                 ]
             )
             if off:
