@@ -61,10 +61,11 @@ _registry = _Registry()
 
 def _normalize(host: object) -> str | None:
     if isinstance(host, bytes):  # anyio (httpx's async transport) passes IDNA bytes
+        raw = host
         try:
-            host = host.decode("idna")
+            host = raw.decode("idna")
         except UnicodeError:
-            host = host.decode("ascii", errors="replace")
+            host = raw.decode("ascii", errors="replace")
     if not isinstance(host, str):
         return None
     return host.rstrip(".").lower()
