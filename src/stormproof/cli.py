@@ -48,21 +48,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def options(command: argparse.ArgumentParser) -> None:
-        command.add_argument(
-            "--strategies",
-            metavar="A,B,...",
-            help="comma-separated strategies to compare (default: the scenario's list)",
-        )
-        command.add_argument("--seed", type=_seed, help="random seed (default: the scenario's)")
+    def output(command: argparse.ArgumentParser, strategies: str, out: str, seed: str) -> None:
+        """The options every command that runs strategies takes."""
+        command.add_argument("--strategies", metavar="A,B,...", help=strategies)
+        command.add_argument("--seed", type=_seed, help=f"random seed (default: {seed})")
         command.add_argument(
             "--out",
             metavar="DIR",
-            default="stormproof-report",
+            default=out,
             help="folder for report.html and results.json (default: %(default)s)",
         )
         command.add_argument("--json", metavar="FILE", help="also write the results here")
         command.add_argument("--no-plots", action="store_true", help="skip the HTML report")
+
+    def options(command: argparse.ArgumentParser) -> None:
+        output(
+            command,
+            "comma-separated strategies to compare (default: the scenario's list)",
+            "stormproof-report",
+            "the scenario's",
+        )
         command.add_argument(
             "--workers", type=_workers, help="parallel processes (default: one per core)"
         )
@@ -105,20 +110,12 @@ def _parser() -> argparse.ArgumentParser:
     rehearse.add_argument(
         "--threads", type=_threads, default=8, help="users, one thread each (default: 8)"
     )
-    rehearse.add_argument(
-        "--strategies",
-        metavar="A,B,...",
-        help="comma-separated: aws-legacy, aws-standard, aws-2026, stormproof (default: all)",
+    output(
+        rehearse,
+        "comma-separated: aws-legacy, aws-standard, aws-2026, stormproof (default: all)",
+        "stormproof-rehearsal",
+        "1",
     )
-    rehearse.add_argument("--seed", type=_seed, default=1, help="random seed (default: 1)")
-    rehearse.add_argument(
-        "--out",
-        metavar="DIR",
-        default="stormproof-rehearsal",
-        help="folder for report.html and results.json (default: %(default)s)",
-    )
-    rehearse.add_argument("--json", metavar="FILE", help="also write the results here")
-    rehearse.add_argument("--no-plots", action="store_true", help="skip the HTML report")
     return parser
 
 
@@ -283,7 +280,10 @@ def _rehearse(args: argparse.Namespace) -> int:
             "--out", "--out", f"a folder that can be created ({error.strerror})", args.out
         ) from None
     options = rehearse.RehearsalOptions.scaled(
-        args.seconds, threads=args.threads, seed=args.seed, strategies=names
+        args.seconds,
+        threads=args.threads,
+        seed=1 if args.seed is None else args.seed,
+        strategies=names,
     )
     print(
         f"rehearsing the us-east-1 DNS outage: {len(names)} strategies, {args.seconds:g} s "

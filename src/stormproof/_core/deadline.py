@@ -9,7 +9,6 @@ sleep that cannot finish in time, Bulkhead waits no longer than what is left, an
 from __future__ import annotations
 
 from contextvars import ContextVar, Token
-from types import TracebackType
 
 from .clock import Clock
 from .errors import DeadlineExceeded
@@ -84,12 +83,7 @@ class deadline:
         self._token = _CURRENT.set(self.deadline)
         return self.deadline
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         if self._token is not None:
             _CURRENT.reset(self._token)
             self._token = None

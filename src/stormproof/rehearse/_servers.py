@@ -9,7 +9,6 @@ import tempfile
 import threading
 import urllib.request
 from collections.abc import Mapping
-from types import TracebackType
 from typing import IO, Any
 
 from ._server import COUNTS_PATH
@@ -77,12 +76,7 @@ class Server:
     def __enter__(self) -> Server:
         return self.start() if self._process is None else self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
 
