@@ -14,9 +14,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from .sim import (
     Scenario,
@@ -119,38 +120,30 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+def _bounded(
+    convert: Callable[[str], float], what: str, low: float, high: float | None = None
+) -> Callable[[str], Any]:
+    """An argparse type: ``convert`` the text (``what`` it must be, if it cannot), then
+    check ``low`` <= value (<= ``high``)."""
+
+    def check(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bounds = f">= {low:g}" if high is None else f"from {low:g} to {high:g}"
+            unit = " seconds" if convert is float else ""
+            raise argparse.ArgumentTypeError(f"must be {bounds}{unit}, got {text}")
+        return value
+
+    return check
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
-    if not 5 <= value <= 3600:
-        raise argparse.ArgumentTypeError(f"must be from 5 to 3600 seconds, got {text}")
-    return value
-
-
-def _threads(text: str) -> int:
-    value = _seed(text)
-    if not 1 <= value <= 256:
-        raise argparse.ArgumentTypeError(f"must be from 1 to 256, got {value}")
-    return value
-
-
-def _workers(text: str) -> int:
-    value = _seed(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+_seed = _bounded(int, "a whole number", 0)
+_workers = _bounded(int, "a whole number", 1)
+_threads = _bounded(int, "a whole number", 1, 256)
+_seconds = _bounded(float, "a number of seconds", 5, 3600)
 
 
 class _Progress:
