@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx
 
@@ -41,6 +41,8 @@ from ._http import (
     is_retryable_error,
 )
 
+Inner = TypeVar("Inner", httpx.BaseTransport, httpx.AsyncBaseTransport)
+
 __all__ = [
     "IDEMPOTENT_METHODS",
     "RETRY_STATUSES",
@@ -51,13 +53,40 @@ __all__ = [
 ]
 
 
-class _Transport:
-    """What the sync and async transports share: options, and reading a request
-    and a response."""
+class _Transport(Generic[Inner]):
+    """What the sync and async transports share: options, the inner transport, and
+    reading a request and a response."""
 
-    __slots__ = ()
+    __slots__ = ("_decisions", "_transport")
 
-    _decisions: Decisions
+    def __init__(
+        self,
+        *,
+        transport: Inner | None = None,
+        retry: Retry | None = None,
+        around: Policy | None = None,
+        methods: Iterable[str] = IDEMPOTENT_METHODS,
+        statuses: Iterable[int] = RETRY_STATUSES,
+    ) -> None:
+        self._decisions = Decisions(
+            HTTPOptions(retry=retry, around=around, methods=methods, statuses=statuses)
+        )
+        if transport is None:
+            transport = self._default()
+        else:
+            _inner(transport, self._kind())
+        self._transport: Inner = transport
+
+    def _default(self) -> Inner:
+        raise NotImplementedError
+
+    def _kind(self) -> type:
+        raise NotImplementedError
+
+    @property
+    def transport(self) -> Inner:
+        """The transport that does the I/O."""
+        return self._transport
 
     @property
     def retry(self) -> Retry:
@@ -86,16 +115,10 @@ class _Transport:
         )
 
 
-def _options(
-    retry: Retry | None, around: Policy | None, methods: Iterable[str], statuses: Iterable[int]
-) -> Decisions:
-    return Decisions(HTTPOptions(retry=retry, around=around, methods=methods, statuses=statuses))
-
-
-def _inner(transport: object, kind: type, requirement: str) -> None:
+def _inner(transport: object, kind: type) -> None:
     """Refuse what is not a transport of ``kind``, or one that retries by itself."""
     if not isinstance(transport, kind):
-        raise ConfigError("transport", requirement, transport)
+        raise ConfigError("transport", f"an httpx.{kind.__name__}, or None", transport)
     retries = getattr(getattr(transport, "_pool", None), "_retries", 0)
     if type(retries) is int and retries > 0:
         raise ConfigError(
@@ -106,7 +129,7 @@ def _inner(transport: object, kind: type, requirement: str) -> None:
         )
 
 
-class RetryTransport(_Transport, httpx.BaseTransport):
+class RetryTransport(_Transport[httpx.BaseTransport], httpx.BaseTransport):
     """An ``httpx`` transport that sends each request through stormproof's policies.
 
     ``httpx.Client(transport=RetryTransport(retry=Retry(on=is_retryable_error)))``
@@ -125,28 +148,13 @@ class RetryTransport(_Transport, httpx.BaseTransport):
     Closing the transport closes the inner one.
     """
 
-    __slots__ = ("_decisions", "_transport")
+    __slots__ = ()
 
-    def __init__(
-        self,
-        *,
-        transport: httpx.BaseTransport | None = None,
-        retry: Retry | None = None,
-        around: Policy | None = None,
-        methods: Iterable[str] = IDEMPOTENT_METHODS,
-        statuses: Iterable[int] = RETRY_STATUSES,
-    ) -> None:
-        self._decisions = _options(retry, around, methods, statuses)
-        if transport is None:
-            transport = httpx.HTTPTransport()
-        else:
-            _inner(transport, httpx.BaseTransport, "an httpx.BaseTransport, or None")
-        self._transport = transport
+    def _default(self) -> httpx.BaseTransport:
+        return httpx.HTTPTransport()
 
-    @property
-    def transport(self) -> httpx.BaseTransport:
-        """The transport that does the I/O."""
-        return self._transport
+    def _kind(self) -> type:
+        return httpx.BaseTransport
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         extensions = request.extensions
@@ -177,33 +185,18 @@ class RetryTransport(_Transport, httpx.BaseTransport):
         return f"RetryTransport(transport={self._transport!r}, retry={self.retry!r})"
 
 
-class AsyncRetryTransport(_Transport, httpx.AsyncBaseTransport):
+class AsyncRetryTransport(_Transport[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport):
     """``RetryTransport`` for ``httpx.AsyncClient``: the same options and decisions,
     around an ``httpx.AsyncBaseTransport`` (default ``httpx.AsyncHTTPTransport()``);
     waits with the Retry's ``clock.asleep``."""
 
-    __slots__ = ("_decisions", "_transport")
+    __slots__ = ()
 
-    def __init__(
-        self,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-        retry: Retry | None = None,
-        around: Policy | None = None,
-        methods: Iterable[str] = IDEMPOTENT_METHODS,
-        statuses: Iterable[int] = RETRY_STATUSES,
-    ) -> None:
-        self._decisions = _options(retry, around, methods, statuses)
-        if transport is None:
-            transport = httpx.AsyncHTTPTransport()
-        else:
-            _inner(transport, httpx.AsyncBaseTransport, "an httpx.AsyncBaseTransport, or None")
-        self._transport = transport
+    def _default(self) -> httpx.AsyncBaseTransport:
+        return httpx.AsyncHTTPTransport()
 
-    @property
-    def transport(self) -> httpx.AsyncBaseTransport:
-        """The transport that does the I/O."""
-        return self._transport
+    def _kind(self) -> type:
+        return httpx.AsyncBaseTransport
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         extensions = request.extensions
