@@ -146,6 +146,18 @@ _threads = _bounded(int, "a whole number", 1, 256)
 _seconds = _bounded(float, "a number of seconds", 5, 3600)
 
 
+def _folder(path: str) -> Path:
+    """The ``--out`` folder, made if need be, before anything runs."""
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ScenarioError(
+            "--out", "--out", f"a folder that can be created ({error.strerror})", path
+        ) from None
+    return out
+
+
 class _Progress:
     def __init__(self, names: Sequence[str]) -> None:
         self.names = names
@@ -203,13 +215,7 @@ def _simulate(name: str, args: argparse.Namespace) -> int:
                 "names of known strategies (" + ", ".join(known) + ")",
                 bad,
             )
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ScenarioError(
-            "--out", "--out", f"a folder that can be created ({error.strerror})", args.out
-        ) from None
+    out = _folder(args.out)
     print(f"{scenario.title or scenario.name}: {_size(scenario, args)}", file=sys.stderr)
     progress = _Progress(names)
     chosen = [known[n] for n in names]
@@ -265,13 +271,7 @@ def _rehearse(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ScenarioError(
-            "--out", "--out", f"a folder that can be created ({error.strerror})", args.out
-        ) from None
+    out = _folder(args.out)
     options = rehearse.RehearsalOptions.scaled(
         args.seconds,
         threads=args.threads,
