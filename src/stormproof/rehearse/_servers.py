@@ -85,23 +85,24 @@ def _first_line(process: subprocess.Popen[str], box: list[str]) -> None:
     box.append(process.stdout.readline())
 
 
-def make_client(region: str, port: int, tag: str, *, host: str = "127.0.0.1") -> Any:
-    """A boto3 DynamoDB client for the server on ``port``, its requests tagged ``tag``."""
+def make_client(region: str, port: int, tag: str, *, host: str = "127.0.0.1", **config: Any) -> Any:
+    """A boto3 DynamoDB client for the server on ``port`` (by ``host``), its requests
+    tagged ``tag``; ``config``: botocore ``Config`` options (``retries=None``: the
+    SDK's default mode)."""
     import boto3  # noqa: PLC0415 - the extra is imported only when a rehearsal runs
     from botocore.config import Config  # noqa: PLC0415
 
+    options = {"retries": {"mode": "standard"}, "connect_timeout": 5, "read_timeout": 10}
+    options.update(config)
+    if options["retries"] is None:
+        del options["retries"]
     return boto3.client(
         "dynamodb",
         region_name=region,
         endpoint_url=f"http://{host}:{port}",
         aws_access_key_id="rehearsal",
         aws_secret_access_key="rehearsal",
-        config=Config(
-            retries={"mode": "standard"},
-            connect_timeout=5,
-            read_timeout=10,
-            user_agent_extra=f"rehearse/{tag}",
-        ),
+        config=Config(user_agent_extra=f"rehearse/{tag}", **options),
     )
 
 

@@ -28,6 +28,8 @@ from typing import Any
 
 from stormproof.chaos import dns_outage, resolve
 
+from ._servers import make_client
+
 __all__ = ["STRATEGIES", "main", "run_workload"]
 
 STRATEGIES = {
@@ -78,24 +80,15 @@ class _LookupCounter:
 
 
 def _client(settings: dict[str, Any], region: str, retries: dict[str, Any] | None) -> Any:
-    import boto3  # noqa: PLC0415 - the extra is imported only when a rehearsal runs
-    from botocore.config import Config  # noqa: PLC0415
-
-    config = Config(
+    return make_client(
+        region,
+        settings["ports"][region],
+        settings["tag"],
+        host=settings["hosts"][region],
+        retries=retries,
         connect_timeout=settings["attempt_timeout"],
         read_timeout=settings["attempt_timeout"],
         max_pool_connections=max(10, settings["threads"]),
-        user_agent_extra=f"rehearse/{settings['tag']}",
-        **({} if retries is None else {"retries": retries}),
-    )
-    host = settings["hosts"][region]
-    return boto3.client(
-        "dynamodb",
-        region_name=region,
-        endpoint_url=f"http://{host}:{settings['ports'][region]}",
-        aws_access_key_id="rehearsal",
-        aws_secret_access_key="rehearsal",
-        config=config,
     )
 
 
