@@ -20,6 +20,7 @@ from stormproof.classify import TRANSIENT, is_connection_error, is_dns_failure
 from stormproof.events import Recorder, RetryGaveUp, RetryScheduled
 from stormproof.integrations import httpx as for_httpx
 from stormproof.integrations import requests as for_requests
+from stormproof.integrations.http import IDEMPOTENT_METHODS, is_retryable_error
 from stormproof.testing import FakeClock
 
 from ._http_server import T0, Answer, Ledger, Server, http_date
@@ -46,7 +47,6 @@ class Driver:
     name: str
     open: Callable[..., contextlib.AbstractContextManager[Client]]
     connect_error: type[BaseException]
-    methods: frozenset[str]
 
     def __repr__(self) -> str:
         return self.name
@@ -100,9 +100,9 @@ def _requests(**options: Any) -> Iterator[Client]:
 
 
 DRIVERS = [
-    Driver("httpx", _httpx, httpx.ConnectError, for_httpx.IDEMPOTENT_METHODS),
-    Driver("httpx-async", _httpx_async, httpx.ConnectError, for_httpx.IDEMPOTENT_METHODS),
-    Driver("requests", _requests, requests.ConnectionError, for_requests.IDEMPOTENT_METHODS),
+    Driver("httpx", _httpx, httpx.ConnectError),
+    Driver("httpx-async", _httpx_async, httpx.ConnectError),
+    Driver("requests", _requests, requests.ConnectionError),
 ]
 
 
@@ -113,7 +113,7 @@ def driver(request: pytest.FixtureRequest) -> Driver:
 
 
 def retry(clock: FakeClock, **options: Any) -> Retry:
-    return Retry(on=for_httpx.is_retryable_error, clock=clock, **options)
+    return Retry(on=is_retryable_error, clock=clock, **options)
 
 
 def methods(server: Server) -> list[str]:
@@ -197,13 +197,13 @@ def test_post_and_patch_are_not_retried_unless_asked(
     assert methods(server) == ["POST", "PATCH"]
     assert clock.sleeps == []
     server.answer(Answer(503), Answer(200))
-    with driver.open(retry=retry(clock), methods={*driver.methods, "post"}) as http:
+    with driver.open(retry=retry(clock), methods={*IDEMPOTENT_METHODS, "post"}) as http:
         assert http.request("POST", server.url(), b'{"n": 1}').status_code == 200
     assert methods(server)[2:] == ["POST", "POST"]
     assert server.requests[2].body == server.requests[3].body == b'{"n": 1}'
 
 
-@pytest.mark.parametrize("method", sorted(for_httpx.IDEMPOTENT_METHODS))
+@pytest.mark.parametrize("method", sorted(IDEMPOTENT_METHODS))
 def test_idempotent_methods_are_retried(
     driver: Driver, server: Server, clock: FakeClock, method: str
 ) -> None:

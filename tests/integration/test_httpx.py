@@ -23,12 +23,8 @@ from stormproof import (
 )
 from stormproof.classify import TIMEOUT, TRANSIENT
 from stormproof.events import Recorder, RetryScheduled
-from stormproof.integrations.httpx import (
-    AsyncRetryTransport,
-    RetryTransport,
-    StatusFailure,
-    is_retryable_error,
-)
+from stormproof.integrations.http import StatusFailure, is_retryable_error
+from stormproof.integrations.httpx import AsyncRetryTransport, RetryTransport
 from stormproof.testing import FakeClock
 
 from ._http_server import T0, Answer, Server, http_date

@@ -21,10 +21,8 @@ from stormproof import (
     Retry,
     deadline,
 )
-from stormproof.integrations.requests import (
-    RetryAdapter,
-    is_retryable_error,
-)
+from stormproof.integrations.http import is_retryable_error
+from stormproof.integrations.requests import RetryAdapter
 from stormproof.testing import FakeClock
 
 from ._http_server import T0, Answer, Server, http_date

@@ -99,21 +99,14 @@ PUBLIC = {
         "protection",
         "retryable",
     },
-    "stormproof.integrations.httpx": {
+    "stormproof.integrations.http": {
         "IDEMPOTENT_METHODS",
         "RETRY_STATUSES",
-        "AsyncRetryTransport",
-        "RetryTransport",
         "StatusFailure",
         "is_retryable_error",
     },
-    "stormproof.integrations.requests": {
-        "IDEMPOTENT_METHODS",
-        "RETRY_STATUSES",
-        "RetryAdapter",
-        "StatusFailure",
-        "is_retryable_error",
-    },
+    "stormproof.integrations.httpx": {"AsyncRetryTransport", "RetryTransport"},
+    "stormproof.integrations.requests": {"RetryAdapter"},
     "stormproof.rehearse": {
         "STRATEGIES",
         "Measured",

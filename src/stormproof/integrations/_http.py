@@ -39,6 +39,7 @@ __all__ = [
     "DRAIN_LIMIT",
     "IDEMPOTENT_METHODS",
     "RETRY_STATUSES",
+    "Configured",
     "Decisions",
     "HTTPOptions",
     "StatusFailure",
@@ -448,3 +449,29 @@ async def adrain(chunks: AsyncIterable[bytes]) -> bool:
             with contextlib.suppress(Exception):
                 await aclose()
     return True
+
+
+class Configured:
+    """An integration's options, read back: ``retry``, ``around``, ``methods`` and
+    ``statuses`` (kept by its ``Decisions``)."""
+
+    __slots__ = ()
+
+    _decisions: Decisions
+
+    @property
+    def retry(self) -> Retry:
+        """The Retry of requests that may be sent again."""
+        return self._decisions.retry
+
+    @property
+    def around(self) -> Policy | None:
+        return self._decisions.around
+
+    @property
+    def methods(self) -> frozenset[str]:
+        return self._decisions.methods
+
+    @property
+    def statuses(self) -> frozenset[int]:
+        return self._decisions.statuses

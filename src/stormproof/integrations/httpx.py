@@ -32,28 +32,20 @@ from stormproof.policy import Policy
 from ._http import (
     IDEMPOTENT_METHODS,
     RETRY_STATUSES,
+    Configured,
     Decisions,
     HTTPOptions,
-    StatusFailure,
     adrain,
     capped_timeouts,
     drain,
-    is_retryable_error,
 )
 
 Inner = TypeVar("Inner", httpx.BaseTransport, httpx.AsyncBaseTransport)
 
-__all__ = [
-    "IDEMPOTENT_METHODS",
-    "RETRY_STATUSES",
-    "AsyncRetryTransport",
-    "RetryTransport",
-    "StatusFailure",
-    "is_retryable_error",
-]
+__all__ = ["AsyncRetryTransport", "RetryTransport"]
 
 
-class _Transport(Generic[Inner]):
+class _Transport(Configured, Generic[Inner]):
     """What the sync and async transports share: options, the inner transport, and
     reading a request and a response."""
 
@@ -87,23 +79,6 @@ class _Transport(Generic[Inner]):
     def transport(self) -> Inner:
         """The transport that does the I/O."""
         return self._transport
-
-    @property
-    def retry(self) -> Retry:
-        """The Retry of requests that may be sent again."""
-        return self._decisions.retry
-
-    @property
-    def around(self) -> Policy | None:
-        return self._decisions.around
-
-    @property
-    def methods(self) -> frozenset[str]:
-        return self._decisions.methods
-
-    @property
-    def statuses(self) -> frozenset[int]:
-        return self._decisions.statuses
 
     def _retry_for(self, request: httpx.Request) -> Retry:
         return self._decisions.retry_for(request.method, _replayable(request.stream))

@@ -37,26 +37,19 @@ from stormproof.policy import Policy
 from ._http import (
     IDEMPOTENT_METHODS,
     RETRY_STATUSES,
+    Configured,
     Decisions,
     HTTPOptions,
-    StatusFailure,
     capped,
     drain,
-    is_retryable_error,
 )
 
-__all__ = [
-    "IDEMPOTENT_METHODS",
-    "RETRY_STATUSES",
-    "RetryAdapter",
-    "StatusFailure",
-    "is_retryable_error",
-]
+__all__ = ["RetryAdapter"]
 
 _READ_SIZE = 8192
 
 
-class RetryAdapter(HTTPAdapter):
+class RetryAdapter(Configured, HTTPAdapter):
     """A ``requests`` transport adapter that sends each request through stormproof's
     policies: ``session.mount("https://", RetryAdapter(retry=...))``.
 
@@ -98,23 +91,6 @@ class RetryAdapter(HTTPAdapter):
             max_retries=0,
             pool_block=pool_block,
         )
-
-    @property
-    def retry(self) -> Retry:
-        """The Retry of requests that may be sent again."""
-        return self._decisions.retry
-
-    @property
-    def around(self) -> Policy | None:
-        return self._decisions.around
-
-    @property
-    def methods(self) -> frozenset[str]:
-        return self._decisions.methods
-
-    @property
-    def statuses(self) -> frozenset[int]:
-        return self._decisions.statuses
 
     def send(
         self,
