@@ -2,21 +2,9 @@
 
 Mount ``RetryAdapter`` on a ``requests.Session``; it replaces requests' and urllib3's
 own retries (it is an ``HTTPAdapter`` with ``max_retries=0``), so every attempt it makes
-reaches the server once, and no other. Its rules are those of
-``stormproof.integrations.httpx``:
-
-- errors are retried as the Retry's ``on=`` says (by default ``is_retryable_error``);
-  answers whose status is in ``statuses=`` (429, 500, 502, 503, 504) are retried, 429
-  and 503 as throttling; after the last attempt the caller gets the last response (or
-  its own exception);
-- ``Retry-After`` (seconds or an HTTP-date) is honoured, clamped to the Retry's
-  ``max_retry_after``; the caller's deadline (``stormproof.deadline``) bounds the
-  attempts, the waits and each attempt's timeouts;
-- only idempotent methods are retried (``methods=``), and only bodies that can be sent
-  again (bytes, or a file that can seek back); a retried response's body is dropped
-  and its connection released before the wait.
-
-Waits go through the Retry's clock: ``Retry(..., clock=FakeClock())`` in tests.
+reaches the server once, and no other. Its rules are the HTTP integrations'
+(``stormproof.integrations.http``); bodies that can be sent again are bytes, or a file
+that can seek back.
 """
 
 from __future__ import annotations
@@ -53,14 +41,8 @@ class RetryAdapter(Configured, HTTPAdapter):
     """A ``requests`` transport adapter that sends each request through stormproof's
     policies: ``session.mount("https://", RetryAdapter(retry=...))``.
 
-    - ``retry``: the ``Retry`` that decides (default: 3 attempts on
-      ``is_retryable_error`` and failed statuses, a budget of the adapter's own);
-    - ``around``: a policy (or ``Pipeline``) around each attempt, such as a
-      ``CircuitBreaker`` or a ``Bulkhead``; it sees a failed status as a
-      ``StatusFailure`` raised;
-    - ``methods``: the methods retried (default: the idempotent ones, not POST/PATCH);
-    - ``statuses``: the statuses that count as a failed attempt (429, 500, 502, 503,
-      504);
+    - ``retry``, ``around``, ``methods``, ``statuses``: the HTTP integrations' options
+      (``stormproof.integrations.http``);
     - ``pool_connections``, ``pool_maxsize``, ``pool_block``: ``HTTPAdapter``'s.
 
     urllib3 retries nothing beneath it (``max_retries`` is 0).
