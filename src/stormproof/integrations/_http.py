@@ -412,43 +412,56 @@ def capped_timeouts(timeouts: object, left: float) -> dict[str, Any]:
     return given
 
 
+class _Budget:
+    """How much of a body may still be read and dropped: ``take(chunk)`` is False once
+    more than ``DRAIN_LIMIT`` bytes have come."""
+
+    __slots__ = ("left",)
+
+    def __init__(self) -> None:
+        self.left = DRAIN_LIMIT
+
+    def take(self, chunk: bytes) -> bool:
+        self.left -= len(chunk)
+        return self.left >= 0
+
+
 def drain(chunks: Iterable[bytes]) -> bool:
     """Read and drop a body, at most ``DRAIN_LIMIT`` bytes; whether it was read to the
     end. Errors are not news: the response is closed next, whatever happened."""
     iterator = iter(chunks)
-    read = 0
+    budget = _Budget()
     try:
-        for chunk in iterator:
-            read += len(chunk)
-            if read > DRAIN_LIMIT:
-                return False
+        return all(budget.take(chunk) for chunk in iterator)
     except Exception:
         return False
     finally:
-        close = getattr(iterator, "close", None)
-        if callable(close):
-            with contextlib.suppress(Exception):
-                close()
-    return True
+        with contextlib.suppress(Exception):
+            getattr(iterator, "close", _nothing)()
 
 
 async def adrain(chunks: AsyncIterable[bytes]) -> bool:
     """``drain`` in a task."""
     iterator = chunks.__aiter__()
-    read = 0
+    budget = _Budget()
     try:
         async for chunk in iterator:
-            read += len(chunk)
-            if read > DRAIN_LIMIT:
+            if not budget.take(chunk):
                 return False
     except Exception:
         return False
     finally:
-        aclose = getattr(iterator, "aclose", None)
-        if callable(aclose):
-            with contextlib.suppress(Exception):
-                await aclose()
+        with contextlib.suppress(Exception):
+            await getattr(iterator, "aclose", _anothing)()
     return True
+
+
+def _nothing() -> None:
+    return None
+
+
+async def _anothing() -> None:
+    return None
 
 
 class Configured:
