@@ -235,26 +235,38 @@ class HTTPOptions(Options):
         self._set("statuses", _statuses(self.statuses))
 
 
+def _members(name: str, value: object, requirement: str, valid: Callable[[Any], bool]) -> list[Any]:
+    """The members of option ``name``, an iterable (not a string), each ``valid``."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise ConfigError(name, requirement, value)
+    members = list(value)
+    for member in members:
+        if not valid(member):
+            raise ConfigError(name, f"{requirement}; {member!r} is not one", value)
+    return members
+
+
 def _methods(value: object) -> frozenset[str]:
     requirement = "an iterable of HTTP method names, such as ('GET', 'PUT')"
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-        raise ConfigError("methods", requirement, value)
-    methods = list(value)
-    for method in methods:
-        if not isinstance(method, str) or not _TOKEN.fullmatch(method):
-            raise ConfigError("methods", f"{requirement}; {method!r} is not one", value)
+    methods = _members(
+        "methods",
+        value,
+        requirement,
+        lambda m: isinstance(m, str) and _TOKEN.fullmatch(m) is not None,
+    )
     return frozenset(method.upper() for method in methods)
 
 
 def _statuses(value: object) -> frozenset[int]:
     requirement = "an iterable of HTTP status codes (integers in [100, 599])"
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-        raise ConfigError("statuses", requirement, value)
-    statuses = list(value)
-    for status in statuses:
-        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
-            raise ConfigError("statuses", f"{requirement}; {status!r} is not one", value)
-    return frozenset(statuses)
+    return frozenset(
+        _members(
+            "statuses",
+            value,
+            requirement,
+            lambda s: not isinstance(s, bool) and isinstance(s, int) and 100 <= s <= 599,
+        )
+    )
 
 
 # -- the decisions -----------------------------------------------------------------
