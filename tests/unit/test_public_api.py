@@ -123,7 +123,9 @@ PUBLIC = {
     },
     "stormproof.sim": {
         "METRICS",
+        "REPORT_CSS",
         "TIMED_OUT",
+        "Axis",
         "Lane",
         "Metric",
         "Process",
@@ -143,6 +145,7 @@ PUBLIC = {
         "builtin_scenarios",
         "builtin_strategies",
         "html_report",
+        "line_chart",
         "load_scenario",
         "option",
         "parse_scenario",

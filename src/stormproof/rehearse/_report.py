@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from stormproof.sim import METRICS, Metric
+from stormproof.sim import METRICS, REPORT_CSS, Axis, Metric, line_chart
 
 from ._rehearsal import Measured, Rehearsal
 from ._servers import REGIONS
@@ -233,93 +233,34 @@ def _chart(
     dashed: Sequence[str] = (),
     percent: bool = False,
 ) -> str:
-    width, height = 860, 240
-    left, right, top, bottom = 60, 20, 30, 40
-    plot_w, plot_h = width - left - right, height - top - bottom
+    """A chart of per-second series (the Lab's ``line_chart``), x in seconds."""
     points = max((len(v) for v in lines.values()), default=1)
-    values = [v for series in lines.values() for v in series if v is not None]
-    y_max = 1.0 if percent else _nice(max([*values, 1e-9]) * 1.05)
-
-    def x(t: float) -> float:
-        return left + plot_w * t / max(points, 1)
-
-    def y(v: float) -> float:
-        return top + plot_h * (1 - min(v, y_max) / y_max)
-
-    out = [
-        f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
-        f'aria-label="{html.escape(title)}">',
-        f'<text x="{left}" y="18" class="title">{html.escape(title)}</text>',
-        f'<rect x="{x(shade[0]):.1f}" y="{top}" width="{x(shade[1]) - x(shade[0]):.1f}" '
-        f'height="{plot_h}" class="trigger"/>',
-    ]
-    for i in range(5):
-        value = y_max * i / 4
-        label = f"{100 * value:.0f}%" if percent else f"{value:.3g}"
-        out.append(
-            f'<line x1="{left}" x2="{width - right}" y1="{y(value):.1f}" y2="{y(value):.1f}" '
-            f'class="grid"/><text x="{left - 6}" y="{y(value) + 4:.1f}" class="tick" '
-            f'text-anchor="end">{label}</text>'
-        )
     step = max(1, math.ceil(points / 12))
-    out.extend(
-        f'<text x="{x(t):.1f}" y="{height - bottom + 16}" class="tick" '
-        f'text-anchor="middle">{t} s</text>'
-        for t in range(0, points + 1, step)
+    axis = Axis(
+        [t + 0.5 for t in range(points)],
+        0.0,
+        float(points),
+        [(float(t), f"{t} s") for t in range(0, points + 1, step)],
     )
-    out.append(
-        f'<text x="14" y="{top + plot_h / 2}" class="tick" transform="rotate(-90 14 '
-        f'{top + plot_h / 2})" text-anchor="middle">{html.escape(y_label)}</text>'
+    colors = {name: _COLORS.get(name.removesuffix(" (Lab)"), "#444") for name in lines}
+    return line_chart(
+        title,
+        lines,
+        axis,
+        y_label,
+        colors=colors,
+        shade=shade,
+        y_max=1.0 if percent else None,
+        percent=percent,
+        dashed=dashed,
     )
-    for name, series in lines.items():
-        path, pen_up = [], True
-        for t, v in enumerate(series):
-            if v is None:
-                pen_up = True
-                continue
-            path.append(f"{'M' if pen_up else 'L'}{x(t + 0.5):.1f},{y(v):.1f}")
-            pen_up = False
-        if path:
-            strategy = name.removesuffix(" (Lab)")
-            dash = ' stroke-dasharray="5 4"' if name in dashed else ""
-            out.append(
-                f'<path d="{" ".join(path)}" stroke="{_COLORS.get(strategy, "#444")}"'
-                f'{dash} class="line"><title>{html.escape(name)}</title></path>'
-            )
-    out.append("</svg>")
-    return "\n".join(out)
-
-
-def _nice(value: float) -> float:
-    exponent = math.floor(math.log10(value)) if value > 0 else 0
-    base = 10.0**exponent
-    for multiple in (1.0, 2.0, 2.5, 5.0, 10.0):
-        if value <= multiple * base:
-            return multiple * base
-    return 10.0 * base  # pragma: no cover
 
 
 def _share(part: Sequence[float], whole: Sequence[float]) -> list[float | None]:
     return [p / w if w else None for p, w in zip(part, whole, strict=False)]
 
 
-_STYLE = """
-body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 920px; color: #222; }
-h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 2em; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 13px; }
-th, td { padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
-.off { background: #fbe3e3; }
-svg { display: block; margin: 0.5em 0 1.5em; }
-svg .title { font-weight: 600; font-size: 13px; }
-svg .tick { font-size: 11px; fill: #555; }
-svg .grid { stroke: #eee; }
-svg .trigger { fill: #fbe3e3; } svg .line { fill: none; stroke-width: 1.6; }
-.legend span { display: inline-block; margin-right: 1.2em; }
-.legend i, td i { display: inline-block; width: 14px; height: 3px; vertical-align: middle;
-            margin-right: 5px; }
-.note { color: #555; }
-"""
+_STYLE = REPORT_CSS + ".off { background: #fbe3e3; }\n"
 
 
 def _html_rows(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:

@@ -7,7 +7,8 @@ objects on a virtual clock against outage scenarios.
 strategy)`` for one strategy or ``run_strategies(...)`` for several in parallel; a
 scenario with a ``[sweep]`` table runs with ``run_sweep``. ``table``,
 ``results_document``, ``html_report`` (and their ``sweep_`` twins) and ``write_json``
-report the results; ``METRICS`` says what each metric is. A scenario's ``Trigger``
+report the results (``line_chart`` draws their charts, for reports of one's own);
+``METRICS`` says what each metric is. A scenario's ``Trigger``
 kinds are classes: a subclass (its fields declared with ``option``, acting on the
 run's ``World``) adds one. The engine (``Simulation``, ``Signal``, ``Process``,
 ``Within``, ``Waitable``, ``Lane``, ``Timer``) is usable on its own.
@@ -35,7 +36,10 @@ from ._engine import (
 from ._fields import ScenarioError, option
 from ._metrics import METRICS, Metric
 from ._report import (
+    REPORT_CSS,
+    Axis,
     html_report,
+    line_chart,
     results_document,
     sweep_document,
     sweep_html,
@@ -54,7 +58,9 @@ from ._world import World
 
 __all__ = [
     "METRICS",
+    "REPORT_CSS",
     "TIMED_OUT",
+    "Axis",
     "Lane",
     "Metric",
     "Process",
@@ -74,6 +80,7 @@ __all__ = [
     "builtin_scenarios",
     "builtin_strategies",
     "html_report",
+    "line_chart",
     "load_scenario",
     "option",
     "parse_scenario",

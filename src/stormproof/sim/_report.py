@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,10 @@ from ._strategy_spec import StrategySpec
 from ._sweep import SweepResult
 
 __all__ = [
+    "REPORT_CSS",
+    "Axis",
     "html_report",
+    "line_chart",
     "results_document",
     "sweep_document",
     "sweep_html",
@@ -194,8 +197,9 @@ def _share(part: Sequence[float], whole: Sequence[float], size: int) -> list[flo
 
 
 @dataclass(frozen=True)
-class _Axis:
-    """Where a chart's points sit along x, the range shown, and the labelled ticks."""
+class Axis:
+    """A chart's x axis (``line_chart``): where its points sit along x, the range
+    shown, the labelled ticks, and whether points get markers."""
 
     positions: Sequence[float]
     low: float
@@ -204,9 +208,9 @@ class _Axis:
     markers: bool = False
 
 
-def _time_axis(points: int, step: float) -> _Axis:
+def _time_axis(points: int, step: float) -> Axis:
     end = points * step
-    return _Axis(
+    return Axis(
         [(i + 0.5) * step for i in range(points)],
         0.0,
         end,
@@ -214,9 +218,9 @@ def _time_axis(points: int, step: float) -> _Axis:
     )
 
 
-def _value_axis(values: Sequence[float]) -> _Axis:
+def _value_axis(values: Sequence[float]) -> Axis:
     stride = max(1, math.ceil(len(values) / 12))
-    return _Axis(
+    return Axis(
         list(values),
         min(values),
         max(values),
@@ -225,10 +229,13 @@ def _value_axis(values: Sequence[float]) -> _Axis:
     )
 
 
-def _chart(
+_DASHED = ' stroke-dasharray="5 4"'
+
+
+def line_chart(
     title: str,
     lines: dict[str, Sequence[float | None]],
-    axis: _Axis,
+    axis: Axis,
     y_label: str,
     *,
     colors: dict[str, str],
@@ -237,7 +244,13 @@ def _chart(
     reference: tuple[float, str] | None = None,
     percent: bool = False,
     log: bool = False,
+    dashed: Collection[str] = (),
 ) -> str:
+    """An SVG line chart, as the Lab's reports draw them: a line per name in ``lines``
+    (its values at ``axis.positions``; None leaves a gap) in ``colors[name]``, dashed
+    for the names in ``dashed``; ``shade`` (an x range) drawn behind, ``reference`` (a
+    value and its label) as a horizontal line; the y axis from 0 to ``y_max`` (default:
+    a round number above the data), in percent or on a log scale."""
     width, height = 860, 260
     left, right, top, bottom = 60, 20, 30, 40
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -281,9 +294,7 @@ def _chart(
         label = f"{100 * value:.0f}%" if percent else _tick(value)
         out.append(
             f'<line x1="{left}" x2="{width - right}" y1="{y(value):.1f}" '
-            f'y2="{y(value):.1f}" class="grid"/>'
-        )
-        out.append(
+            f'y2="{y(value):.1f}" class="grid"/>\n'
             f'<text x="{left - 6}" y="{y(value) + 4:.1f}" class="tick" '
             f'text-anchor="end">{label}</text>'
         )
@@ -319,7 +330,8 @@ def _chart(
             pen_up = False
         if path:
             out.append(
-                f'<path d="{" ".join(path)}" stroke="{colors[name]}" class="line">'
+                f'<path d="{" ".join(path)}" stroke="{colors[name]}"'
+                f'{_DASHED if name in dashed else ""} class="line">'
                 f"<title>{html.escape(name)}</title></path>"
             )
         if dots:
@@ -341,7 +353,7 @@ def _tick(value: float) -> str:
     return f"{value:.3g}" if value < 1000 else f"{value / 1000:.3g}k"
 
 
-_STYLE = """
+REPORT_CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 920px; color: #222; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 2em; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 13px; }
@@ -353,10 +365,11 @@ svg .tick { font-size: 11px; fill: #555; }
 svg .grid { stroke: #eee; } svg .reference { stroke: #333; stroke-dasharray: 5 4; }
 svg .trigger { fill: #fbe3e3; } svg .line { fill: none; stroke-width: 1.6; }
 .legend span { display: inline-block; margin-right: 1.2em; }
-.legend i { display: inline-block; width: 14px; height: 3px; vertical-align: middle;
+.legend i, td i { display: inline-block; width: 14px; height: 3px; vertical-align: middle;
             margin-right: 5px; }
 .note { color: #555; }
 """
+"""The style sheet of the Lab's HTML pages and of ``line_chart``'s SVG classes."""
 
 
 def html_report(
@@ -388,7 +401,9 @@ def html_report(
     ) -> None:
         points = max((len(v) for v in lines.values()), default=1)
         axis = _time_axis(points, size)
-        charts.append(_chart(title, lines, axis, y_label, colors=colors, shade=shade, **options))
+        charts.append(
+            line_chart(title, lines, axis, y_label, colors=colors, shade=shade, **options)
+        )
 
     def per_second(title: str, name: str, y_label: str, **options: Any) -> None:
         chart(
@@ -559,7 +574,7 @@ def sweep_html(
         }
         positive = [v for series in lines.values() for v in series if v is not None and v > 0]
         log = not share and bool(positive) and max(positive) / min(positive) > 50
-        chart = _chart(
+        chart = line_chart(
             f"{title} by {sweep.parameter}" + (" (log scale)" if log else ""),
             lines,
             axis,
@@ -628,7 +643,7 @@ def _page(scenario: Scenario, body: str) -> str:
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>stormproof: {name}</title>
-<style>{_STYLE}</style></head><body>
+<style>{REPORT_CSS}</style></head><body>
 <h1>{name}</h1>
 <p>{html.escape(scenario.description.strip())}</p>
 {body}
