@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import httpx
 
@@ -53,16 +53,15 @@ class _Transport(Configured, Generic[Inner]):
             HTTPOptions(retry=retry, around=around, methods=methods, statuses=statuses)
         )
         if transport is None:
-            transport = self._default()
+            transport = self._made_by()
         else:
-            _inner(transport, self._kind())
+            _inner(transport, self._kind)
         self._transport: Inner = transport
 
-    def _default(self) -> Inner:
-        raise NotImplementedError
-
-    def _kind(self) -> type:
-        raise NotImplementedError
+    _kind: ClassVar[type[Any]]
+    """What the inner transport must be."""
+    _made_by: ClassVar[type[Any]]
+    """The inner transport made when none is given."""
 
     @property
     def transport(self) -> Inner:
@@ -108,11 +107,8 @@ class RetryTransport(_Transport[httpx.BaseTransport], httpx.BaseTransport):
 
     __slots__ = ()
 
-    def _default(self) -> httpx.BaseTransport:
-        return httpx.HTTPTransport()
-
-    def _kind(self) -> type:
-        return httpx.BaseTransport
+    _kind = httpx.BaseTransport
+    _made_by = httpx.HTTPTransport
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         extensions = request.extensions
@@ -150,11 +146,8 @@ class AsyncRetryTransport(_Transport[httpx.AsyncBaseTransport], httpx.AsyncBaseT
 
     __slots__ = ()
 
-    def _default(self) -> httpx.AsyncBaseTransport:
-        return httpx.AsyncHTTPTransport()
-
-    def _kind(self) -> type:
-        return httpx.AsyncBaseTransport
+    _kind = httpx.AsyncBaseTransport
+    _made_by = httpx.AsyncHTTPTransport
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         extensions = request.extensions
