@@ -174,6 +174,19 @@ def test_a_pickled_adapter_keeps_its_options_or_refuses(clock: FakeClock) -> Non
         pickle.dumps(RetryAdapter())
 
 
+def sent_timeouts(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The ``timeout`` of every attempt urllib3 is asked to send, in order."""
+    sent: list[Any] = []
+    real_send = requests.adapters.HTTPAdapter.send
+
+    def spy(self: Any, request: Any, **kwargs: Any) -> requests.Response:
+        sent.append(kwargs["timeout"])
+        return real_send(self, request, **kwargs)
+
+    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", spy)
+    return sent
+
+
 @pytest.mark.parametrize(
     ("given", "expected"),
     [
@@ -187,14 +200,7 @@ def test_a_pickled_adapter_keeps_its_options_or_refuses(clock: FakeClock) -> Non
 def test_each_attempts_timeout_ends_by_the_deadline(
     server: Server, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, given: Any, expected: Any
 ) -> None:
-    sent: list[Any] = []
-    real_send = requests.adapters.HTTPAdapter.send
-
-    def spy(self: Any, request: Any, **kwargs: Any) -> requests.Response:
-        sent.append(kwargs["timeout"])
-        return real_send(self, request, **kwargs)
-
-    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", spy)
+    sent = sent_timeouts(monkeypatch)
     with session(RetryAdapter(retry=retry(clock))) as http:
         with deadline(2.0, clock=clock):
             assert http.get(server.url(), timeout=given).status_code == 200
@@ -205,14 +211,7 @@ def test_each_attempts_timeout_ends_by_the_deadline(
 def test_a_urllib3_timeout_gets_a_total_by_the_deadline(
     server: Server, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sent: list[Any] = []
-    real_send = requests.adapters.HTTPAdapter.send
-
-    def spy(self: Any, request: Any, **kwargs: Any) -> requests.Response:
-        sent.append(kwargs["timeout"])
-        return real_send(self, request, **kwargs)
-
-    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", spy)
+    sent = sent_timeouts(monkeypatch)
     given = urllib3.Timeout(connect=1.0, read=30.0)
     with session(RetryAdapter(retry=retry(clock))) as http, deadline(2.0, clock=clock):
         assert http.get(server.url(), timeout=given).status_code == 200
