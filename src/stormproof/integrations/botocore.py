@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import math
 import weakref
 from collections.abc import Callable, Collection, Mapping
 from functools import partial
@@ -43,6 +42,8 @@ from stormproof import (
 from stormproof.classify import is_connection_error, is_server_error, is_throttling, is_timeout
 from stormproof.options import BreakerOptions
 from stormproof.retry import RetryState, retrying
+
+from ._http import parse_retry_after
 
 __all__ = [
     "READS",
@@ -77,24 +78,6 @@ def _code(error: object) -> str | None:
     details = response.get("Error") if isinstance(response, dict) else None
     code = details.get("Code") if isinstance(details, dict) else None
     return code if isinstance(code, str) else None
-
-
-class _Protection:
-    """What ``protect`` installed on one client: its policies and event handlers."""
-
-    __slots__ = ("__weakref__", "breaker", "bulkhead", "retry", "service")
-
-    def __init__(
-        self,
-        service: str,
-        retry: Retry | None,
-        breaker: CircuitBreaker | None,
-        bulkhead: Bulkhead | None,
-    ) -> None:
-        self.service = service
-        self.retry = retry
-        self.breaker = breaker
-        self.bulkhead = bulkhead
 
 
 _PROTECTED: weakref.WeakKeyDictionary[Any, _Protection] = weakref.WeakKeyDictionary()
@@ -162,13 +145,12 @@ def protect(
     events = client.meta.events
     if retry is not None:
         _remove_sdk_retries(client, service)
-    guard = _Guard(protection)
-    decide = guard.aneeds_retry if _is_async(client) else guard.needs_retry
-    events.register(f"before-call.{service}", guard.before_call, unique_id=_id("call", client))
-    events.register(f"before-send.{service}", guard.before_send, unique_id=_id("send", client))
+    decide = protection.aneeds_retry if _is_async(client) else protection.needs_retry
+    events.register(f"before-call.{service}", protection.before_call, unique_id=_id("call", client))
+    events.register(f"before-send.{service}", protection.before_send, unique_id=_id("send", client))
     events.register(f"needs-retry.{service}", decide, unique_id=_id("retry", client))
     events.register(
-        f"after-call-error.{service}", guard.after_error, unique_id=_id("error", client)
+        f"after-call-error.{service}", protection.after_error, unique_id=_id("error", client)
     )
     _PROTECTED[client] = protection
     return client
@@ -233,40 +215,40 @@ def _remove_rate_limiter(client: Any, service: str) -> None:
 
 def _retry_after(http: Any) -> float | None:
     """The server's hint, in seconds: ``x-amz-retry-after`` (milliseconds) or
-    ``Retry-After`` (seconds)."""
+    ``Retry-After`` (seconds or an HTTP-date)."""
     headers = getattr(http, "headers", None)
     if headers is None:
         return None
-    for name, scale in (("x-amz-retry-after", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            seconds = float(value) / scale
-        except (TypeError, ValueError):
-            continue
-        if math.isfinite(seconds) and seconds >= 0.0:
-            return seconds
-    return None
+    millis = headers.get("x-amz-retry-after")
+    if millis is not None and millis.strip().isdigit():  # whole milliseconds
+        return int(millis) / 1000.0
+    return parse_retry_after(headers.get("retry-after"), date=headers.get("date"))
 
 
-class _Guard:
-    """The event handlers of one protected client."""
+class _Protection:
+    """What ``protect`` installed on one client: its policies (``retry``, ``breaker``,
+    ``bulkhead``) and the event handlers that carry their decisions out."""
 
-    __slots__ = ("_breaker", "_bulkhead", "_clock", "_retry")
+    __slots__ = ("__weakref__", "_clock", "breaker", "bulkhead", "retry", "service")
 
-    def __init__(self, protection: _Protection) -> None:
-        self._retry = protection.retry
-        self._breaker = protection.breaker
-        self._bulkhead = protection.bulkhead
-        retry = protection.retry
-        clock = protection.breaker.options.clock if protection.breaker else None
+    def __init__(
+        self,
+        service: str,
+        retry: Retry | None,
+        breaker: CircuitBreaker | None,
+        bulkhead: Bulkhead | None,
+    ) -> None:
+        self.service = service
+        self.retry = retry
+        self.breaker = breaker
+        self.bulkhead = bulkhead
+        clock = breaker.options.clock if breaker is not None else None
         self._clock = retry.options.clock if retry is not None else clock
 
     def before_call(self, context: dict[str, Any], **_: Any) -> None:
         """A call starts: its retry state (the budget may refuse it here, before any
         attempt: ``Throttled``; so may the caller's spent deadline)."""
-        retry = self._retry
+        retry = self.retry
         state = None
         if retry is not None and (retry.retries_when_nested or not retrying()):
             state = retry.begin()
@@ -278,11 +260,11 @@ class _Guard:
         call: _Call | None = (request.context or {}).get(_KEY)
         if call is None:
             return
-        breaker = self._breaker
+        breaker = self.breaker
         if breaker is not None:
             call.permit = breaker.acquire()  # raises CircuitOpen when open
             call.started = breaker.options.clock.now()
-        bulkhead = self._bulkhead
+        bulkhead = self.bulkhead
         if bulkhead is not None:
             if not bulkhead.try_acquire():
                 self._release(call)
@@ -348,11 +330,11 @@ class _Guard:
             self._release(call)
 
     def _record(self, call: _Call, error: BaseException | None) -> None:
-        breaker = self._breaker
+        breaker = self.breaker
         if call.slot:
             call.slot = False
-            assert self._bulkhead is not None
-            self._bulkhead.release()
+            assert self.bulkhead is not None
+            self.bulkhead.release()
         permit = call.permit
         if breaker is None or permit is None:
             return
@@ -366,10 +348,10 @@ class _Guard:
     def _release(self, call: _Call) -> None:
         if call.slot:
             call.slot = False
-            assert self._bulkhead is not None
-            self._bulkhead.release()
-        if call.permit is not None and self._breaker is not None:
-            self._breaker.release(call.permit)
+            assert self.bulkhead is not None
+            self.bulkhead.release()
+        if call.permit is not None and self.breaker is not None:
+            self.breaker.release(call.permit)
             call.permit = None
 
 
@@ -462,10 +444,13 @@ class RegionalClient:
         return self._failover
 
     def __getattr__(self, method: str) -> Callable[..., Any]:
+        """The client method ``method`` through the policies, made on first use and
+        kept (later lookups find it in the instance)."""
         operations = self.__dict__.get("_operations", {})
         if method not in operations:
             raise AttributeError(method)
         pipeline = self._reads if operations[method] in self.cached else self._plain
+        made: Callable[..., Any]
         if self._async:
             failover = self._failover.acall
 
@@ -474,12 +459,15 @@ class RegionalClient:
                     return await failover(method, params)
                 return await pipeline.acall(failover, method, params)
 
-            return acall
-        failover_call = self._failover.call
+            made = acall
+        else:
+            failover_call = self._failover.call
 
-        def call(**params: Any) -> Any:
-            if pipeline is None:
-                return failover_call(method, params)
-            return pipeline.call(failover_call, method, params)
+            def call(**params: Any) -> Any:
+                if pipeline is None:
+                    return failover_call(method, params)
+                return pipeline.call(failover_call, method, params)
 
-        return call
+            made = call
+        self.__dict__[method] = made
+        return made
