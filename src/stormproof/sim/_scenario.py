@@ -4,7 +4,7 @@ data into frozen dataclasses."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ._fields import Locator, Section
@@ -12,6 +12,7 @@ from ._service import Distribution, Slowdown
 from ._strategy_spec import StrategySpec, parse_strategy
 from ._sweep_spec import SweepSpec, check_sweep, parse_sweep
 from ._triggers import Trigger, parse_trigger
+from ._variant_spec import Variant, parse_variants
 
 __all__ = [
     "ClientsSpec",
@@ -115,6 +116,8 @@ class Scenario:
     source: str = ""
     occ: OCCSpec | None = None
     sweep: SweepSpec | None = None
+    variants: tuple[Variant, ...] = ()
+    """The scenario with one key assumption changed at a time (``[[variants]]``)."""
 
     @property
     def trigger_window(self) -> tuple[float, float] | None:
@@ -271,5 +274,16 @@ def build_scenario(
             return build_scenario(varied, source, None, known_strategies)
 
         check_sweep(sweep_part, data, scenario, reread)
+    variant_sections = root.sections("variants")
+    if variant_sections:
+        if sweep is not None:
+            raise root.fail(
+                "variants", "left out of a sweep (a sweep varies one field already)", "[[variants]]"
+            )
+
+        def variant(varied: dict[str, Any]) -> Scenario:
+            return build_scenario(varied, source, None, known_strategies)
+
+        scenario = replace(scenario, variants=parse_variants(variant_sections, data, variant))
     root.done()
     return scenario
