@@ -62,9 +62,11 @@ class Resolver:
 class HostCache:
     """One app instance's cache of answers: addresses for ``ttl``, failures for
     ``negative_ttl``. An answer is replaced only once it expired (``ask`` is for names
-    whose ``lookup`` says ``ASK``)."""
+    whose ``lookup`` says ``ASK``). ``late`` holds names whose failure this instance's
+    resolver still answers after the record was fixed, until when, and the failure
+    (the resolvers' own caches of it expiring at different times)."""
 
-    __slots__ = ("entries", "negative_ttl", "resolver", "sim", "ttl")
+    __slots__ = ("entries", "late", "negative_ttl", "resolver", "sim", "ttl")
 
     def __init__(
         self, sim: Simulation, resolver: Resolver, ttl: float, negative_ttl: float
@@ -74,6 +76,7 @@ class HostCache:
         self.ttl = ttl
         self.negative_ttl = negative_ttl
         self.entries: dict[str, tuple[float, str | None]] = {}
+        self.late: dict[str, tuple[float, str]] = {}
 
     def lookup(self, name: str) -> NameNotResolved | Literal[Ask.ASK] | None:
         """The cached answer for ``name``: None (it resolves), the error, or
@@ -86,6 +89,13 @@ class HostCache:
     def ask(self, name: str) -> NameNotResolved | None:
         """Ask the resolver now and cache its answer."""
         failure = self.resolver.answer(name)
+        if failure is None and self.late:
+            held = self.late.get(name)
+            if held is not None:
+                if self.sim.now < held[0]:
+                    failure = held[1]
+                else:
+                    del self.late[name]
         ttl = self.ttl if failure is None else self.negative_ttl
         self.entries[name] = (self.sim.now + ttl, failure)
         return error_for(name, failure)

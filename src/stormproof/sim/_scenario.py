@@ -12,7 +12,7 @@ from ._service import Distribution, Slowdown
 from ._strategy_spec import StrategySpec, parse_strategy
 from ._sweep_spec import SweepSpec, check_sweep, parse_sweep
 from ._triggers import Trigger, parse_trigger
-from ._variant_spec import Variant, parse_variants
+from ._variant_spec import Variant, parse_quick, parse_variants
 
 __all__ = [
     "ClientsSpec",
@@ -118,6 +118,8 @@ class Scenario:
     sweep: SweepSpec | None = None
     variants: tuple[Variant, ...] = ()
     """The scenario with one key assumption changed at a time (``[[variants]]``)."""
+    quick: Variant | None = None
+    """A shorter version for quick runs (``[quick]``), if the scenario has one."""
 
     @property
     def trigger_window(self) -> tuple[float, float] | None:
@@ -275,15 +277,20 @@ def build_scenario(
 
         check_sweep(sweep_part, data, scenario, reread)
     variant_sections = root.sections("variants")
-    if variant_sections:
-        if sweep is not None:
+    quick_part = root.optional_section("quick")
+    if variant_sections or quick_part is not None:
+
+        def changed(varied: dict[str, Any]) -> Scenario:
+            return build_scenario(varied, source, None, known_strategies)
+
+        if variant_sections and sweep is not None:
             raise root.fail(
                 "variants", "left out of a sweep (a sweep varies one field already)", "[[variants]]"
             )
-
-        def variant(varied: dict[str, Any]) -> Scenario:
-            return build_scenario(varied, source, None, known_strategies)
-
-        scenario = replace(scenario, variants=parse_variants(variant_sections, data, variant))
+        scenario = replace(
+            scenario,
+            variants=parse_variants(variant_sections, data, changed),
+            quick=None if quick_part is None else parse_quick(quick_part, data, changed),
+        )
     root.done()
     return scenario

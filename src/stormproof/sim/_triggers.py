@@ -150,11 +150,19 @@ def parse_trigger(section: Section, duration: float, regions: Sequence[Any]) -> 
 
 class DNSEmpty(Trigger, kind="dns_empty"):
     """The name resolves to nothing: the resolver answers `mode` for `hostname`
-    (clients cache the failure for the negative TTL and lose their connections)."""
+    (clients cache the failure for the negative TTL, and cannot open connections).
+    With `recovery`, each app instance sees the name again at its own time after `end`,
+    drawn uniformly over `recovery` seconds (resolvers' caches of the failure expiring
+    one by one, as between 2:25 and 2:40 AM PDT on 20 October 2025)."""
 
     hostname: str = option(refers="hostname", doc="the name that stops resolving")
     mode: str = option(
         "empty", choices=("empty", "nxdomain", "servfail"), doc="what the resolver answers"
+    )
+    recovery: float = option(
+        0.0,
+        low=0.0,
+        doc="seconds after `end` over which app instances see the name again (0: all at `end`)",
     )
 
     def on_start(self, world: World) -> None:
@@ -162,6 +170,10 @@ class DNSEmpty(Trigger, kind="dns_empty"):
 
     def on_end(self, world: World) -> None:
         world.resolver.broken.pop(self.hostname, None)
+        if self.recovery:
+            draw = world.sim.stream(f"dns-recovery:{self.hostname}").uniform
+            for instance in world.instances:
+                instance.dns.late[self.hostname] = (self.end + draw(0, self.recovery), self.mode)
 
 
 class Partition(Trigger, kind="partition"):

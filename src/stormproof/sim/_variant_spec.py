@@ -16,7 +16,7 @@ from ._fields import ScenarioError, Section
 if TYPE_CHECKING:
     from ._scenario import Scenario
 
-__all__ = ["Variant", "parse_variants", "set_field"]
+__all__ = ["Variant", "apply_changes", "parse_quick", "parse_variants", "set_field"]
 
 _STEP = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d+)\])?$")
 """One step of a field path: ``clients``, ``regions[1]``."""
@@ -70,48 +70,72 @@ def set_field(data: dict[str, Any], path: str, value: Any) -> None:
             table = table.setdefault(name, {})
 
 
+_RESERVED = ("name", "seed", "strategies", "strategy", "sweep", "variants", "quick")
+"""Fields a variant cannot set: they are not the world's."""
+
+
+def apply_changes(
+    section: Section,
+    data: dict[str, Any],
+    reread: Callable[[dict[str, Any]], Scenario],
+) -> tuple[tuple[tuple[str, Any], ...], Scenario]:
+    """The scenario that ``section``'s ``set`` table makes of the file's raw ``data``
+    (read again with ``reread``, so it passes every check a file passes), and the
+    changes. Errors name the table, the field and the value."""
+    changes = section.raw("set")
+    if not isinstance(changes, dict) or not changes:
+        raise section.fail("set", 'a table of fields to set, e.g. {"clients.rate" = 50}', changes)
+    varied = copy.deepcopy(data)
+    for reserved in ("variants", "quick"):
+        varied.pop(reserved, None)
+    for path, value in changes.items():
+        if path.split(".")[0].split("[")[0] in _RESERVED:
+            raise section.fail(
+                "set", "fields of the scenario's world (not its name, seed or strategies)", path
+            )
+        try:
+            set_field(varied, path, value)
+        except KeyError as error:
+            raise section.fail(
+                "set", f"paths of fields of the scenario ({error.args[0]})", path
+            ) from None
+    try:
+        scenario = reread(varied)
+    except ScenarioError as error:
+        reason = str(error).split(": ", 1)[-1]
+        raise section.fail("set", f"values the scenario takes ({reason})", changes) from None
+    return tuple(changes.items()), scenario
+
+
 def parse_variants(
     sections: list[Section],
     data: dict[str, Any],
     reread: Callable[[dict[str, Any]], Scenario],
 ) -> tuple[Variant, ...]:
-    """The ``[[variants]]`` tables. Each one's scenario is the file's own data with the
-    fields set, read again with ``reread``: it must pass every check a file passes, and
-    an error names the variant, the field and the value."""
+    """The ``[[variants]]`` tables, each with its scenario (``apply_changes``)."""
     variants: list[Variant] = []
     labels: set[str] = set()
     for section in sections:
         assumption = section.string("assumption")
         name = section.string("name")
-        changes = section.raw("set")
-        if not isinstance(changes, dict) or not changes:
-            raise section.fail(
-                "set", 'a table of fields to set, e.g. {"clients.rate" = 50}', changes
-            )
-        varied = copy.deepcopy(data)
-        del varied["variants"]
-        for path, value in changes.items():
-            if path in ("name", "variants", "strategies", "strategy", "sweep", "seed") or (
-                path.startswith(("strategy", "variants", "sweep"))
-            ):
-                raise section.fail(
-                    "set", "fields of the scenario's world (not its name, seed or strategies)", path
-                )
-            try:
-                set_field(varied, path, value)
-            except KeyError as error:
-                raise section.fail(
-                    "set", f"paths of fields of the scenario ({error.args[0]})", path
-                ) from None
-        try:
-            scenario = reread(varied)
-        except ScenarioError as error:
-            reason = str(error).split(": ", 1)[-1]
-            raise section.fail("set", f"values the scenario takes ({reason})", changes) from None
-        variant = Variant(assumption, name, tuple(changes.items()), scenario)
+        changes, scenario = apply_changes(section, data, reread)
+        variant = Variant(assumption, name, changes, scenario)
         if variant.label in labels:
             raise section.fail("name", f"unique within assumption {assumption!r}", name)
         labels.add(variant.label)
         section.done()
         variants.append(variant)
     return tuple(variants)
+
+
+def parse_quick(
+    section: Section,
+    data: dict[str, Any],
+    reread: Callable[[dict[str, Any]], Scenario],
+) -> Variant:
+    """The ``[quick]`` table: the fields a quick run (``--quick``) sets, such as a
+    shorter outage, and ``name``: what it gives up, for the run to say."""
+    name = section.string("name")
+    changes, scenario = apply_changes(section, data, reread)
+    section.done()
+    return Variant("quick", name, changes, scenario)

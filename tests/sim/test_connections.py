@@ -1,0 +1,68 @@
+"""Name resolution and connections against the published record of a DNS outage:
+clients see the name again one by one as resolvers' caches of the failure expire."""
+
+from __future__ import annotations
+
+from stormproof.sim import parse_scenario, run, strategies_for
+from stormproof.sim._series import Names
+
+PLAIN = """\
+name = "dns"
+duration = 400
+seed = 7
+strategies = ["plain"]
+
+[clients]
+instances = 200
+rate = 400
+deadline = 5.0
+attempt_timeout = 1.0
+
+[dns]
+ttl = 1
+negative_ttl = 0.5
+
+[[regions]]
+name = "east"
+hostname = "east"
+capacity = 200
+service_time = { distribution = "constant", mean = 0.01 }
+
+[[triggers]]
+kind = "dns_empty"
+hostname = "east"
+start = 50
+end = 150
+recovery = {recovery}
+
+[[strategy]]
+name = "plain"
+"""
+
+
+def per_second_success(recovery: float) -> list[float]:
+    scenario = parse_scenario(PLAIN.replace("{recovery}", str(recovery)), "dns.toml")
+    result = run(scenario, strategies_for(scenario)["plain"])
+    requests = result.series[Names.REQUESTS]
+    successes = result.series[Names.SUCCESSES]
+    return [s / r if r else 0.0 for s, r in zip(successes, requests, strict=False)]
+
+
+def test_instances_see_the_name_again_spread_uniformly_over_the_recovery() -> None:
+    share = per_second_success(200.0)
+    assert min(share[2:49]) == 1.0  # before the outage
+    assert max(share[52:149]) == 0.0  # during it (after the last cached addresses expired)
+    # After `end`, the share of instances that see the name again grows linearly over
+    # the 200 s recovery: at end + x about x / 200 (each second's share is that of
+    # 200 instances; allow binomial noise, 4 standard deviations).
+    for x in range(10, 200, 10):
+        expected = x / 200
+        noise = 4 * (expected * (1 - expected) / 200) ** 0.5 + 0.02
+        assert abs(share[150 + x] - expected) <= noise, (x, share[150 + x])
+    assert min(share[352:400]) == 1.0
+
+
+def test_without_a_recovery_every_instance_sees_the_name_at_the_end() -> None:
+    share = per_second_success(0)
+    assert max(share[52:149]) == 0.0
+    assert min(share[152:400]) == 1.0
