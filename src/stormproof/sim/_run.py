@@ -143,6 +143,7 @@ def _run(
             n,
             HostCache(sim, resolver, scenario.dns.ttl, scenario.dns.negative_ttl),
             spec.connections,
+            connection_lifetime=spec.connection_lifetime,
         )
         for n in range(spec.instances)
     ]

@@ -41,6 +41,7 @@ class ClientsSpec:
     loop: str = "open"
     users: int = 0
     think_time: float = 1.0
+    connection_lifetime: float | None = None
 
     def describe(self) -> str:
         if self.loop == "closed":
@@ -186,6 +187,11 @@ def _clients(c: Section) -> ClientsSpec:
         loop=loop,
         users=c.integer("users", low=1) if closed else 0,
         think_time=c.number("think_time", 1.0, low=0.0, low_open=True) if closed else 1.0,
+        connection_lifetime=(
+            c.number("connection_lifetime", low=0.0, low_open=True)
+            if c.has("connection_lifetime")
+            else None
+        ),
     )
     c.done()
     return spec

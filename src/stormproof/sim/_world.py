@@ -5,11 +5,11 @@ every strategy does in the end, an attempt toward a region's endpoint."""
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ._dns import HostCache, Resolver, error_for
+from ._dns import ASK, HostCache, Resolver, error_for
 from ._engine import TIMED_OUT, Signal, Simulation, Within
 from ._errors import AttemptTimeout, timed_out
 from ._series import Names, Series
@@ -82,10 +82,14 @@ class Instance:
     dns: HostCache
     connections: int
     routes: dict[str, Route] = field(default_factory=dict)
+    connection_lifetime: float | None = None
+    """The mean life of a connection, in seconds, when connections are kept open
+    (``PooledRoute``); None: each attempt needs the address once the cached one
+    expired (``Route``)."""
 
     def reconnect(self, region: str) -> None:
         """Every connection of the pool to ``region`` is lost: each must be re-opened."""
-        self.routes[region].setups_due = self.connections
+        self.routes[region].lose_connections()
 
 
 class Route:
@@ -130,6 +134,10 @@ class Route:
     def _lost(self) -> None:
         """No address: the pool's connections are gone; every one must be re-opened."""
         self.setups_due = self.instance.connections
+
+    def lose_connections(self) -> None:
+        """Every connection is lost (a partition healed): each must be re-opened."""
+        self._lost()
 
     def timed_out(self, timeout: float) -> AttemptTimeout:
         """The error of an attempt here that got no answer in ``timeout``."""
@@ -205,14 +213,21 @@ class Route:
         due = self.setups_due
         if due:
             self.setups_due = due - 1
+        return self._send(deadline, receiver, due > 0)
+
+    def _send(self, deadline: float | None, receiver: Receiver, setup: bool) -> Any:
+        """Send the attempt (its name resolved, a connection at hand): the service's
+        refusal at once, or ``PENDING``."""
         service = self.service
         refused = service.admit()
         if refused is not None:
             return refused
+        sim = self._sim
+        now = sim.now
         timeout = full = self._full
         if deadline is not None and deadline - now < timeout:
             timeout = max(0.0, deadline - now)
-        waiting = _Attempt(receiver, self, timeout, now + timeout, due > 0)
+        waiting = _Attempt(receiver, self, timeout, now + timeout, setup)
         service.accept(waiting)
         if timeout == full:
             self._timeouts.add(waiting)
@@ -228,6 +243,103 @@ class Route:
             self._lost()
             receiver.answer(failure)
             return
+        outcome = self.attempt_now(deadline, receiver, resolved=True)
+        if outcome is not PENDING:
+            receiver.answer(outcome)
+
+
+class PooledRoute(Route):
+    """A route whose connections stay open: an attempt goes out on the next connection
+    of the instance's pool (round robin); an open one needs no name lookup, so during a
+    DNS outage attempts on connections opened before it keep working. A connection
+    lives an exponentially distributed time (mean ``connection_lifetime`` seconds:
+    closed by the server, an idle timeout, or the pool recycling it); then the next
+    attempt on it must resolve the name (through the instance's DNS cache) and open a
+    new one, paying the service's set-up time. Connections to the first region are open
+    when the run starts, with their remaining lives drawn afresh (memoryless: the same
+    law); connections to the others open on first use."""
+
+    __slots__ = ("_expires", "_lifetime", "_slot")
+
+    def __init__(self, world: World, instance: Instance, region: Region, primary: bool) -> None:
+        super().__init__(world, instance, region)
+        mean = instance.connection_lifetime
+        assert mean is not None
+        draw = world.sim.stream(f"connections:{instance.number}:{region.name}").expovariate
+        rate = 1.0 / mean
+        self._lifetime: Callable[[], float] = lambda: draw(rate)
+        self._expires = [
+            self._lifetime() if primary else -math.inf for _ in range(instance.connections)
+        ]
+        self._slot = 0
+
+    def lose_connections(self) -> None:
+        self._expires = [-math.inf] * len(self._expires)
+
+    def _connection(self) -> int | None:
+        """The slot of the connection the next attempt goes out on if it is open, else
+        None (it must be opened: ``_open``); moves the round robin on."""
+        slot = self._slot
+        expires = self._expires
+        self._slot = slot + 1 if slot + 1 < len(expires) else 0
+        return slot if expires[slot] > self._sim.now else None
+
+    def _open(self, slot: int) -> None:
+        self._expires[slot] = self._sim.now + self._lifetime()
+
+    def attempt(self, deadline: float | None = None) -> Generator[Any, Any, Exception | None]:
+        sim = self._sim
+        self.attempts[int(sim.now)] += 1
+        slot = self._slot
+        setup = self._connection() is None
+        if setup:
+            failure = self.dns.lookup(self.hostname)
+            if failure is ASK:
+                yield self.dns.resolver.latency
+                failure = self.dns.ask(self.hostname)
+            if failure is not None:
+                return failure
+            self._open(slot)
+        timeout = self._full
+        now = sim.now
+        if deadline is not None and deadline - now < timeout:
+            timeout = max(0.0, deadline - now)
+        answer = self.service.submit(now + timeout, setup=setup)
+        if type(answer) is not Signal:
+            return answer  # type: ignore[return-value]  # refused at once (throttled)
+        outcome = yield Within(answer, timeout)
+        if outcome is TIMED_OUT:
+            return self.timed_out(timeout)
+        return outcome  # type: ignore[no-any-return]
+
+    def attempt_now(
+        self, deadline: float | None, receiver: Receiver, resolved: bool = False
+    ) -> Any:
+        sim = self._sim
+        slot = -1
+        if not resolved:
+            self.attempts[sim.second] += 1
+            slot = self._slot
+            if self._connection() is None:
+                failure = self.dns.lookup(self.hostname)
+                if failure is ASK:
+                    sim.after(
+                        self.dns.resolver.latency, self._resolved_on, (slot, deadline, receiver)
+                    )
+                    return PENDING
+                if failure is not None:
+                    return failure
+                self._open(slot)
+                resolved = True  # a new connection: it pays the set-up
+        return self._send(deadline, receiver, setup=resolved)
+
+    def _resolved_on(self, argument: tuple[int, float | None, Receiver]) -> None:
+        slot, deadline, receiver = argument
+        failure = self.dns.ask(self.hostname)
+        if failure is not None:
+            receiver.answer(failure)
+            return
+        self._open(slot)
         outcome = self.attempt_now(deadline, receiver, resolved=True)
         if outcome is not PENDING:
             receiver.answer(outcome)
@@ -264,7 +376,12 @@ class World:
         for region in regions:
             region.attempts = series.counter(Names.attempts_at(region.name))
         for instance in instances:
-            instance.routes = {region.name: Route(self, instance, region) for region in regions}
+            if instance.connection_lifetime is None:
+                instance.routes = {r.name: Route(self, instance, r) for r in regions}
+            else:
+                instance.routes = {
+                    r.name: PooledRoute(self, instance, r, r is regions[0]) for r in regions
+                }
 
     def close(self) -> None:
         """The run is over: total the per-region counts of attempts."""
