@@ -17,13 +17,14 @@ error. Ctrl-C stops a run at once (exit code 130) and writes nothing.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
@@ -46,7 +47,6 @@ from .sim import (
     table,
     write_json,
 )
-from .sim._fields import did_you_mean
 
 __all__ = ["main"]
 
@@ -62,9 +62,9 @@ def _version() -> str:
     try:
         return version("stormproof")
     except PackageNotFoundError:
-        from . import __version__  # noqa: PLC0415
+        import stormproof  # noqa: PLC0415
 
-        return __version__
+        return stormproof.__version__
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -229,6 +229,12 @@ def _names(option: str, text: str, known: Sequence[str], what: str) -> list[str]
         hint = did_you_mean(unknown[0], known) if unknown else ""
         raise _refuse(option, f"names of {what}, each once ({', '.join(known)}){hint}", bad)
     return names
+
+
+def did_you_mean(value: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` when a known name is close to ``value``."""
+    close = difflib.get_close_matches(value, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 # -- outputs, checked before anything runs -----------------------------------------------

@@ -308,6 +308,16 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out == f"stormproof {expected_version()}\n"
 
 
+def test_version_without_package_metadata(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run from a source tree that is not installed: the package's own version."""
+
+    def not_installed(name: str) -> str:
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "version", not_installed)
+    assert cli._version() == stormproof.__version__
+
+
 def test_python_dash_m_runs_the_command(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "stormproof", "--version"],
