@@ -320,23 +320,31 @@ class _Outputs:
         document: dict[str, Any],
         page: str | None,
         dump: Callable[[dict[str, Any], str], None],
-    ) -> None:
-        """Write the results (``dump``: how a document is written to a file) and say
-        where they went."""
-        self.out.mkdir(parents=True, exist_ok=True)
+    ) -> int:
+        """Write the results (``dump``: how a document is written to a file), say where
+        they went; the exit code (1 if a write failed after all, e.g. a full disk)."""
         written = []
-        if page is not None:
-            (self.out / "report.html").write_text(page, encoding="utf-8")
-            written.append(f"report:  {self.out / 'report.html'}")
-        dump(document, str(self.out / "results.json"))
-        written.append(f"results: {self.out / 'results.json'}")
-        if self.json == STDOUT:
-            sys.stdout.write(json.dumps(document, indent=2, allow_nan=False, default=str) + "\n")
-            sys.stdout.flush()
-        elif self.json is not None:
-            dump(document, self.json)
-            written.append(f"results: {self.json}")
-        print("\n" + "\n".join(written), file=self.table)
+        try:
+            if self.json == STDOUT:
+                text = json.dumps(document, indent=2, allow_nan=False, default=str)
+                sys.stdout.write(text + "\n")
+                sys.stdout.flush()
+            elif self.json is not None:
+                dump(document, self.json)
+                written.append(f"results: {self.json}")
+            self.out.mkdir(parents=True, exist_ok=True)
+            dump(document, str(self.out / "results.json"))
+            written.insert(0, f"results: {self.out / 'results.json'}")
+            if page is not None:
+                (self.out / "report.html").write_text(page, encoding="utf-8")
+                written.insert(0, f"report:  {self.out / 'report.html'}")
+        except OSError as error:
+            print(f"stormproof: error: could not write the results: {error}", file=sys.stderr)
+            return 1
+        finally:
+            if written:
+                print("\n" + "\n".join(written), file=self.table)
+        return 0
 
 
 # -- progress ------------------------------------------------------------------------------
@@ -481,8 +489,7 @@ def _simulate(name: str, args: argparse.Namespace) -> int:
         print(table(scenario, results), file=outputs.table)
         document = results_document(scenario, known, results)
         page = html_report(scenario, known, results) if outputs.plots else None
-    outputs.write(document, page, write_json)
-    return 0
+    return outputs.write(document, page, write_json)
 
 
 def _rehearse(args: argparse.Namespace) -> int:
@@ -520,8 +527,7 @@ def _rehearse(args: argparse.Namespace) -> int:
     print(f"rehearsed in {result.wall_s:.1f} s", file=sys.stderr)
     print(rehearse.table(result), file=outputs.table)
     page = rehearse.html_report(result) if outputs.plots else None
-    outputs.write(rehearse.results_document(result), page, rehearse.write_json)
-    return 0
+    return outputs.write(rehearse.results_document(result), page, rehearse.write_json)
 
 
 def _show(option: str, name: str, files: dict[str, Path], what: str) -> int:

@@ -460,3 +460,23 @@ def test_show_an_unknown_name_says_did_you_mean(
     error = capsys.readouterr().err
     assert error.startswith("stormproof: error: --show must be a built-in ")
     assert error.endswith(f"(did you mean {hint!r}?), got {name!r}\n")
+
+
+def test_a_write_that_fails_after_the_run_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk that fills up during the run: the table is shown, the error is one line."""
+
+    def full(document: object, path: str) -> None:
+        raise OSError(28, "No space left on device", path)
+
+    monkeypatch.setattr(cli, "write_json", full)
+    argv = ["simulate", small(tmp_path), "--strategies", "naive", "--workers", "1"]
+    assert main([*argv, "--out", str(tmp_path / "out"), "--no-plots"]) == 1
+    printed = capsys.readouterr()
+    assert "naive" in printed.out
+    assert printed.err.endswith(
+        "stormproof: error: could not write the results: [Errno 28] No space left on device: "
+        f"'{tmp_path / 'out' / 'results.json'}'\n"
+    )
+    assert "Traceback" not in printed.err
