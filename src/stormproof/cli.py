@@ -226,12 +226,12 @@ def _names(option: str, text: str, known: Sequence[str], what: str) -> list[str]
     unknown = [name for name in names if name not in known]
     if not names or unknown or len(set(names)) != len(names):
         bad = ",".join(unknown) or text
-        hint = did_you_mean(unknown[0], known) if unknown else ""
+        hint = _did_you_mean(unknown[0], known) if unknown else ""
         raise _refuse(option, f"names of {what}, each once ({', '.join(known)}){hint}", bad)
     return names
 
 
-def did_you_mean(value: str, known: Iterable[str]) -> str:
+def _did_you_mean(value: str, known: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` when a known name is close to ``value``."""
     close = difflib.get_close_matches(value, list(known), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
@@ -302,12 +302,18 @@ class _Outputs:
     def check(cls, args: argparse.Namespace) -> _Outputs:
         """The outputs of ``args``, each checked (exit code 2 with a message, before
         anything runs)."""
-        out = _check_folder("--out", args.out)
-        if out.is_dir():
-            for name in ["results.json"] + ([] if args.no_plots else ["report.html"]):
-                _check_file("--out", str(out / name))
-        if args.json is not None and args.json != STDOUT:
-            _check_file("--json", args.json)
+        option, path = "--out", args.out
+        try:
+            out = _check_folder(option, path)
+            if out.is_dir():
+                for name in ["results.json"] + ([] if args.no_plots else ["report.html"]):
+                    _check_file(option, str(out / name))
+            if args.json is not None and args.json != STDOUT:
+                option, path = "--json", args.json
+                _check_file(option, path)
+        except OSError as error:  # a folder on the way that cannot be looked into
+            reason = error.strerror or str(error)
+            raise _refuse(option, f"a path one can reach ({reason})", path) from None
         return cls(out, args.json, not args.no_plots)
 
     @property
@@ -533,7 +539,7 @@ def _rehearse(args: argparse.Namespace) -> int:
 def _show(option: str, name: str, files: dict[str, Path], what: str) -> int:
     """Print built-in file ``name`` of ``files``, as shipped."""
     if name not in files:
-        requirement = f"{what} ({', '.join(files)}){did_you_mean(name, files)}"
+        requirement = f"{what} ({', '.join(files)}){_did_you_mean(name, files)}"
         raise _refuse(option, requirement, name)
     sys.stdout.write(files[name].read_text(encoding="utf-8"))
     return 0

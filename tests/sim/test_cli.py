@@ -235,15 +235,21 @@ def test_an_unwritable_out_folder_is_refused(
 ) -> None:
     locked = tmp_path / "locked"
     locked.mkdir()
+    closed = tmp_path / "closed"
+    closed.mkdir()
     locked.chmod(0o500)
+    closed.chmod(0)
     try:
         assert main(["outage", "--out", str(locked / "report")]) == 2
         assert main(["outage", "--out", str(tmp_path), "--json", str(locked / "r.json")]) == 2
+        assert main(["outage", "--out", str(closed / "inside" / "report")]) == 2
     finally:
         locked.chmod(0o700)
+        closed.chmod(0o700)
     error = capsys.readouterr().err
     assert "--out must be a folder that can be made (cannot write in" in error
     assert "--json must be a file in a folder one can write to (cannot write in" in error
+    assert "--out must be a path one can reach (Permission denied)" in error
     assert not no_simulation
 
 
