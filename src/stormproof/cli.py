@@ -527,6 +527,9 @@ def _rehearse(args: argparse.Namespace) -> int:
     )
     try:
         result = rehearse.rehearse(options, progress=lambda line: print(line, file=sys.stderr))
+    except KeyboardInterrupt:
+        print("\ninterrupted: nothing written", file=sys.stderr)
+        return 130
     except (RuntimeError, OSError) as error:  # a server or a workload that failed
         print(f"stormproof: error: the rehearsal failed: {error}", file=sys.stderr)
         return 1
@@ -574,7 +577,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"stormproof: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("\ninterrupted: nothing written", file=sys.stderr)
+        print("\ninterrupted", file=sys.stderr)
         return 130
 
 

@@ -228,3 +228,18 @@ def test_ctrl_c_at_a_terminal_stops_every_process(tmp_path: Path) -> None:
     assert not out.exists()
     with pytest.raises(ProcessLookupError):  # no worker is left in the group
         os.killpg(child.pid, 0)
+
+
+def test_ctrl_c_in_a_rehearsal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stormproof import rehearse  # noqa: PLC0415
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rehearse, "rehearse", interrupted)
+    monkeypatch.setattr(rehearse, "missing_dependencies", list)
+    assert main(["rehearse", "--out", str(tmp_path / "out")]) == 130
+    assert capsys.readouterr().err.endswith("\ninterrupted: nothing written\n")
+    assert not (tmp_path / "out").exists()
