@@ -233,7 +233,7 @@ def test_ctrl_c_at_a_terminal_stops_every_process(tmp_path: Path) -> None:
 def test_ctrl_c_in_a_rehearsal(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from stormproof import rehearse  # noqa: PLC0415
+    from stormproof import rehearse
 
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
