@@ -2,22 +2,32 @@
 
 - ``stormproof outage``: the us-east-1 DNS outage, every strategy side by side;
 - ``stormproof simulate NAME_OR_FILE``: any built-in scenario or a scenario file;
-- ``stormproof scenarios``: the built-in scenarios;
+- ``stormproof scenarios [--show NAME]``: the built-in scenarios, or one's file (TOML,
+  to copy and edit);
 - ``stormproof strategies [--show NAME]``: the built-in strategies, or one's file (a
   ``[[strategy]]`` table to copy into a scenario);
 - ``stormproof rehearse``: the us-east-1 outage on real components (moto servers on
   loopback, real boto3 calls), beside the Lab's prediction.
+
+Every output (``--out``, ``--json``) is checked before anything runs; ``--json -``
+writes the results document to standard output, and the table then goes to standard
+error. Ctrl-C stops a run at once (exit code 130) and writes nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import json
+import os
+import shutil
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from .sim import (
     Scenario,
@@ -40,6 +50,22 @@ from .sim import (
 
 __all__ = ["main"]
 
+STDOUT = "-"
+"""``--json -``: the results document on standard output."""
+
+
+def _version() -> str:
+    """The installed distribution's version, or the package's own when it is run from
+    a source tree that is not installed."""
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+    try:
+        return version("stormproof")
+    except PackageNotFoundError:
+        import stormproof  # noqa: PLC0415
+
+        return stormproof.__version__
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -47,49 +73,85 @@ def _parser() -> argparse.ArgumentParser:
         description="The Outage Lab: what retries, budgets, breakers, caches and failover do "
         "to a dependency and its users during an outage, simulated with the real policies.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def output(command: argparse.ArgumentParser, strategies: str, out: str, seed: str) -> None:
-        """The options every command that runs strategies takes."""
+    def outputs(command: argparse.ArgumentParser, strategies: str, out: str, seed: str) -> None:
+        """The options of every command that runs strategies and writes results."""
         command.add_argument("--strategies", metavar="A,B,...", help=strategies)
-        command.add_argument("--seed", type=_seed, help=f"random seed (default: {seed})")
+        command.add_argument("--seed", type=_seed, metavar="N", help=f"random seed ({seed})")
         command.add_argument(
             "--out",
             metavar="DIR",
             default=out,
-            help="folder for report.html and results.json (default: %(default)s)",
+            help="folder for report.html and results.json, made if need be; checked "
+            "before anything runs (default: %(default)s)",
         )
-        command.add_argument("--json", metavar="FILE", help="also write the results here")
-        command.add_argument("--no-plots", action="store_true", help="skip the HTML report")
+        command.add_argument(
+            "--json",
+            metavar="FILE",
+            help="also write the results document to FILE; '-' writes it to standard "
+            "output, and the table then goes to standard error",
+        )
+        command.add_argument(
+            "--no-plots", action="store_true", help="skip report.html (results.json is written)"
+        )
 
-    def options(command: argparse.ArgumentParser) -> None:
-        output(
+    def lab(command: argparse.ArgumentParser) -> None:
+        outputs(
             command,
-            "comma-separated strategies to compare (default: the scenario's list)",
+            "comma-separated strategies to compare (default: the scenario's list; "
+            "`stormproof strategies` lists them all)",
             "stormproof-report",
-            "the scenario's",
+            "default: the scenario's",
         )
         command.add_argument(
-            "--workers", type=_workers, help="parallel processes (default: one per core)"
-        )
-        command.add_argument(
-            "--repeat",
+            "--workers",
             type=_workers,
             metavar="N",
-            help="for a sweep: runs per point (default: the scenario's)",
+            help="processes running strategies (or a sweep's points) side by side "
+            "(default: one per core)",
         )
 
     outage = commands.add_parser(
-        "outage", help="simulate the us-east-1 DNS outage with every strategy"
+        "outage",
+        help="simulate the us-east-1 DNS outage with every strategy",
+        description="Simulate the us-east-1 DNS outage (the built-in scenario us-east-1) "
+        "with every strategy, and write its table, results.json and report.html.",
     )
-    options(outage)
-    simulate = commands.add_parser("simulate", help="simulate a built-in scenario or a file")
-    simulate.add_argument("scenario", metavar="NAME_OR_FILE")
-    options(simulate)
-    commands.add_parser("scenarios", help="list the built-in scenarios")
+    lab(outage)
+    simulate = commands.add_parser(
+        "simulate",
+        help="simulate a built-in scenario or a scenario file",
+        description="Simulate a built-in scenario or a scenario file with the strategies "
+        "it names, and write its table, results.json and report.html.",
+    )
+    simulate.add_argument(
+        "scenario",
+        metavar="NAME_OR_FILE",
+        help="a built-in scenario (`stormproof scenarios` lists them) or a scenario file: "
+        ".toml, .json, .yaml or .yml",
+    )
+    lab(simulate)
+    simulate.add_argument(
+        "--repeat",
+        type=_workers,
+        metavar="N",
+        help="sweeps only (a scenario with a [sweep] table): runs per point "
+        "(default: the sweep's repeat)",
+    )
+    scenarios = commands.add_parser(
+        "scenarios",
+        help="list the built-in scenarios, or print one to copy",
+        description="List the built-in scenarios, or print one's file to copy and edit.",
+    )
+    scenarios.add_argument(
+        "--show", metavar="NAME", help="print the scenario's file (TOML), as shipped"
+    )
     strategies = commands.add_parser(
         "strategies",
         help="list the built-in strategies, or print one to copy into a scenario file",
+        description="List the built-in strategies, or print one's [[strategy]] table.",
     )
     strategies.add_argument(
         "--show",
@@ -100,22 +162,29 @@ def _parser() -> argparse.ArgumentParser:
         "rehearse",
         help="rehearse the us-east-1 DNS outage on moto servers with real boto3 calls, "
         "beside the Lab's prediction",
+        description="Rehearse the us-east-1 DNS outage on moto servers with real boto3 "
+        "calls, each strategy in turn, beside the Lab's prediction. Needs "
+        "stormproof[rehearse].",
     )
     rehearse.add_argument(
         "--seconds",
         type=_seconds,
         default=36.0,
-        help="how long each strategy's workload runs (default: %(default)s; the outage "
-        "is from 22%% to 56%% of it)",
+        help="how long each strategy's workload runs, 5 to 3600 (default: %(default)s; "
+        "the outage is from 22%% to 56%% of it)",
     )
     rehearse.add_argument(
-        "--threads", type=_threads, default=8, help="users, one thread each (default: 8)"
+        "--threads",
+        type=_threads,
+        default=8,
+        metavar="N",
+        help="users, one thread each, 1 to 256 (default: 8)",
     )
-    output(
+    outputs(
         rehearse,
         "comma-separated: aws-legacy, aws-standard, aws-2026, stormproof (default: all)",
         "stormproof-rehearsal",
-        "1",
+        "default: 1",
     )
     return parser
 
@@ -146,47 +215,238 @@ _threads = _bounded(int, "a whole number", 1, 256)
 _seconds = _bounded(float, "a number of seconds", 5, 3600)
 
 
-def _folder(path: str) -> Path:
-    """The ``--out`` folder, made if need be, before anything runs."""
-    out = Path(path)
+def _refuse(option: str, requirement: str, value: object) -> ScenarioError:
+    """A bad command-line value: ``--option must be <requirement>, got <value>``."""
+    return ScenarioError(option, option, requirement, value)
+
+
+def _names(option: str, text: str, known: Sequence[str], what: str) -> list[str]:
+    """The comma-separated names of ``text``, each one of ``known``, each once."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in known]
+    if not names or unknown or len(set(names)) != len(names):
+        bad = ",".join(unknown) or text
+        hint = _did_you_mean(unknown[0], known) if unknown else ""
+        raise _refuse(option, f"names of {what}, each once ({', '.join(known)}){hint}", bad)
+    return names
+
+
+def _did_you_mean(value: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` when a known name is close to ``value``."""
+    close = difflib.get_close_matches(value, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+# -- outputs, checked before anything runs -----------------------------------------------
+
+
+def _writable_folder(option: str, path: str, folder: Path, requirement: str) -> None:
+    """Refuse ``path`` (it must be ``requirement``) unless a file can be made in
+    ``folder``: tried for real, with a nameless temporary file, so nothing is left."""
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
     except OSError as error:
-        raise ScenarioError(
-            "--out", "--out", f"a folder that can be created ({error.strerror})", path
-        ) from None
-    return out
+        reason = f"cannot write in {folder}: {error.strerror or error}"
+        raise _refuse(option, f"{requirement} ({reason})", path) from None
+
+
+def _check_folder(option: str, path: str) -> Path:
+    """The ``--out`` folder: an existing folder one can write to, or one that can be
+    made (its nearest existing parent is a folder one can write to). Nothing is made
+    yet: an interrupted or failed run leaves nothing behind."""
+    folder = Path(path)
+    if folder.exists():
+        if not folder.is_dir():
+            raise _refuse(option, "a folder (it is a file)", path)
+        _writable_folder(option, path, folder, "a folder one can write to")
+        return folder
+    parent = folder.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise _refuse(option, f"a folder that can be made ({parent} is a file)", path)
+    _writable_folder(option, path, parent, "a folder that can be made")
+    return folder
+
+
+def _check_file(option: str, path: str) -> None:
+    """A file to write: not a folder, in an existing folder, writable."""
+    file = Path(path)
+    if file.is_dir():
+        raise _refuse(option, "a file (it is a folder)", path)
+    folder = file.parent
+    if not folder.is_dir():
+        missing = "is a file" if folder.exists() else "does not exist"
+        raise _refuse(option, f"a file in an existing folder ({folder} {missing})", path)
+    if file.exists():
+        try:
+            with file.open("ab"):  # opened to append: its content is left as it is
+                pass
+        except OSError as error:
+            raise _refuse(option, f"a file one can write ({error.strerror})", path) from None
+    else:
+        _writable_folder(option, path, folder, "a file in a folder one can write to")
+
+
+@dataclass(frozen=True)
+class _Outputs:
+    """Where a run's results go: ``out`` (results.json, report.html unless ``plots``
+    is false) and ``json`` (a file, ``-`` for standard output, or none)."""
+
+    out: Path
+    json: str | None
+    plots: bool
+
+    @classmethod
+    def check(cls, args: argparse.Namespace) -> _Outputs:
+        """The outputs of ``args``, each checked (exit code 2 with a message, before
+        anything runs)."""
+        option, path = "--out", args.out
+        try:
+            out = _check_folder(option, path)
+            if out.is_dir():
+                for name in ["results.json"] + ([] if args.no_plots else ["report.html"]):
+                    _check_file(option, str(out / name))
+            if args.json is not None and args.json != STDOUT:
+                option, path = "--json", args.json
+                _check_file(option, path)
+        except OSError as error:  # a folder on the way that cannot be looked into
+            reason = error.strerror or str(error)
+            raise _refuse(option, f"a path one can reach ({reason})", path) from None
+        return cls(out, args.json, not args.no_plots)
+
+    @property
+    def table(self) -> TextIO:
+        """Where the table goes: standard output, unless the JSON document does."""
+        return sys.stderr if self.json == STDOUT else sys.stdout
+
+    def write(
+        self,
+        document: dict[str, Any],
+        page: str | None,
+        dump: Callable[[dict[str, Any], str], None],
+    ) -> int:
+        """Write the results (``dump``: how a document is written to a file), say where
+        they went; the exit code (1 if a write failed after all, e.g. a full disk)."""
+        written = []
+        try:
+            if self.json == STDOUT:
+                text = json.dumps(document, indent=2, allow_nan=False, default=str)
+                sys.stdout.write(text + "\n")
+                sys.stdout.flush()
+            elif self.json is not None:
+                dump(document, self.json)
+                written.append(f"results: {self.json}")
+            self.out.mkdir(parents=True, exist_ok=True)
+            dump(document, str(self.out / "results.json"))
+            written.insert(0, f"results: {self.out / 'results.json'}")
+            if page is not None:
+                (self.out / "report.html").write_text(page, encoding="utf-8")
+                written.insert(0, f"report:  {self.out / 'report.html'}")
+        except OSError as error:
+            print(f"stormproof: error: could not write the results: {error}", file=sys.stderr)
+            return 1
+        finally:
+            if written:
+                print("\n" + "\n".join(written), file=self.table)
+        return 0
+
+
+# -- progress ------------------------------------------------------------------------------
+
+
+def _columns(stream: TextIO) -> int:
+    """The width of the terminal ``stream`` shows on: ``COLUMNS`` when set, else the
+    terminal's own."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return shutil.get_terminal_size().columns
 
 
 class _Progress:
-    def __init__(self, names: Sequence[str]) -> None:
-        self.names = names
-        self.live = sys.stderr.isatty()
+    """What a run prints while it runs, on ``stream`` (standard error): a line per
+    strategy as it finishes (its name, the time since the start) and, on a terminal,
+    a bar redrawn in place that fits the terminal's width."""
+
+    def __init__(self, names: Sequence[str], stream: TextIO | None = None) -> None:
+        self.names = list(names)
+        self.stream = sys.stderr if stream is None else stream
+        isatty = getattr(self.stream, "isatty", None)
+        self.live = bool(isatty is not None and isatty())
         self.started = time.monotonic()
+        self.finished = [False] * len(self.names)
+        self.shown = ""
+        self.drawn = 0.0  # when the bar was last drawn (time.monotonic)
+
+    @property
+    def count(self) -> int:
+        """How many strategies have finished."""
+        return sum(self.finished)
 
     def __call__(self, shares: list[float]) -> None:
-        if not self.live:
-            return
-        done = sum(shares) / len(shares)
-        bar = "#" * int(30 * done)
-        sys.stderr.write(
-            f"\r[{bar:<30}] {100 * done:5.1f}%  {time.monotonic() - self.started:5.0f} s"
-        )
-        sys.stderr.flush()
+        now = time.monotonic()
+        elapsed = now - self.started
+        for index, share in enumerate(shares):
+            if share >= 1.0 and not self.finished[index]:
+                self.finished[index] = True
+                self._line(
+                    f"{self.names[index]}: finished after {elapsed:.1f} s "
+                    f"({self.count} of {len(self.names)})"
+                )
+        if self.live and (not self.shown or now - self.drawn >= 0.1):  # 10 times a second
+            self.drawn = now
+            self._bar(sum(shares) / len(shares), elapsed)
+
+    def _line(self, text: str) -> None:
+        self._clear()
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def _bar(self, done: float, elapsed: float) -> None:
+        width = _columns(self.stream) - 1  # the last column would wrap on some terminals
+        tail = f" {100 * done:3.0f}%  {self.count}/{len(self.names)}  {elapsed:.0f} s"
+        room = width - len(tail) - 2  # the bar's, between its brackets
+        bar = f"[{'#' * int(room * done):<{room}}]{tail}"
+        text = bar if room >= 10 else tail.strip()[:width]
+        if text != self.shown:
+            self.stream.write("\r" + text + "\x1b[K")
+            self.stream.flush()
+            self.shown = text
+
+    def _clear(self) -> None:
+        if self.shown:
+            self.stream.write("\r\x1b[K")
+            self.shown = ""
 
     def close(self) -> None:
-        if self.live:
-            sys.stderr.write("\r" + " " * 60 + "\r")
-        sys.stderr.write(
-            f"simulated {len(self.names)} strategies in {time.monotonic() - self.started:.1f} s\n"
+        """The run finished: say how long it took."""
+        self._clear()
+        elapsed = time.monotonic() - self.started
+        self.stream.write(f"simulated {len(self.names)} strategies in {elapsed:.1f} s\n")
+        self.stream.flush()
+
+    def interrupted(self) -> None:
+        """The run was stopped (Ctrl-C): say how far it got."""
+        self._clear()
+        self.stream.write(
+            f"\ninterrupted: {self.count} of {len(self.names)} strategies finished; "
+            "nothing written\n"
         )
+        self.stream.flush()
 
 
-def _size(scenario: Scenario, args: argparse.Namespace) -> str:
-    names = args.strategies.split(",") if args.strategies else scenario.strategies
+# -- commands ------------------------------------------------------------------------------
+
+
+def _size(scenario: Scenario, names: Sequence[str], repeat: int | None) -> str:
     if scenario.sweep is None:
         return f"{scenario.duration / 60:g} simulated minutes, {len(names)} strategies"
-    repeat = scenario.sweep.repeat if args.repeat is None else args.repeat
+    repeat = scenario.sweep.repeat if repeat is None else repeat
     return (
         f"{len(scenario.sweep.values)} values of {scenario.sweep.parameter}, "
         f"{repeat} runs each, {len(names)} strategies"
@@ -195,57 +455,47 @@ def _size(scenario: Scenario, args: argparse.Namespace) -> str:
 
 def _simulate(name: str, args: argparse.Namespace) -> int:
     scenario = load_scenario(name)
-    if args.repeat is not None and scenario.sweep is None:
+    repeat: int | None = getattr(args, "repeat", None)
+    if repeat is not None and scenario.sweep is None:
         raise ScenarioError(
             "--repeat",
             "--repeat",
-            f"left out: scenario {scenario.name!r} is not a sweep (it has no [sweep] table)",
-            args.repeat,
+            "left out",
+            repeat,
+            message=f"--repeat is for sweeps only: scenario {scenario.name!r} has no [sweep] table",
         )
     known = strategies_for(scenario)
     names = list(scenario.strategies)
     if args.strategies is not None:
-        names = [n.strip() for n in args.strategies.split(",") if n.strip()]
-        unknown = [n for n in names if n not in known]
-        if not names or unknown:
-            bad = ",".join(unknown) or args.strategies
-            raise ScenarioError(
-                "--strategies",
-                "--strategies",
-                "names of known strategies (" + ", ".join(known) + ")",
-                bad,
-            )
-    out = _folder(args.out)
-    print(f"{scenario.title or scenario.name}: {_size(scenario, args)}", file=sys.stderr)
+        names = _names("--strategies", args.strategies, list(known), "known strategies")
+    outputs = _Outputs.check(args)
+    print(f"{scenario.title or scenario.name}: {_size(scenario, names, repeat)}", file=sys.stderr)
     progress = _Progress(names)
     chosen = [known[n] for n in names]
+    try:
+        if scenario.sweep is not None:
+            if repeat is not None:
+                scenario = replace(scenario, sweep=replace(scenario.sweep, repeat=repeat))
+            swept = run_sweep(
+                scenario, chosen, seed=args.seed, workers=args.workers, progress=progress
+            )
+        else:
+            results = run_strategies(
+                scenario, chosen, seed=args.seed, workers=args.workers, progress=progress
+            )
+    except KeyboardInterrupt:
+        progress.interrupted()
+        return 130
+    progress.close()
     if scenario.sweep is not None:
-        sweep = scenario.sweep
-        if args.repeat is not None:
-            scenario = replace(scenario, sweep=replace(sweep, repeat=args.repeat))
-        swept = run_sweep(scenario, chosen, seed=args.seed, workers=args.workers, progress=progress)
-        progress.close()
-        print(sweep_table(scenario, swept))
+        print(sweep_table(scenario, swept), file=outputs.table)
         document = sweep_document(scenario, known, swept)
-        page = None if args.no_plots else sweep_html(scenario, known, swept)
+        page = sweep_html(scenario, known, swept) if outputs.plots else None
     else:
-        results = run_strategies(
-            scenario, chosen, seed=args.seed, workers=args.workers, progress=progress
-        )
-        progress.close()
-        print(table(scenario, results))
+        print(table(scenario, results), file=outputs.table)
         document = results_document(scenario, known, results)
-        page = None if args.no_plots else html_report(scenario, known, results)
-    write_json(document, str(out / "results.json"))
-    written = [f"results: {out / 'results.json'}"]
-    if args.json:
-        write_json(document, args.json)
-        written.append(f"results: {args.json}")
-    if page is not None:
-        (out / "report.html").write_text(page, encoding="utf-8")
-        written.insert(0, f"report:  {out / 'report.html'}")
-    print("\n" + "\n".join(written))
-    return 0
+        page = html_report(scenario, known, results) if outputs.plots else None
+    return outputs.write(document, page, write_json)
 
 
 def _rehearse(args: argparse.Namespace) -> int:
@@ -253,16 +503,7 @@ def _rehearse(args: argparse.Namespace) -> int:
 
     names = tuple(rehearse.STRATEGIES)
     if args.strategies is not None:
-        names = tuple(n.strip() for n in args.strategies.split(",") if n.strip())
-        unknown = [n for n in names if n not in rehearse.STRATEGIES]
-        if not names or unknown or len(set(names)) != len(names):
-            bad = ",".join(unknown) or args.strategies
-            raise ScenarioError(
-                "--strategies",
-                "--strategies",
-                "names of rehearsal strategies, each once (" + ", ".join(rehearse.STRATEGIES) + ")",
-                bad,
-            )
+        names = tuple(_names("--strategies", args.strategies, names, "rehearsal strategies"))
     missing = rehearse.missing_dependencies()
     if missing:
         print(
@@ -271,7 +512,7 @@ def _rehearse(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    out = _folder(args.out)
+    outputs = _Outputs.check(args)
     options = rehearse.RehearsalOptions.scaled(
         args.seconds,
         threads=args.threads,
@@ -286,38 +527,48 @@ def _rehearse(args: argparse.Namespace) -> int:
     )
     try:
         result = rehearse.rehearse(options, progress=lambda line: print(line, file=sys.stderr))
+    except KeyboardInterrupt:
+        print("\ninterrupted: nothing written", file=sys.stderr)
+        return 130
     except (RuntimeError, OSError) as error:  # a server or a workload that failed
         print(f"stormproof: error: the rehearsal failed: {error}", file=sys.stderr)
         return 1
     print(f"rehearsed in {result.wall_s:.1f} s", file=sys.stderr)
-    print(rehearse.table(result))
-    document = rehearse.results_document(result)
-    rehearse.write_json(document, str(out / "results.json"))
-    written = [f"results: {out / 'results.json'}"]
-    if args.json:
-        rehearse.write_json(document, args.json)
-        written.append(f"results: {args.json}")
-    if not args.no_plots:
-        (out / "report.html").write_text(rehearse.html_report(result), encoding="utf-8")
-        written.insert(0, f"report:  {out / 'report.html'}")
-    print("\n" + "\n".join(written))
+    print(rehearse.table(result), file=outputs.table)
+    page = rehearse.html_report(result) if outputs.plots else None
+    return outputs.write(rehearse.results_document(result), page, rehearse.write_json)
+
+
+def _show(option: str, name: str, files: dict[str, Path], what: str) -> int:
+    """Print built-in file ``name`` of ``files``, as shipped."""
+    if name not in files:
+        requirement = f"{what} ({', '.join(files)}){_did_you_mean(name, files)}"
+        raise _refuse(option, requirement, name)
+    sys.stdout.write(files[name].read_text(encoding="utf-8"))
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    """Run the command of ``argv`` (default: the process's arguments); its exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
     try:
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return 2
         if args.command == "rehearse":
             return _rehearse(args)
         if args.command == "scenarios":
-            for name in builtin_scenarios():
-                scenario = load_scenario(name)
-                print(f"{name:<16} {scenario.title}")
+            builtins = builtin_scenarios()
+            if args.show is not None:
+                return _show("--show", args.show, builtins, "a built-in scenario")
+            for name in builtins:
+                print(f"{name:<16} {load_scenario(name).title}")
             return 0
         if args.command == "strategies":
             if args.show is not None:
-                print(strategy_file(args.show).read_text(encoding="utf-8"), end="")
-                return 0
+                known = {name: strategy_file(name) for name in builtin_strategies()}
+                return _show("--show", args.show, known, "a built-in strategy")
             for name, spec in builtin_strategies().items():
                 print(f"{name:<16} {spec.summary}")
             return 0
@@ -326,6 +577,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"stormproof: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
         return 130
 
 

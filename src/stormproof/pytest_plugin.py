@@ -1,17 +1,24 @@
 """stormproof's pytest plugin, loaded automatically once stormproof is installed.
 
-Fixtures:
+Fixtures (each name starts with ``stormproof_``, so none clashes with a project's own):
 
-- ``fake_clock``: a ``FakeClock`` starting at 0.
-- ``dns``: DNS control for the test: ``dns.outage("host", mode="empty")``,
-  ``dns.resolve({"host.test": "127.0.0.1"})``, ``dns.restore()``; everything is
-  undone when the test ends.
-- ``chaos``: fault injectors on the test's ``fake_clock``: ``chaos.fault(rate, error)``,
-  ``chaos.latency(rate, seconds)``, ``chaos.outcome(rate, value)``, plus ``chaos.dns``.
+- ``stormproof_fake_clock``: a ``FakeClock`` starting at 0.
+- ``stormproof_dns``: DNS control for the test: ``.outage("host", mode="empty")``,
+  ``.resolve({"host.test": "127.0.0.1"})``, ``.restore()``; everything is undone when
+  the test ends.
+- ``stormproof_chaos``: fault injectors on the test's ``stormproof_fake_clock``:
+  ``.fault(rate, error)``, ``.latency(rate, seconds)``, ``.outcome(rate, value)``,
+  plus ``.dns`` (the test's ``stormproof_dns``).
+
+The former names, ``fake_clock``, ``dns`` and ``chaos``, still work for this release:
+each gives the same object as its new name and warns (``DeprecationWarning``) with the
+name to use. A project's own fixture of one of those names takes precedence, as any
+conftest fixture does over a plugin's.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -21,7 +28,16 @@ from ._chaos import Chaos
 from ._dns import Mode, dns_outage, resolve
 from ._testing import FakeClock
 
-__all__ = ["ChaosKit", "DNSControl", "chaos", "dns", "fake_clock"]
+__all__ = [
+    "ChaosKit",
+    "DNSControl",
+    "chaos",
+    "dns",
+    "fake_clock",
+    "stormproof_chaos",
+    "stormproof_dns",
+    "stormproof_fake_clock",
+]
 
 
 class DNSControl:
@@ -66,13 +82,13 @@ class ChaosKit:
 
 
 @pytest.fixture
-def fake_clock() -> FakeClock:
+def stormproof_fake_clock() -> FakeClock:
     """A FakeClock: sleeps advance it instantly."""
     return FakeClock()
 
 
 @pytest.fixture
-def dns() -> Iterator[DNSControl]:
+def stormproof_dns() -> Iterator[DNSControl]:
     """DNS outages and overrides, undone when the test ends."""
     control = DNSControl()
     try:
@@ -82,6 +98,50 @@ def dns() -> Iterator[DNSControl]:
 
 
 @pytest.fixture
-def chaos(fake_clock: FakeClock, dns: DNSControl) -> ChaosKit:
+def stormproof_chaos(stormproof_fake_clock: FakeClock, stormproof_dns: DNSControl) -> ChaosKit:
     """Fault injectors on the test's fake clock, and its DNS control."""
-    return ChaosKit(fake_clock, dns)
+    return ChaosKit(stormproof_fake_clock, stormproof_dns)
+
+
+# -- the former names, deprecated -----------------------------------------------------------
+
+
+def _renamed(request: pytest.FixtureRequest, old: str, new: str) -> None:
+    """Warn that fixture ``old`` is now ``new``, at the test that asked for it."""
+    message = (
+        f"stormproof's {old!r} fixture is deprecated and goes in the next release: "
+        f"use {new!r} (the same object)"
+    )
+    function = getattr(request, "function", None)
+    code = getattr(function, "__code__", None)
+    if code is None:  # pragma: no cover - a fixture of a wider scope asked for it
+        warnings.warn(message, DeprecationWarning, stacklevel=3)
+        return
+    warnings.warn_explicit(
+        message,
+        DeprecationWarning,
+        code.co_filename,
+        code.co_firstlineno,
+        module=getattr(function, "__module__", None),
+    )
+
+
+@pytest.fixture
+def fake_clock(request: pytest.FixtureRequest, stormproof_fake_clock: FakeClock) -> FakeClock:
+    """Deprecated: ``stormproof_fake_clock``."""
+    _renamed(request, "fake_clock", "stormproof_fake_clock")
+    return stormproof_fake_clock
+
+
+@pytest.fixture
+def dns(request: pytest.FixtureRequest, stormproof_dns: DNSControl) -> DNSControl:
+    """Deprecated: ``stormproof_dns``."""
+    _renamed(request, "dns", "stormproof_dns")
+    return stormproof_dns
+
+
+@pytest.fixture
+def chaos(request: pytest.FixtureRequest, stormproof_chaos: ChaosKit) -> ChaosKit:
+    """Deprecated: ``stormproof_chaos``."""
+    _renamed(request, "chaos", "stormproof_chaos")
+    return stormproof_chaos

@@ -1,4 +1,5 @@
-"""The pytest plugin loads from the installed package and its fixtures work."""
+"""The pytest plugin loads from the installed package and its fixtures work; the former
+fixture names still do, with a DeprecationWarning that names the new one."""
 
 from __future__ import annotations
 
@@ -18,16 +19,16 @@ def test_plugin_fixtures(pytester: pytest.Pytester) -> None:
         from stormproof.testing import FakeClock
 
 
-        def test_fake_clock(fake_clock):
-            assert isinstance(fake_clock, FakeClock)
-            fake_clock.sleep(5)
-            assert fake_clock.now() == 5
+        def test_fake_clock(stormproof_fake_clock):
+            assert isinstance(stormproof_fake_clock, FakeClock)
+            stormproof_fake_clock.sleep(5)
+            assert stormproof_fake_clock.now() == 5
 
 
-        def test_dns(dns):
-            dns.resolve({"db.example.test": "127.0.0.1"})
+        def test_dns(stormproof_dns):
+            stormproof_dns.resolve({"db.example.test": "127.0.0.1"})
             assert socket.getaddrinfo("db.example.test", 80)[0][4][0] == "127.0.0.1"
-            dns.outage("db.example.test", mode="empty")
+            stormproof_dns.outage("db.example.test", mode="empty")
             with pytest.raises(socket.gaierror):
                 socket.getaddrinfo("db.example.test", 80)
 
@@ -37,15 +38,88 @@ def test_plugin_fixtures(pytester: pytest.Pytester) -> None:
                 socket.getaddrinfo("db.example.test", 80)
 
 
-        def test_chaos(chaos, fake_clock):
-            flaky = chaos.fault(sequence=["fail", "pass"])
-            retry = Retry(on=ConnectionError, clock=fake_clock)
+        def test_chaos(stormproof_chaos, stormproof_fake_clock, stormproof_dns):
+            assert stormproof_chaos.clock is stormproof_fake_clock
+            assert stormproof_chaos.dns is stormproof_dns
+            flaky = stormproof_chaos.fault(sequence=["fail", "pass"])
+            retry = Retry(on=ConnectionError, clock=stormproof_fake_clock)
             assert retry.call(flaky.call, lambda: "ok") == "ok"
-            assert len(fake_clock.sleeps) == 1
-            slow = chaos.latency(1.0, 3.0)
+            assert len(stormproof_fake_clock.sleeps) == 1
+            slow = stormproof_chaos.latency(1.0, 3.0)
             slow.call(lambda: None)
-            assert fake_clock.slept > 3
+            assert stormproof_fake_clock.slept > 3
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error")
+    result.assert_outcomes(passed=4)
+
+
+def test_the_former_names_warn_and_give_the_same_objects(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import socket
+
+        import pytest
+
+
+        def test_former_names(fake_clock, dns, chaos, stormproof_fake_clock, stormproof_dns):
+            assert fake_clock is stormproof_fake_clock
+            assert dns is stormproof_dns
+            assert chaos.clock is fake_clock
+            assert chaos.dns is dns
+            dns.outage("db.example.test", mode="empty")
+            with pytest.raises(socket.gaierror):
+                socket.getaddrinfo("db.example.test", 80)
         """
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=1, warnings=3)
+    # Each warning names the test that asked for the former name, and the new name.
+    for old, new in [
+        ("fake_clock", "stormproof_fake_clock"),
+        ("dns", "stormproof_dns"),
+        ("chaos", "stormproof_chaos"),
+    ]:
+        result.stdout.fnmatch_lines(
+            [
+                f"*test_the_former_names*.py:*: DeprecationWarning: stormproof's '{old}' "
+                f"fixture is deprecated and goes in the next release: use '{new}' "
+                "(the same object)"
+            ]
+        )
+
+
+def test_a_projects_own_fixture_of_a_former_name_wins(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        import pytest
+
+
+        @pytest.fixture
+        def dns():
+            return "the project's own"
+        """
+    )
+    pytester.makepyfile(
+        """
+        def test_own(dns, stormproof_dns):
+            assert dns == "the project's own"
+            assert stormproof_dns is not dns
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error")
+    result.assert_outcomes(passed=1)
+
+
+def test_a_deprecated_name_fails_where_warnings_are_errors(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_old(fake_clock):
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-W", "error::DeprecationWarning"
+    )
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*use 'stormproof_fake_clock'*"])

@@ -138,7 +138,7 @@ retry = { on = "regional", budget = "infinite" }
 def test_syntax_errors_and_missing_files(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match="the file must be valid TOML"):
         load_scenario(write(tmp_path, "name = \n"))
-    with pytest.raises(ScenarioError, match=r"a built-in scenario .* or a scenario file"):
+    with pytest.raises(ScenarioError, match=r"scenario 'no-such-scenario' not found"):
         load_scenario("no-such-scenario")
 
 

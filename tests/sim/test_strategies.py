@@ -240,5 +240,5 @@ def test_the_strategies_command_lists_and_shows_them(capsys: pytest.CaptureFixtu
     assert capsys.readouterr().out == strategy_file("stormproof").read_text()
     assert main(["strategies", "--show", "nope"]) == 2
     err = capsys.readouterr().err
-    assert "name must be a built-in strategy (naive, " in err
+    assert "--show must be a built-in strategy (naive, " in err
     assert "got 'nope'" in err

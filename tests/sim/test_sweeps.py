@@ -401,7 +401,9 @@ def test_a_contention_run_without_a_sweep(
 
 
 def test_repeat_is_for_sweeps_only(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    assert main(["outage", "--repeat", "3", "--out", str(tmp_path)]) == 2
+    assert main(["simulate", "us-east-1", "--repeat", "3", "--out", str(tmp_path)]) == 2
     error = capsys.readouterr().err
-    assert "--repeat must be left out: scenario 'us-east-1' is not a sweep" in error
+    assert "--repeat is for sweeps only: scenario 'us-east-1' has no [sweep] table" in error
     assert "Traceback" not in error
+    with pytest.raises(SystemExit):  # `outage` is never a sweep: it has no --repeat
+        main(["outage", "--repeat", "3"])

@@ -47,7 +47,16 @@ PUBLIC = {
         "Serializer",
         "copy_error",
     },
-    "stormproof.pytest_plugin": {"ChaosKit", "DNSControl", "chaos", "dns", "fake_clock"},
+    "stormproof.pytest_plugin": {
+        "ChaosKit",
+        "DNSControl",
+        "chaos",
+        "dns",
+        "fake_clock",
+        "stormproof_chaos",
+        "stormproof_dns",
+        "stormproof_fake_clock",
+    },
     "stormproof.testing": {"FakeClock"},
     "stormproof.retry": {
         "Attempt",

@@ -20,12 +20,29 @@ __all__ = ["Locator", "Option", "ScenarioError", "Section", "did_you_mean", "opt
 class ScenarioError(ConfigError):
     """A scenario (or strategy) definition is invalid: where, which field, what value."""
 
-    def __init__(self, where: str, field: str, requirement: str, value: object) -> None:
+    def __init__(
+        self,
+        where: str,
+        field: str,
+        requirement: str,
+        value: object,
+        *,
+        message: str | None = None,
+    ) -> None:
+        """``where`` (a file and line) is left out of the message when it is the field
+        itself (a command-line option: ``--seed must be ...``); ``message``, when given,
+        is the whole message, for what the "``where``: ``field`` must be
+        ``requirement``, got ``value``" form does not fit (``scenario file 'x.toml'
+        not found``)."""
         self.where = where
         self.parameter = field
         self.requirement = requirement
         self.value = value
-        ValueError.__init__(self, f"{where}: {field} must be {requirement}, got {value!r}")
+        if message is None:
+            message = f"{field} must be {requirement}, got {value!r}"
+            if where and where != field:
+                message = f"{where}: {message}"
+        ValueError.__init__(self, message)
 
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")

@@ -1,8 +1,10 @@
-"""Reading scenario files: TOML, and YAML read as people write it, with the line of
-every field (for errors that name it)."""
+"""Reading scenario files: TOML, JSON, and YAML read as people write it, with the line
+of every field (for errors that name it)."""
 
 from __future__ import annotations
 
+import bisect
+import json
 import re
 import sys
 from pathlib import Path
@@ -22,7 +24,7 @@ try:
 except ImportError:  # pragma: no cover - without the cli extra
     yaml = None  # type: ignore[assignment]
 
-__all__ = ["parse_toml", "parse_yaml", "read_toml", "read_yaml"]
+__all__ = ["parse_json", "parse_toml", "parse_yaml", "read_toml"]
 
 
 def read_toml(path: Path) -> tuple[dict[str, Any], str]:
@@ -74,11 +76,6 @@ if yaml is not None:
     )
 
 
-def read_yaml(path: Path) -> tuple[Any, dict[str, int]]:
-    """A YAML scenario file: its data, and the line of every field."""
-    return parse_yaml(path.read_text(encoding="utf-8"), str(path), path.name)
-
-
 def parse_yaml(text: str, where: str, name: str | None = None) -> tuple[Any, dict[str, int]]:
     """The data of a YAML scenario, and the line of every field (``where``: the file,
     for errors; ``name``: how the file is named in them)."""
@@ -112,3 +109,59 @@ def _node_lines(node: Any, path: str, lines: dict[str, int]) -> None:
             name = f"{path}[{index}]"
             lines.setdefault(name, item.start_mark.line + 1)
             _node_lines(item, name, lines)
+
+
+def parse_json(text: str, where: str, name: str | None = None) -> tuple[Any, dict[str, int]]:
+    """The data of a JSON scenario, and the line of every field (``where``: the file,
+    for errors; ``name``: how the file is named in them)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        reason = f"{error.msg} at line {error.lineno}, column {error.colno}"
+        raise ScenarioError(where, "the file", f"valid JSON ({reason})", name or where) from None
+    return data, _json_lines(text)
+
+
+_BLANK = re.compile(r"[ \t\n\r]*")
+
+
+def _json_lines(text: str) -> dict[str, int]:
+    """The line of every key (``a.b``) and array item (``a[0]``) of valid JSON
+    ``text``, named as the YAML reader names them."""
+    starts = [0] + [match.end() for match in re.finditer("\n", text)]
+    decoder = json.JSONDecoder()
+    lines: dict[str, int] = {}
+
+    def line(index: int) -> int:
+        return bisect.bisect_right(starts, index)
+
+    def skip(index: int) -> int:
+        match = _BLANK.match(text, index)
+        return index if match is None else match.end()
+
+    def value(index: int, path: str) -> int:
+        """Walk the value at ``index``; the index just after it."""
+        index = skip(index)
+        opening = text[index]
+        if opening not in "{[":
+            return decoder.raw_decode(text, index)[1]
+        closing = "}" if opening == "{" else "]"
+        index = skip(index + 1)
+        count = 0
+        while text[index] != closing:
+            if opening == "{":
+                key, after = decoder.raw_decode(text, index)
+                name = f"{path}.{key}" if path else key
+                lines.setdefault(name, line(index))
+                index = skip(after) + 1  # past the ':'
+            else:
+                name = f"{path}[{count}]"
+                lines.setdefault(name, line(skip(index)))
+                count += 1
+            index = skip(value(index, name))
+            if text[index] == ",":
+                index = skip(index + 1)
+        return index + 1
+
+    value(0, "")
+    return lines

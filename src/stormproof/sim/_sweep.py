@@ -9,15 +9,14 @@ different draws.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._metrics import METRICS
 from ._run import run
+from ._runner import run_in_pool
 from ._scenario import Scenario
 from ._strategy_spec import StrategySpec
 from ._sweep_spec import with_value
@@ -73,7 +72,8 @@ def run_sweep(
     progress: Callable[[list[float]], None] | None = None,
 ) -> list[SweepResult]:
     """Run the scenario's sweep for every strategy. ``progress`` receives, per strategy,
-    the share of its points done."""
+    the share of its points done. On Ctrl-C (or an exception from ``progress``) the
+    workers are stopped at once and the exception goes on."""
     sweep = scenario.sweep
     if sweep is None:
         raise ValueError(f"scenario {scenario.name!r} has no [sweep] table")
@@ -111,14 +111,9 @@ def run_sweep(
         return results
     # The largest values usually cost the most: start them first so the pool ends evenly.
     order = sorted(tasks, key=lambda t: -sweep.values[t[1]])
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context()) as pool:
-        futures: dict[Future[tuple[dict[str, float | None], float]], tuple[int, int]] = {
-            pool.submit(_point, scenario, strategies[s], sweep.values[v], seeds): (s, v)
-            for s, v in order
-        }
-        pending = set(futures)
-        while pending:
-            finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-            for future in finished:
-                record(futures[future], future.result())
+    run_in_pool(
+        workers,
+        [(_point, (scenario, strategies[s], sweep.values[v], seeds)) for s, v in order],
+        lambda index, outcome: record(order[index], outcome),
+    )
     return results
