@@ -37,8 +37,12 @@ from .sim import (
     html_report,
     load_scenario,
     results_document,
+    robustness_document,
+    robustness_html,
+    robustness_table,
     run_strategies,
     run_sweep,
+    run_with_variants,
     strategies_for,
     strategy_file,
     sweep_document,
@@ -111,6 +115,18 @@ def _parser() -> argparse.ArgumentParser:
             metavar="N",
             help="processes running strategies (or a sweep's points) side by side "
             "(default: one per core)",
+        )
+        command.add_argument(
+            "--quick",
+            action="store_true",
+            help="run the scenario's quick version (its [quick] table: a shorter outage), "
+            "without variants",
+        )
+        command.add_argument(
+            "--no-variants",
+            action="store_true",
+            help="run the scenario as written only, not its [[variants]] (the same "
+            "scenario with one assumption changed at a time)",
         )
 
     outage = commands.add_parser(
@@ -445,7 +461,12 @@ class _Progress:
 
 def _size(scenario: Scenario, names: Sequence[str], repeat: int | None) -> str:
     if scenario.sweep is None:
-        return f"{scenario.duration / 60:g} simulated minutes, {len(names)} strategies"
+        size = f"{scenario.duration / 60:g} simulated minutes, {len(names)} strategies"
+        if scenario.variants:
+            count = len(scenario.variants)
+            runs = len(names) * (count + 1)
+            size += f", as written and in {count} variants ({runs} runs)"
+        return size
     repeat = scenario.sweep.repeat if repeat is None else repeat
     return (
         f"{len(scenario.sweep.values)} values of {scenario.sweep.parameter}, "
@@ -464,12 +485,27 @@ def _simulate(name: str, args: argparse.Namespace) -> int:
             repeat,
             message=f"--repeat is for sweeps only: scenario {scenario.name!r} has no [sweep] table",
         )
+    if args.quick:
+        if scenario.quick is None:
+            raise ScenarioError(
+                "--quick",
+                "--quick",
+                "left out",
+                True,
+                message=f"--quick: scenario {scenario.name!r} has no quick version "
+                "(no [quick] table)",
+            )
+        print(f"quick run: {scenario.quick.name}", file=sys.stderr)
+        scenario = scenario.quick.scenario
+    if args.no_variants:
+        scenario = replace(scenario, variants=())
     known = strategies_for(scenario)
     names = list(scenario.strategies)
     if args.strategies is not None:
         names = _names("--strategies", args.strategies, list(known), "known strategies")
     outputs = _Outputs.check(args)
     print(f"{scenario.title or scenario.name}: {_size(scenario, names, repeat)}", file=sys.stderr)
+    robustness = None
     progress = _Progress(names)
     chosen = [known[n] for n in names]
     try:
@@ -479,6 +515,11 @@ def _simulate(name: str, args: argparse.Namespace) -> int:
             swept = run_sweep(
                 scenario, chosen, seed=args.seed, workers=args.workers, progress=progress
             )
+        elif scenario.variants:
+            robustness = run_with_variants(
+                scenario, chosen, seed=args.seed, workers=args.workers, progress=progress
+            )
+            results = robustness.base
         else:
             results = run_strategies(
                 scenario, chosen, seed=args.seed, workers=args.workers, progress=progress
@@ -494,7 +535,12 @@ def _simulate(name: str, args: argparse.Namespace) -> int:
     else:
         print(table(scenario, results), file=outputs.table)
         document = results_document(scenario, known, results)
-        page = html_report(scenario, known, results) if outputs.plots else None
+        sections = []
+        if robustness is not None:
+            print("\n" + robustness_table(robustness), file=outputs.table)
+            document["robustness"] = robustness_document(robustness)
+            sections.append(robustness_html(robustness))
+        page = html_report(scenario, known, results, sections=sections) if outputs.plots else None
     return outputs.write(document, page, write_json)
 
 

@@ -354,8 +354,26 @@ def help_of(command: str, capsys: pytest.CaptureFixture[str]) -> str:
 
 
 OPTIONS = {
-    "outage": {"--strategies", "--seed", "--out", "--json", "--no-plots", "--workers"},
-    "simulate": {"--strategies", "--seed", "--out", "--json", "--no-plots", "--workers"}
+    "outage": {
+        "--strategies",
+        "--seed",
+        "--out",
+        "--json",
+        "--no-plots",
+        "--workers",
+        "--quick",
+        "--no-variants",
+    },
+    "simulate": {
+        "--strategies",
+        "--seed",
+        "--out",
+        "--json",
+        "--no-plots",
+        "--workers",
+        "--quick",
+        "--no-variants",
+    }
     | {"--repeat"},
     "scenarios": {"--show"},
     "strategies": {"--show"},

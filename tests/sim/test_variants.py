@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from stormproof.cli import main
 from stormproof.sim import ScenarioError, load_scenario, parse_scenario, strategies_for
 from stormproof.sim._metrics import GOODPUT_RATE
 from stormproof.sim._robustness import (
@@ -205,3 +206,57 @@ def test_builtin_scenarios_with_variants_read(tmp_path: Path) -> None:
         read = load_scenario(name)
         for variant in read.variants:
             assert variant.scenario.name == read.name
+
+
+QUICK = (
+    '\n[quick]\nname = "the outage cut to 20 s"\nset = { "triggers[0].end" = 80, duration = 120 }\n'
+)
+
+
+def test_a_quick_version_is_the_scenario_with_its_fields_set_and_no_variants() -> None:
+    read = scenario(BASE + VARIANTS + QUICK)
+    assert read.quick is not None
+    assert read.quick.name == "the outage cut to 20 s"
+    quick = read.quick.scenario
+    assert (quick.duration, quick.triggers[0].end) == (120, 80)
+    assert quick.variants == ()
+    assert quick.quick is None
+    with pytest.raises(ScenarioError, match=r"quick\.set must be values the scenario takes"):
+        scenario(BASE + QUICK.replace("duration = 120", "duration = 70"))
+
+
+def test_the_cli_runs_the_variants_and_reports_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "variants.toml"
+    path.write_text(BASE + VARIANTS + QUICK)
+    out = tmp_path / "out"
+    assert main(["simulate", str(path), "--out", str(out), "--workers", "1"]) == 0
+    printed = capsys.readouterr()
+    assert "as written and in 3 variants (12 runs)" in printed.err
+    assert "Robustness: 3 variants of 2 assumptions" in printed.out
+    document = json.loads((out / "results.json").read_text())
+    assert [v["name"] for v in document["robustness"]["variants"]] == [
+        "30 s",
+        "as written, restated",
+        "none to speak of",
+    ]
+    assert "Robustness: does the conclusion hold?" in (out / "report.html").read_text()
+
+    assert main(["simulate", str(path), "--out", str(out), "--workers", "1", "--no-variants"]) == 0
+    printed = capsys.readouterr()
+    assert "Robustness" not in printed.out
+    assert "robustness" not in json.loads((out / "results.json").read_text())
+
+    assert main(["simulate", str(path), "--out", str(out), "--workers", "1", "--quick"]) == 0
+    printed = capsys.readouterr()
+    assert "quick run: the outage cut to 20 s" in printed.err
+    assert "Robustness" not in printed.out
+    assert json.loads((out / "results.json").read_text())["duration_s"] == 120
+
+
+def test_quick_needs_a_quick_version(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "plain.toml"
+    path.write_text(BASE)
+    assert main(["simulate", str(path), "--out", str(tmp_path), "--quick"]) == 2
+    assert "has no quick version (no [quick] table)" in capsys.readouterr().err

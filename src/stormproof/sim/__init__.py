@@ -7,7 +7,9 @@ objects on a virtual clock against outage scenarios.
 strategy)`` for one strategy or ``run_strategies(...)`` for several in parallel; a
 scenario with a ``[sweep]`` table runs with ``run_sweep``. ``table``,
 ``results_document``, ``html_report`` (and their ``sweep_`` twins) and ``write_json``
-report the results (``line_chart`` draws their charts, for reports of one's own);
+report the results (``line_chart`` draws their charts, for reports of one's own); a
+scenario with ``[[variants]]`` runs with ``run_with_variants``, which the
+``robustness_`` functions report;
 ``METRICS`` says what each metric is. A scenario's ``Trigger``
 kinds are classes: a subclass (its fields declared with ``option``, acting on the
 run's ``World``) adds one. The engine (``Simulation``, ``Signal``, ``Process``,
@@ -48,6 +50,13 @@ from ._report import (
     write_json,
 )
 from ._result import RunResult
+from ._robustness import (
+    Robustness,
+    robustness_document,
+    robustness_html,
+    robustness_table,
+    run_with_variants,
+)
 from ._run import run
 from ._runner import run_strategies
 from ._scenario import Scenario
@@ -64,6 +73,7 @@ __all__ = [
     "Lane",
     "Metric",
     "Process",
+    "Robustness",
     "RunResult",
     "Scenario",
     "ScenarioError",
@@ -85,9 +95,13 @@ __all__ = [
     "option",
     "parse_scenario",
     "results_document",
+    "robustness_document",
+    "robustness_html",
+    "robustness_table",
     "run",
     "run_strategies",
     "run_sweep",
+    "run_with_variants",
     "strategies_for",
     "strategy_file",
     "sweep_document",

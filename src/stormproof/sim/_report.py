@@ -373,9 +373,14 @@ svg .trigger { fill: #fbe3e3; } svg .line { fill: none; stroke-width: 1.6; }
 
 
 def html_report(
-    scenario: Scenario, strategies: dict[str, StrategySpec], results: Sequence[RunResult]
+    scenario: Scenario,
+    strategies: dict[str, StrategySpec],
+    results: Sequence[RunResult],
+    *,
+    sections: Sequence[str] = (),
 ) -> str:
-    """A self-contained HTML report: the table, and one plot per metric over time."""
+    """A self-contained HTML report: the table, ``sections`` (HTML: the robustness
+    tables, ``robustness_html``), and one plot per metric over time."""
     if scenario.occ is not None:
         return _occ_html(scenario, strategies, results)
     colors = _colors([r.strategy for r in results])
@@ -453,6 +458,7 @@ seed {results[0].seed}, {scenario.duration / 60:g} simulated minutes, {scenario.
 caller's deadline {scenario.clients.deadline:g} s.</p>
 {_html_table(scenario, results, REPORT_TABLE, colors)}
 <p class="note">{_glossary(REPORT_TABLE)}</p>
+{"".join(sections)}
 {_legend(names, colors, strategies)}
 {trigger}
 {"".join(charts)}""",

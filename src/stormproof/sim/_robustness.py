@@ -10,10 +10,8 @@ numbers): a difference between two variants is the assumption's, not the draws'.
 from __future__ import annotations
 
 import html
-import multiprocessing
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +27,7 @@ from ._metrics import (
 from ._report import _grid
 from ._result import RunResult
 from ._run import run
+from ._runner import run_in_pool
 from ._scenario import Scenario
 from ._strategy_spec import StrategySpec
 from ._variant_spec import Variant
@@ -159,17 +158,11 @@ def run_with_variants(
     else:
         # The longest runs first, so the pool ends evenly.
         order = sorted(tasks, key=lambda t: -_cost(job(t)[1][0]))
-        context = multiprocessing.get_context()
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures: dict[Future[tuple[Any, float]], tuple[int, int]] = {}
-            for task in order:
-                function, arguments = job(task)
-                futures[pool.submit(function, *arguments)] = task
-            pending = set(futures)
-            while pending:
-                finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    record(futures[future], future.result())
+        run_in_pool(
+            workers,
+            [job(task) for task in order],
+            lambda index, outcome: record(order[index], outcome),
+        )
     names = [strategy.name for strategy in strategies]
     return Robustness(
         scenario,
