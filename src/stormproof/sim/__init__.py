@@ -6,8 +6,10 @@ objects on a virtual clock against outage scenarios.
 ``builtin_strategies``, are files: ``strategy_file(name)``), then ``run(scenario,
 strategy)`` for one strategy or ``run_strategies(...)`` for several in parallel; a
 scenario with a ``[sweep]`` table runs with ``run_sweep``. ``table``,
-``results_document``, ``html_report`` (and their ``sweep_`` twins) and ``write_json``
-report the results (``line_chart`` draws their charts, for reports of one's own);
+``results_document``, ``html_report`` (and their ``sweep_`` twins), ``write_json`` and
+``write_csv`` report the results (``line_chart``, ``bar_chart`` and ``html_page`` draw
+their Plotly charts and pages, for reports of one's own; ``require_plotting`` checks
+that Plotly is there);
 ``METRICS`` says what each metric is. A scenario's ``Trigger``
 kinds are classes: a subclass (its fields declared with ``option``, acting on the
 run's ``World``) adds one. The engine (``Simulation``, ``Signal``, ``Process``,
@@ -21,6 +23,20 @@ from ._catalog import (
     parse_scenario,
     strategies_for,
     strategy_file,
+)
+from ._charts import (
+    REPORT_CSS,
+    Axis,
+    Band,
+    PlottingUnavailable,
+    Reference,
+    Style,
+    bar_chart,
+    html_page,
+    line_chart,
+    require_plotting,
+    styles_for,
+    swatch,
 )
 from ._engine import (
     TIMED_OUT,
@@ -36,15 +52,13 @@ from ._engine import (
 from ._fields import ScenarioError, option
 from ._metrics import METRICS, Metric
 from ._report import (
-    REPORT_CSS,
-    Axis,
     html_report,
-    line_chart,
     results_document,
     sweep_document,
     sweep_html,
     sweep_table,
     table,
+    write_csv,
     write_json,
 )
 from ._result import RunResult
@@ -61,9 +75,12 @@ __all__ = [
     "REPORT_CSS",
     "TIMED_OUT",
     "Axis",
+    "Band",
     "Lane",
     "Metric",
+    "PlottingUnavailable",
     "Process",
+    "Reference",
     "RunResult",
     "Scenario",
     "ScenarioError",
@@ -71,28 +88,35 @@ __all__ = [
     "SimClock",
     "Simulation",
     "StrategySpec",
+    "Style",
     "SweepResult",
     "Timer",
     "Trigger",
     "Waitable",
     "Within",
     "World",
+    "bar_chart",
     "builtin_scenarios",
     "builtin_strategies",
+    "html_page",
     "html_report",
     "line_chart",
     "load_scenario",
     "option",
     "parse_scenario",
+    "require_plotting",
     "results_document",
     "run",
     "run_strategies",
     "run_sweep",
     "strategies_for",
     "strategy_file",
+    "styles_for",
+    "swatch",
     "sweep_document",
     "sweep_html",
     "sweep_table",
     "table",
+    "write_csv",
     "write_json",
 ]
