@@ -247,17 +247,18 @@ def _chart(
     lines: dict[str, Sequence[float | None]],
     y_label: str,
     shade: tuple[float, float],
+    seconds: float,
     *,
     note: str = "per second",
     percent: bool = False,
 ) -> str:
-    """A chart of per-second series (the Lab's ``line_chart``), x in seconds, the outage
-    shaded."""
-    points = max((len(v) for v in lines.values()), default=1)
+    """A chart of per-second series (the Lab's ``line_chart``) over the rehearsal's
+    ``seconds``, x in seconds, the outage shaded."""
+    points = math.ceil(seconds)
     axis = Axis([t + 0.5 for t in range(points)], "time (s)", 0.0, float(points))
     return line_chart(
         title,
-        lines,
+        {name: values[:points] for name, values in lines.items()},
         axis,
         y_label,
         styles=_LOOKS,
@@ -323,7 +324,7 @@ def html_report(rehearsal: Rehearsal) -> str:
     runs: list[Measured] = rehearsal.measured
     charts.append(
         _chart(
-            "Attempts per second, counted at the servers and the resolver (dashed: the Lab)",
+            "Attempts per second, counted at the servers and the resolver (dotted: the Lab)",
             {
                 **{r.strategy: r.series["attempts"] for r in runs},
                 **{
@@ -335,6 +336,7 @@ def html_report(rehearsal: Rehearsal) -> str:
             },
             "attempts/s",
             shade,
+            o.seconds,
             note="per second; dotted: the Lab's prediction for the same strategy",
         )
     )
@@ -344,6 +346,7 @@ def html_report(rehearsal: Rehearsal) -> str:
             {r.strategy: r.series[f"attempts:{region}"] for r in runs},
             "requests/s",
             shade,
+            o.seconds,
         )
         for region in REGIONS
     )
@@ -353,6 +356,7 @@ def html_report(rehearsal: Rehearsal) -> str:
             {r.strategy: _share(r.series["successes"], r.series["requests"]) for r in runs},
             "success",
             shade,
+            o.seconds,
             note="per second, by the second requests arrived",
             percent=True,
         )
@@ -363,6 +367,7 @@ def html_report(rehearsal: Rehearsal) -> str:
             {r.strategy: r.series["errors"] for r in runs},
             "errors/s",
             shade,
+            o.seconds,
         )
     )
     charts.append(
@@ -371,6 +376,7 @@ def html_report(rehearsal: Rehearsal) -> str:
             {r.strategy: r.series["requests"] for r in runs},
             "requests/s",
             shade,
+            o.seconds,
         )
     )
     legend = "".join(

@@ -132,14 +132,18 @@ def _unit(metric: Metric) -> str:
     return {"x": "a ratio", "s": "seconds", "": "a count"}[metric.unit]
 
 
+def _meaning(metric: Metric) -> str:
+    """A metric's meaning as prose (the registry writes names as Markdown code)."""
+    return metric.meaning.replace("`", "")
+
+
 def _definitions(columns: Sequence[_Column]) -> list[tuple[str, str]]:
     """What each column means, from the metrics registry: (heading, definition)."""
     out = []
     for column in columns:
         metric = column.metric
         named = "" if column.heading == metric.label else f"{metric.label}: "
-        meaning = metric.meaning.replace("`", "")
-        out.append((column.heading, f"{named}{meaning} ({_unit(metric)})"))
+        out.append((column.heading, f"{named}{_meaning(metric)} ({_unit(metric)})"))
     return out
 
 
@@ -735,15 +739,15 @@ def sweep_html(
             for row in _sweep_rows(scenario, results, metric)
         )
         sections.append(
-            f"<h2>{html.escape(title)}</h2>\n<p class='note'>{html.escape(metric.meaning)} "
+            f"<h2>{html.escape(title)}</h2>\n<p class='note'>{html.escape(_meaning(metric))} "
             f"({_unit(metric)}).</p>\n{chart}\n<div class='scroll'><table><tr><th scope='col'>"
             f"{html.escape(sweep.parameter)}</th>{head}</tr>{body}</table></div>"
         )
     body = f"""{_head(scenario)}
 <p class="note">Scenario <code>{html.escape(scenario.name)}</code>:
-{len(sweep.values)} values of <code>{html.escape(sweep.parameter)}</code>, each the mean
-of {sweep.repeat} runs (seeds {results[0].seed if results else scenario.seed} onward, the
-same for every strategy).</p>
+{len(sweep.values)} values of <code>{html.escape(sweep.parameter)}</code>, each
+{"one run" if sweep.repeat == 1 else f"the mean of {sweep.repeat} runs"} (seeds
+{results[0].seed if results else scenario.seed} onward, the same for every strategy).</p>
 <h2>Strategies</h2>
 {_strategy_list(names, styles, strategies)}
 {"".join(sections)}"""
@@ -768,7 +772,7 @@ def _occ_html(
             {r.strategy: r.summary.get(metric.name) for r in results},
             _y_label(metric),
             styles=styles,
-            note=f"{metric.meaning}; lower is better",
+            note=f"{_meaning(metric)}; lower is better",
         )
         for metric in (CALLS, COMPLETION)
     )
