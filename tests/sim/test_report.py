@@ -21,6 +21,7 @@ from stormproof.sim import (
     PlottingUnavailable,
     RunResult,
     Scenario,
+    _charts,
     html_report,
     load_scenario,
     require_plotting,
@@ -28,12 +29,12 @@ from stormproof.sim import (
     run,
     run_sweep,
     strategies_for,
+    sweep_document,
     sweep_html,
     table,
     write_csv,
     write_json,
 )
-from stormproof.sim import _charts
 
 from .test_sweeps import CONTENTION
 
@@ -137,9 +138,7 @@ def figures(page: str) -> list[dict[str, Any]]:
 
 
 def captions(page: str) -> list[str]:
-    return [
-        re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<figcaption>(.*?)</figcaption>", page)
-    ]
+    return [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<figcaption>(.*?)</figcaption>", page)]
 
 
 def chart(page: str, title: str) -> tuple[str, dict[str, Any]]:
@@ -310,7 +309,9 @@ def test_the_html_table_has_p50_visible_swatches_and_a_legend(page: str) -> None
     headings = re.findall(r"<th[^>]*>(.*?)</th>", head.group(1))
     assert headings[6:9] == ["peak load", "p50", "p99"]
     rows = re.findall(r"<tr><td>(<svg class=\"swatch\".*?</svg>)naive</td>", page)
-    assert rows and 'stroke="#d62728"' in rows[0] and 'stroke-width="3"' in rows[0]
+    assert rows
+    assert 'stroke="#d62728"' in rows[0]
+    assert 'stroke-width="3"' in rows[0]
     legend = re.search(r'<dl class="legend">(.*?)</dl>', page)
     assert legend is not None
     defined = re.findall(r"<dt>(.*?)</dt>", legend.group(1))
@@ -401,8 +402,6 @@ def test_sweep_and_contention_documents_as_csv(tmp_path: Path) -> None:
     scenario = load(tmp_path, CONTENTION, "contention")
     known = strategies_for(scenario)
     results = run_sweep(scenario, [known[n] for n in scenario.strategies], workers=1)
-    from stormproof.sim import sweep_document
-
     document = sweep_document(scenario, known, results)
     write_csv(document, str(tmp_path / "sweep.csv"))
     with (tmp_path / "sweep.csv").open(newline="") as handle:
@@ -416,7 +415,8 @@ def test_sweep_and_contention_documents_as_csv(tmp_path: Path) -> None:
     write_csv(plain, str(tmp_path / "occ.csv"))
     with (tmp_path / "occ.csv").open(newline="") as handle:
         rows = list(csv.reader(handle))
-    assert rows[0][0] == "strategy" and "calls" in rows[0]
+    assert rows[0][0] == "strategy"
+    assert "calls" in rows[0]
     assert rows[1][0] == "give-up"
 
 

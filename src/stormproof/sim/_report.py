@@ -210,6 +210,7 @@ def _time_series(scenario: Scenario, results: Sequence[RunResult]) -> dict[str, 
         for key in _series_keys(result):
             found = exported(key)
             values = [_number(v) for v in result.series[key][:seconds]]
+            values += [None] * (seconds - len(values))  # a series that ends early
             entries.append(_entry(found, values))
         dns = Exported(CAPACITY_NAME, {"dependency": Names.DNS}, "1/s")
         entries.append(_entry(dns, [_number(v) for v in dns_capacity]))
