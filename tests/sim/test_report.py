@@ -468,6 +468,7 @@ def rendered(path: Path, width: int) -> str:
             "--no-sandbox",
             "--disable-gpu",
             "--disable-dev-shm-usage",
+            "--allow-file-access-from-files",  # a page may read a framed page's DOM
             f"--window-size={width},2000",
             "--virtual-time-budget=30000",
             "--dump-dom",
@@ -518,6 +519,39 @@ def test_every_chart_renders_in_a_browser(tmp_path: Path, page: str) -> None:
     assert len(wide) == 10
     for ident in wide:  # charts follow the window's width
         assert narrow[ident][0] < wide[ident][0]
+
+
+# Headless Chromium's window is at least 500 px wide: a phone's width is checked by
+# framing the report 375 px wide and reading the frame's layout from the outer page.
+PHONE = """<!doctype html><html><body>
+<iframe id="f" src="report.html" style="width:375px;height:2000px;border:0"></iframe>
+<pre id="out">not loaded</pre>
+<script>
+document.getElementById("f").addEventListener("load", function () {
+  var d = this.contentDocument;
+  var out = {page: d.documentElement.scrollWidth, window: d.documentElement.clientWidth,
+             plots: []};
+  d.querySelectorAll(".js-plotly-plot").forEach(function (p) {
+    out.plots.push(Number(p.querySelector("svg.main-svg").getAttribute("width")));
+  });
+  document.getElementById("out").textContent = JSON.stringify(out);
+});
+</script></body></html>
+"""
+
+
+@needs_browser
+def test_the_report_fits_a_phone(tmp_path: Path, page: str) -> None:
+    (tmp_path / "report.html").write_text(page)
+    phone = tmp_path / "phone.html"
+    phone.write_text(PHONE)
+    found = re.search(r'<pre id="out">([^<]*)</pre>', rendered(phone, 800))
+    assert found is not None
+    layout = json.loads(found.group(1))
+    assert layout["window"] <= 375
+    assert layout["page"] <= layout["window"]  # nothing sticks out sideways
+    assert len(layout["plots"]) == 10
+    assert all(200 < width <= layout["window"] for width in layout["plots"])
 
 
 @needs_browser
