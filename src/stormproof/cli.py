@@ -30,12 +30,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .sim import (
+    PlottingUnavailable,
     Scenario,
     ScenarioError,
     builtin_scenarios,
     builtin_strategies,
     html_report,
     load_scenario,
+    require_plotting,
     results_document,
     robustness_document,
     robustness_html,
@@ -49,6 +51,7 @@ from .sim import (
     sweep_html,
     sweep_table,
     table,
+    write_csv,
     write_json,
 )
 
@@ -322,7 +325,8 @@ class _Outputs:
         try:
             out = _check_folder(option, path)
             if out.is_dir():
-                for name in ["results.json"] + ([] if args.no_plots else ["report.html"]):
+                names = ["results.json", "series.csv"]
+                for name in names + ([] if args.no_plots else ["report.html"]):
                     _check_file(option, str(out / name))
             if args.json is not None and args.json != STDOUT:
                 option, path = "--json", args.json
@@ -330,6 +334,13 @@ class _Outputs:
         except OSError as error:  # a folder on the way that cannot be looked into
             reason = error.strerror or str(error)
             raise _refuse(option, f"a path one can reach ({reason})", path) from None
+        if not args.no_plots:
+            try:
+                require_plotting()
+            except PlottingUnavailable as error:
+                raise ScenarioError(
+                    "--no-plots", "--no-plots", "given", False, message=str(error)
+                ) from None
         return cls(out, args.json, not args.no_plots)
 
     @property
@@ -342,9 +353,11 @@ class _Outputs:
         document: dict[str, Any],
         page: str | None,
         dump: Callable[[dict[str, Any], str], None],
+        series: Callable[[dict[str, Any], str], None] | None = None,
     ) -> int:
-        """Write the results (``dump``: how a document is written to a file), say where
-        they went; the exit code (1 if a write failed after all, e.g. a full disk)."""
+        """Write the results (``dump``: how a document is written to a file; ``series``:
+        how its time series are written to ``series.csv``), say where they went; the
+        exit code (1 if a write failed after all, e.g. a full disk)."""
         written = []
         try:
             if self.json == STDOUT:
@@ -357,6 +370,9 @@ class _Outputs:
             self.out.mkdir(parents=True, exist_ok=True)
             dump(document, str(self.out / "results.json"))
             written.insert(0, f"results: {self.out / 'results.json'}")
+            if series is not None:
+                series(document, str(self.out / "series.csv"))
+                written.insert(1, f"series:  {self.out / 'series.csv'}")
             if page is not None:
                 (self.out / "report.html").write_text(page, encoding="utf-8")
                 written.insert(0, f"report:  {self.out / 'report.html'}")
@@ -541,7 +557,7 @@ def _simulate(name: str, args: argparse.Namespace) -> int:
             document["robustness"] = robustness_document(robustness)
             sections.append(robustness_html(robustness))
         page = html_report(scenario, known, results, sections=sections) if outputs.plots else None
-    return outputs.write(document, page, write_json)
+    return outputs.write(document, page, write_json, write_csv)
 
 
 def _rehearse(args: argparse.Namespace) -> int:

@@ -67,10 +67,12 @@ def test_simulate_a_file_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert set(document["strategies"]) == {"naive", "stormproof"}
     for summary in document["strategies"].values():
         assert set(summary) >= FIELDS
+    series = (out / "series.csv").read_text().splitlines()
+    assert series[0].startswith("time_s,")
+    assert len(series) > 60  # a row per second
     report = (out / "report.html").read_text()
     assert report.startswith("<!doctype html>")
-    assert report.count("<svg") >= 8
-    assert "<script" not in report
+    assert report.count('<figure class="chart">') >= 8  # tests/sim/test_report.py: more
     assert "http" not in report.split("<body>")[1][:200]
 
 
@@ -225,6 +227,24 @@ def test_outputs_are_checked_before_anything_runs(
     assert main(["simulate", small(tmp_path), *out, *options]) == 2
     error = capsys.readouterr().err
     assert error == f"stormproof: error: {message}\n"
+    assert not no_simulation
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_report_without_plotly_is_refused_before_anything_runs(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    no_simulation: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def missing() -> None:
+        raise cli.PlottingUnavailable("the report needs Plotly: pip install 'stormproof[cli]'")
+
+    monkeypatch.setattr(cli, "require_plotting", missing)
+    assert main(["simulate", small(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == (
+        "stormproof: error: the report needs Plotly: pip install 'stormproof[cli]'\n"
+    )
     assert not no_simulation
     assert not (tmp_path / "out").exists()
 

@@ -42,7 +42,7 @@ def test_how_a_metric_is_shown(metric: object, value: float | None, shown: str) 
 def test_the_table_takes_its_columns_from_the_registry() -> None:
     quiet = parse_scenario(scenario("").rsplit("[[triggers]]", 1)[0])
     result = run(quiet, strategies_for(quiet)["naive"])
-    header, _, row = table(quiet, [result]).splitlines()
+    header, _, row, *legend = table(quiet, [result]).splitlines()
     assert header.split() == [
         "strategy",
         "success",
@@ -53,8 +53,17 @@ def test_the_table_takes_its_columns_from_the_registry() -> None:
         "trigger",
         "peak",
         "load",
+        "p50",
         "p99",
         "recovery",
     ]
     assert row.split()[0] == "naive"
     assert row.split()[-1] == "-"  # no trigger: no recovery to measure
+    # Under the table, every column in the registry's words.
+    text = " ".join(line.strip() for line in legend)
+    assert legend[:2] == ["", "Columns:"]
+    assert "amplif.: amplification: attempts / requests (a ratio)." in text
+    assert "in trigger: during trigger: attempts / requests, counting only the trigger's" in text
+    assert "p50: the median time to an answer or an error, over all requests (seconds)." in text
+    for heading in ("success", "stale", "goodput", "peak load", "p99", "recovery"):
+        assert f" {heading}: " in f" {text}"

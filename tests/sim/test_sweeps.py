@@ -188,7 +188,7 @@ def test_sweep_reports(contention) -> None:  # type: ignore[no-untyped-def]
     assert points[0]["calls"] == 3
     json.dumps(document, allow_nan=False)
     page = sweep_html(contention, known, results)
-    assert page.count("<svg") == 2
+    assert page.count('<figure class="chart">') == 2
     assert "Time until the last client is done" in page
 
 

@@ -1,6 +1,6 @@
 """What a rehearsal reports: the table, ``results.json`` (measured beside the Lab's
 prediction, with the difference per metric) and a self-contained HTML page with plots
-(inline SVG, no scripts)."""
+(Plotly charts, plotly.js embedded once)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,18 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from stormproof.sim import METRICS, REPORT_CSS, Axis, Metric, line_chart
+from stormproof.sim import (
+    METRICS,
+    REPORT_CSS,
+    Axis,
+    Band,
+    Metric,
+    Style,
+    html_page,
+    line_chart,
+    styles_for,
+    swatch,
+)
 
 from ._rehearsal import Measured, Rehearsal
 from ._servers import REGIONS
@@ -34,13 +45,6 @@ COMPARED = (
 AGREEMENT = {"amplification": 0.2, "amplification_during_trigger": 0.2, "success_rate": 0.2}
 """The metrics on which the Lab's prediction should agree with the rehearsal, and how
 closely (a relative difference)."""
-
-_COLORS = {
-    "aws-legacy": "#8c564b",
-    "aws-standard": "#9467bd",
-    "aws-2026": "#1f77b4",
-    "stormproof": "#2ca02c",
-}
 
 _LEGACY_DEADLINE = (
     "the Lab cuts every attempt's timeout at the caller's deadline, even for strategies "
@@ -224,35 +228,44 @@ def write_json(document: dict[str, Any], path: str) -> None:
 # -- the page ------------------------------------------------------------------------------
 
 
+def _styles() -> dict[str, Style]:
+    """Each strategy's look as in the Lab's reports; its Lab prediction the same colour,
+    thin and dotted."""
+    names = list(STRATEGIES)
+    looks = styles_for(names)
+    for name in names:
+        look = looks[name]
+        looks[f"{name} (Lab)"] = Style(look.color, "dot", 1.5, look.symbol)
+    return looks
+
+
+_LOOKS = _styles()
+
+
 def _chart(
     title: str,
     lines: dict[str, Sequence[float | None]],
     y_label: str,
     shade: tuple[float, float],
+    seconds: float,
     *,
-    dashed: Sequence[str] = (),
+    note: str = "per second",
     percent: bool = False,
 ) -> str:
-    """A chart of per-second series (the Lab's ``line_chart``), x in seconds."""
-    points = max((len(v) for v in lines.values()), default=1)
-    step = max(1, math.ceil(points / 12))
-    axis = Axis(
-        [t + 0.5 for t in range(points)],
-        0.0,
-        float(points),
-        [(float(t), f"{t} s") for t in range(0, points + 1, step)],
-    )
-    colors = {name: _COLORS.get(name.removesuffix(" (Lab)"), "#444") for name in lines}
+    """A chart of per-second series (the Lab's ``line_chart``) over the rehearsal's
+    ``seconds``, x in seconds, the outage shaded."""
+    points = math.ceil(seconds)
+    axis = Axis([t + 0.5 for t in range(points)], "time (s)", 0.0, float(points))
     return line_chart(
         title,
-        lines,
+        {name: values[:points] for name, values in lines.items()},
         axis,
         y_label,
-        colors=colors,
-        shade=shade,
+        styles=_LOOKS,
+        note=note,
+        bands=[Band(shade[0], shade[1], "the outage: the east name resolves to nothing", "outage")],
         y_max=1.0 if percent else None,
         percent=percent,
-        dashed=dashed,
     )
 
 
@@ -266,12 +279,12 @@ _STYLE = REPORT_CSS + ".off { background: #fbe3e3; }\n"
 def _html_rows(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return f'<div class="scroll"><table><tr>{head}</tr>{body}</table></div>'
 
 
 def _swatch(strategy: str) -> str:
-    color = _COLORS.get(strategy, "#444")
-    return f'<i style="background:{color}"></i> {html.escape(strategy)}'
+    look = _LOOKS.get(strategy)
+    return (swatch(look) if look else "") + html.escape(strategy)
 
 
 def html_report(rehearsal: Rehearsal) -> str:
@@ -311,7 +324,7 @@ def html_report(rehearsal: Rehearsal) -> str:
     runs: list[Measured] = rehearsal.measured
     charts.append(
         _chart(
-            "Attempts per second, counted at the servers and the resolver (dashed: the Lab)",
+            "Attempts per second, counted at the servers and the resolver (dotted: the Lab)",
             {
                 **{r.strategy: r.series["attempts"] for r in runs},
                 **{
@@ -323,7 +336,8 @@ def html_report(rehearsal: Rehearsal) -> str:
             },
             "attempts/s",
             shade,
-            dashed=[f"{r.strategy} (Lab)" for r in runs],
+            o.seconds,
+            note="per second; dotted: the Lab's prediction for the same strategy",
         )
     )
     charts.extend(
@@ -332,6 +346,7 @@ def html_report(rehearsal: Rehearsal) -> str:
             {r.strategy: r.series[f"attempts:{region}"] for r in runs},
             "requests/s",
             shade,
+            o.seconds,
         )
         for region in REGIONS
     )
@@ -341,6 +356,8 @@ def html_report(rehearsal: Rehearsal) -> str:
             {r.strategy: _share(r.series["successes"], r.series["requests"]) for r in runs},
             "success",
             shade,
+            o.seconds,
+            note="per second, by the second requests arrived",
             percent=True,
         )
     )
@@ -350,6 +367,7 @@ def html_report(rehearsal: Rehearsal) -> str:
             {r.strategy: r.series["errors"] for r in runs},
             "errors/s",
             shade,
+            o.seconds,
         )
     )
     charts.append(
@@ -358,18 +376,14 @@ def html_report(rehearsal: Rehearsal) -> str:
             {r.strategy: r.series["requests"] for r in runs},
             "requests/s",
             shade,
+            o.seconds,
         )
     )
-    legend = " ".join(
-        f"<span>{_swatch(r.strategy)}: {html.escape(STRATEGIES[r.strategy])}</span><br>"
-        for r in runs
+    legend = "".join(
+        f"<li>{_swatch(r.strategy)}: {html.escape(STRATEGIES[r.strategy])}</li>" for r in runs
     )
     why = f"<ul>{''.join(whys)}</ul>" if whys else "<p>Every compared metric agrees.</p>"
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>stormproof: the us-east-1 outage, rehearsed</title>
-<style>{_STYLE}</style></head><body>
-<h1>The us-east-1 DNS outage, rehearsed on real components</h1>
+    body = f"""<h1>The us-east-1 DNS outage, rehearsed on real components</h1>
 <p>Two moto servers on loopback stand for us-east-1 and us-west-2 behind test host names; a
 replicator keeps the west table in step; {o.threads} users (threads, a closed loop, think time
 {o.think_time:g} s on average) read accounts ({100 * o.read_share:g}% of requests, {o.keys} keys)
@@ -381,7 +395,7 @@ arrive: at the servers, and (for attempts whose name did not resolve) at the res
 {rehearsal.replicated} invoices replicated.</p>
 <h2>Measured</h2>
 {_html_rows(measured_rows, ["strategy", *(label for _, label in _TABLE)])}
-<div class="legend">{legend}</div>
+<ul class="strategies">{legend}</ul>
 <h2>Measured vs the Outage Lab's prediction</h2>
 <p class="note">The Lab ran the same parameters (<code>stormproof.rehearse.lab_scenario</code>).
 Difference: (predicted - measured) / measured; amplification and success rate should agree
@@ -390,9 +404,10 @@ within 20%.</p>
 <h3>Where they differ by more than 20%, and why</h3>
 {why}
 <h2>Over time</h2>
-{"".join(charts)}
-</body></html>
-"""
+<p class="note">Each point is one second; shaded: the outage. Click a name in a chart's
+legend to hide its line; hover to read every line's value.</p>
+{"".join(charts)}"""
+    return html_page("stormproof: the us-east-1 outage, rehearsed", body, css=_STYLE)
 
 
 def _metric(name: str) -> Metric:

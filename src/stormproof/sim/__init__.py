@@ -6,8 +6,10 @@ objects on a virtual clock against outage scenarios.
 ``builtin_strategies``, are files: ``strategy_file(name)``), then ``run(scenario,
 strategy)`` for one strategy or ``run_strategies(...)`` for several in parallel; a
 scenario with a ``[sweep]`` table runs with ``run_sweep``. ``table``,
-``results_document``, ``html_report`` (and their ``sweep_`` twins) and ``write_json``
-report the results (``line_chart`` draws their charts, for reports of one's own); a
+``results_document``, ``html_report`` (and their ``sweep_`` twins), ``write_json`` and
+``write_csv`` report the results (``line_chart``, ``bar_chart`` and ``html_page`` draw
+their Plotly charts and pages, for reports of one's own; ``require_plotting`` checks
+that Plotly is there); a
 scenario with ``[[variants]]`` runs with ``run_with_variants``, which the
 ``robustness_`` functions report;
 ``METRICS`` says what each metric is. A scenario's ``Trigger``
@@ -24,6 +26,20 @@ from ._catalog import (
     strategies_for,
     strategy_file,
 )
+from ._charts import (
+    REPORT_CSS,
+    Axis,
+    Band,
+    PlottingUnavailable,
+    Reference,
+    Style,
+    bar_chart,
+    html_page,
+    line_chart,
+    require_plotting,
+    styles_for,
+    swatch,
+)
 from ._engine import (
     TIMED_OUT,
     Lane,
@@ -38,15 +54,13 @@ from ._engine import (
 from ._fields import ScenarioError, option
 from ._metrics import METRICS, Metric
 from ._report import (
-    REPORT_CSS,
-    Axis,
     html_report,
-    line_chart,
     results_document,
     sweep_document,
     sweep_html,
     sweep_table,
     table,
+    write_csv,
     write_json,
 )
 from ._result import RunResult
@@ -70,9 +84,12 @@ __all__ = [
     "REPORT_CSS",
     "TIMED_OUT",
     "Axis",
+    "Band",
     "Lane",
     "Metric",
+    "PlottingUnavailable",
     "Process",
+    "Reference",
     "Robustness",
     "RunResult",
     "Scenario",
@@ -81,19 +98,23 @@ __all__ = [
     "SimClock",
     "Simulation",
     "StrategySpec",
+    "Style",
     "SweepResult",
     "Timer",
     "Trigger",
     "Waitable",
     "Within",
     "World",
+    "bar_chart",
     "builtin_scenarios",
     "builtin_strategies",
+    "html_page",
     "html_report",
     "line_chart",
     "load_scenario",
     "option",
     "parse_scenario",
+    "require_plotting",
     "results_document",
     "robustness_document",
     "robustness_html",
@@ -104,9 +125,12 @@ __all__ = [
     "run_with_variants",
     "strategies_for",
     "strategy_file",
+    "styles_for",
+    "swatch",
     "sweep_document",
     "sweep_html",
     "sweep_table",
     "table",
+    "write_csv",
     "write_json",
 ]

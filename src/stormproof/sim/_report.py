@@ -1,15 +1,32 @@
-"""What a run produces: the comparison table, ``results.json``, and a self-contained
-HTML report with the plots (inline SVG, no external files or scripts)."""
+"""What a run produces: the comparison table (with a legend of its columns),
+``results.json`` (the summaries and every charted series, per second), ``series.csv``,
+and a self-contained HTML report whose charts Plotly draws (``_charts``)."""
 
 from __future__ import annotations
 
+import csv
 import html
 import json
 import math
-from collections.abc import Collection, Sequence
+import re
+import textwrap
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ._charts import (
+    REPORT_CSS,
+    Axis,
+    Band,
+    Reference,
+    Style,
+    bar_chart,
+    html_page,
+    line_chart,
+    styles_for,
+    swatch,
+)
+from ._fields import options_of
 from ._metrics import (
     AMPLIFICATION,
     AMPLIFICATION_DURING_TRIGGER,
@@ -28,52 +45,22 @@ from ._metrics import (
 )
 from ._result import RunResult
 from ._scenario import Scenario
-from ._series import Names
+from ._series import CAPACITY_NAME, LONG_RUN, Exported, Names, chart_step, exported
 from ._strategy_spec import StrategySpec
 from ._sweep import SweepResult
+from ._triggers import Trigger
 
 __all__ = [
     "REPORT_CSS",
-    "Axis",
     "html_report",
-    "line_chart",
     "results_document",
     "sweep_document",
     "sweep_html",
     "sweep_table",
     "table",
+    "write_csv",
     "write_json",
 ]
-
-PALETTE = (
-    "#d62728",
-    "#ff7f0e",
-    "#8c564b",
-    "#9467bd",
-    "#1f77b4",
-    "#2ca02c",
-    "#17becf",
-    "#e377c2",
-    "#7f7f7f",
-    "#bcbd22",
-)
-# The built-in strategies keep their colour from one report to the next.
-FIXED = {
-    "naive": 0,
-    "seed-patterns": 1,
-    "aws-legacy": 2,
-    "aws-standard": 3,
-    "aws-2026": 4,
-    "stormproof": 5,
-}
-
-
-def _colors(names: Sequence[str]) -> dict[str, str]:
-    colors: dict[str, str] = {}
-    spare = iter(PALETTE[len(FIXED) :] + PALETTE[: len(FIXED)])
-    for name in names:
-        colors[name] = PALETTE[FIXED[name]] if name in FIXED else next(spare, "#444444")
-    return colors
 
 
 @dataclass(frozen=True)
@@ -101,6 +88,7 @@ TABLE = (
     _Column(AMPLIFICATION, "amplif."),  # short: the terminal is narrow
     _Column(AMPLIFICATION_DURING_TRIGGER, "in trigger"),
     _Column(PEAK_LOAD_RATIO),
+    _Column(P50_LATENCY),
     _Column(P99_LATENCY),
     _Column(RECOVERY),
 )
@@ -138,24 +126,132 @@ def _rows(
     ]
 
 
+def _unit(metric: Metric) -> str:
+    if metric.share:
+        return "% of requests"
+    return {"x": "a ratio", "s": "seconds", "": "a count"}[metric.unit]
+
+
+def _meaning(metric: Metric) -> str:
+    """A metric's meaning as prose (the registry writes names as Markdown code)."""
+    return metric.meaning.replace("`", "")
+
+
+def _definitions(columns: Sequence[_Column]) -> list[tuple[str, str]]:
+    """What each column means, from the metrics registry: (heading, definition)."""
+    out = []
+    for column in columns:
+        metric = column.metric
+        named = "" if column.heading == metric.label else f"{metric.label}: "
+        out.append((column.heading, f"{named}{_meaning(metric)} ({_unit(metric)})"))
+    return out
+
+
+def _text_legend(columns: Sequence[_Column], width: int = 88) -> list[str]:
+    lines = ["", "Columns:"]
+    for heading, meaning in _definitions(columns):
+        lines.extend(
+            textwrap.wrap(
+                f"{heading}: {meaning}.",
+                width,
+                initial_indent="  ",
+                subsequent_indent="    ",
+            )
+        )
+    return lines
+
+
 def table(scenario: Scenario, results: Sequence[RunResult]) -> str:
-    """The comparison table printed by the CLI."""
+    """The comparison table printed by the CLI, with a legend of its columns."""
     columns = OCC_TABLE if scenario.occ is not None else TABLE
     header = ["strategy", *(column.heading for column in columns)]
-    return "\n".join(_grid(header, _rows(scenario, results, columns), names=True))
+    lines = _grid(header, _rows(scenario, results, columns), names=True)
+    return "\n".join(lines + _text_legend(columns))
+
+
+# -- results.json and series.csv ------------------------------------------------------------
+
+_ORDER = (
+    Names.REQUESTS,
+    Names.SUCCESSES,
+    Names.ERRORS,
+    Names.GOODPUT,
+    Names.STALE,
+    Names.ATTEMPTS,
+    Names.BREAKER_OPEN,
+    *(Names.latency(q) for q in Names.LATENCY_QUANTILES),
+)
+
+
+def _series_keys(result: RunResult) -> list[str]:
+    """The per-second series of a run that the documents give, in a reading order."""
+    keys = [k for k in result.series if "/" not in k]  # "/": a report's bucketed copy
+
+    def rank(key: str) -> tuple[int, str]:
+        return (_ORDER.index(key) if key in _ORDER else len(_ORDER), key)
+
+    return sorted(keys, key=rank)
+
+
+def _number(value: float) -> float | int | None:
+    if not math.isfinite(value):
+        return None
+    if value == int(value) and abs(value) < 2**53:
+        return int(value)
+    return float(f"{value:.6g}")
+
+
+def _time_series(scenario: Scenario, results: Sequence[RunResult]) -> dict[str, Any]:
+    seconds = math.ceil(scenario.duration)
+    dns_capacity = [scenario.dns.capacity] * seconds
+    strategies: dict[str, list[dict[str, Any]]] = {}
+    for result in results:
+        entries = []
+        for key in _series_keys(result):
+            found = exported(key)
+            values = [_number(v) for v in result.series[key][:seconds]]
+            values += [None] * (seconds - len(values))  # a series that ends early
+            entries.append(_entry(found, values))
+        dns = Exported(CAPACITY_NAME, {"dependency": Names.DNS}, "1/s")
+        entries.append(_entry(dns, [_number(v) for v in dns_capacity]))
+        strategies[result.strategy] = entries
+    return {
+        "step_s": 1,
+        "seconds": seconds,
+        "note": (
+            "value i covers second i of the run (from i to i+1 s); requests and their "
+            "outcomes count in the second the request arrived; null: no value that second"
+        ),
+        "strategies": strategies,
+    }
+
+
+def _entry(found: Exported, values: list[float | int | None]) -> dict[str, Any]:
+    return {
+        "name": found.name,
+        "attributes": found.attributes,
+        "unit": found.unit,
+        "values": values,
+    }
 
 
 def results_document(
     scenario: Scenario, strategies: dict[str, StrategySpec], results: Sequence[RunResult]
 ) -> dict[str, Any]:
-    """What ``results.json`` holds: the scenario, and per strategy its summary."""
+    """What ``results.json`` holds: the scenario, per strategy its summary, and (for a
+    run against regions) ``series``: every charted series per second, named as the
+    library's instrumentation names them (``stormproof._metric_names``)."""
     window = scenario.trigger_window
-    return {
+    document: dict[str, Any] = {
         "scenario": scenario.name,
         "title": scenario.title,
         "duration_s": scenario.duration,
         "seed": results[0].seed if results else scenario.seed,
         "trigger": None if window is None else {"start_s": window[0], "end_s": window[1]},
+        "triggers": [
+            {"kind": t.kind, **_trigger_fields(t), "start_s": t.start, "end_s": t.end}
+            for t in scenario.triggers
+        ],
         "strategies": {
             result.strategy: {
                 "summary": strategies[result.strategy].summary,
@@ -165,13 +261,39 @@ def results_document(
             for result in results
         },
     }
+    if scenario.occ is None:
+        document["series"] = _time_series(scenario, results)
+    return document
+
+
+def _trigger_fields(trigger: Trigger) -> dict[str, Any]:
+    return {
+        name: getattr(trigger, name)
+        for name in options_of(type(trigger))
+        if name not in ("start", "end")
+    }
 
 
 def write_json(document: dict[str, Any], path: str) -> None:
     """Write a results document (``results_document``, ``sweep_document``) to ``path``
-    as JSON, indented, with numbers that JSON can hold."""
+    as JSON, indented, with numbers that JSON can hold (each series' values on one
+    line)."""
+    lists: list[str] = []
+
+    def compact(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "values" in node and "name" in node and isinstance(node["values"], list):
+                lists.append(json.dumps(node["values"], separators=(",", ":"), allow_nan=False))
+                return {**node, "values": f"\0{len(lists) - 1}"}
+            return {key: compact(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [compact(value) for value in node]
+        return node
+
+    text = json.dumps(compact(document), indent=2, allow_nan=False, default=_finite)
+    text = re.sub(r'"\\u0000(\d+)"', lambda m: lists[int(m.group(1))], text)
     with open(path, "w", encoding="utf-8") as handle:
-        json.dump(document, handle, indent=2, allow_nan=False, default=_finite)
+        handle.write(text)
         handle.write("\n")
 
 
@@ -179,197 +301,113 @@ def _finite(value: object) -> object:  # pragma: no cover - json calls it for od
     return str(value)
 
 
-# -- plots ------------------------------------------------------------------------------------
+def _column_name(strategy: str, entry: dict[str, Any]) -> str:
+    attributes = ",".join(f"{k}={v}" for k, v in entry["attributes"].items())
+    return f"{strategy}/{entry['name']}" + (f"{{{attributes}}}" if attributes else "")
 
 
-def _buckets(values: Sequence[float], size: int) -> list[float]:
-    return [
-        sum(values[i : i + size]) / len(values[i : i + size]) for i in range(0, len(values), size)
-    ]
+def write_csv(document: dict[str, Any], path: str) -> None:
+    """Write a results document's data as CSV to ``path`` (``series.csv``). A run's: a
+    row per second (``time_s``, its start) and a column per series, headed
+    ``strategy/name{attribute=value,...}`` (the names of ``results.json``'s
+    ``series``). A sweep's: a row per strategy and value, a column per metric. A
+    contention run's: a row per strategy, a column per metric. Empty cell: no value."""
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        if "series" in document:
+            series = document["series"]
+            columns = [
+                (_column_name(strategy, entry), entry["values"])
+                for strategy, entries in series["strategies"].items()
+                for entry in entries
+            ]
+            writer.writerow(["time_s", *(name for name, _ in columns)])
+            for second in range(series["seconds"]):
+                writer.writerow([second, *(_cell(values[second]) for _, values in columns)])
+            return
+        strategies = document["strategies"]
+        if "sweep" in document:
+            names = _scalar_keys(p for s in strategies.values() for p in s["points"])
+            writer.writerow(["strategy", document["sweep"]["parameter"], *names])
+            for strategy, found in strategies.items():
+                for point in found["points"]:
+                    writer.writerow(
+                        [strategy, point["value"], *(_cell(point.get(n)) for n in names)]
+                    )
+            return
+        names = _scalar_keys(strategies.values())
+        writer.writerow(["strategy", *names])
+        for strategy, found in strategies.items():
+            writer.writerow([strategy, *(_cell(found.get(n)) for n in names)])
 
 
-def _share(part: Sequence[float], whole: Sequence[float], size: int) -> list[float | None]:
-    out: list[float | None] = []
-    for i in range(0, len(whole), size):
-        total = sum(whole[i : i + size])
-        out.append(sum(part[i : i + size]) / total if total else None)
-    return out
+def _scalar_keys(rows: Any) -> list[str]:
+    names: list[str] = []
+    for row in rows:
+        for key, value in row.items():
+            wanted = value is None or isinstance(value, (int, float))
+            if wanted and key not in names and key not in ("value", "summary"):
+                names.append(key)
+    return names
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+# -- the HTML report -----------------------------------------------------------------------
+
+
+def _when(seconds: float) -> str:
+    """A time into the run, in words: "10 min", "1 min 10 s", "45 s"."""
+    if seconds < 60:
+        return f"{seconds:g} s"
+    minutes, rest = divmod(seconds, 60)
+    return f"{minutes:.0f} min" + (f" {rest:.3g} s" if rest else "")
+
+
+def _trigger_text(trigger: Trigger) -> str:
+    fields = ", ".join(f"{k} {v}" for k, v in _trigger_fields(trigger).items())
+    return f"{trigger.kind}" + (f" ({fields})" if fields else "")
 
 
 @dataclass(frozen=True)
-class Axis:
-    """A chart's x axis (``line_chart``): where its points sit along x, the range
-    shown, the labelled ticks, and whether points get markers."""
+class _Time:
+    """The x axis of a run's charts: per ``step`` seconds, in minutes for long runs."""
 
-    positions: Sequence[float]
-    low: float
-    high: float
-    ticks: Sequence[tuple[float, str]]
-    markers: bool = False
+    seconds: int
+    step: int
 
+    @property
+    def minutes(self) -> bool:
+        return self.step > 1
 
-def _time_axis(points: int, step: float) -> Axis:
-    end = points * step
-    return Axis(
-        [(i + 0.5) * step for i in range(points)],
-        0.0,
-        end,
-        [(end * i / 6, f"{end * i / 6 / 60:.0f} min") for i in range(7)],
-    )
+    def x(self, seconds: float) -> float:
+        return seconds / 60 if self.minutes else seconds
 
+    def axis(self) -> Axis:
+        points = math.ceil(self.seconds / self.step)
+        positions = [self.x(min(self.seconds, (i + 0.5) * self.step)) for i in range(points)]
+        title = "time into the run (minutes)" if self.minutes else "time into the run (s)"
+        return Axis(positions, title, 0.0, self.x(self.seconds), markers=False)
 
-def _value_axis(values: Sequence[float]) -> Axis:
-    stride = max(1, math.ceil(len(values) / 12))
-    return Axis(
-        list(values),
-        min(values),
-        max(values),
-        [(v, _tick(v)) for v in values[::stride]],
-        markers=len(values) <= 40,
-    )
+    def buckets(self, values: Sequence[float], how: Callable[[list[float]], float]) -> list[float]:
+        cut = list(values[: self.seconds])
+        return [how(cut[i : i + self.step]) for i in range(0, len(cut), self.step)]
 
+    def mean(self, values: Sequence[float]) -> list[float]:
+        return self.buckets(values, lambda b: sum(b) / len(b))
 
-_DASHED = ' stroke-dasharray="5 4"'
+    def share(self, part: Sequence[float], whole: Sequence[float]) -> list[float | None]:
+        out: list[float | None] = []
+        for i in range(0, self.seconds, self.step):
+            total = sum(whole[i : min(i + self.step, self.seconds)])
+            out.append(sum(part[i : min(i + self.step, self.seconds)]) / total if total else None)
+        return out
 
-
-def line_chart(
-    title: str,
-    lines: dict[str, Sequence[float | None]],
-    axis: Axis,
-    y_label: str,
-    *,
-    colors: dict[str, str],
-    shade: tuple[float, float] | None = None,
-    y_max: float | None = None,
-    reference: tuple[float, str] | None = None,
-    percent: bool = False,
-    log: bool = False,
-    dashed: Collection[str] = (),
-) -> str:
-    """An SVG line chart, as the Lab's reports draw them: a line per name in ``lines``
-    (its values at ``axis.positions``; None leaves a gap) in ``colors[name]``, dashed
-    for the names in ``dashed``; ``shade`` (an x range) drawn behind, ``reference`` (a
-    value and its label) as a horizontal line; the y axis from 0 to ``y_max`` (default:
-    a round number above the data), in percent or on a log scale."""
-    width, height = 860, 260
-    left, right, top, bottom = 60, 20, 30, 40
-    plot_w, plot_h = width - left - right, height - top - bottom
-    span = axis.high - axis.low
-    values = [v for series in lines.values() for v in series if v is not None]
-    top_value = max([*values, reference[0] if reference else 0.0, 1e-9])
-    if y_max is None:
-        y_max = _nice(top_value * 1.05)
-    y_min = 0.0
-    if log:
-        positive = [v for v in values if v > 0]
-        y_min = 10.0 ** math.floor(math.log10(min(positive))) if positive else 1.0
-        y_max = max(10.0 ** math.ceil(math.log10(top_value)), y_min * 10)
-        low_log, high_log = math.log10(y_min), math.log10(y_max)
-
-    def x(t: float) -> float:
-        return left + plot_w * (t - axis.low) / span if span else left + plot_w / 2
-
-    def y(v: float) -> float:
-        if log:
-            share = (math.log10(min(max(v, y_min), y_max)) - low_log) / (high_log - low_log)
-        else:
-            share = min(v, y_max) / y_max
-        return top + plot_h * (1 - share)
-
-    out = [
-        f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-        f'role="img" aria-label="{html.escape(title)}">',
-        f'<text x="{left}" y="18" class="title">{html.escape(title)}</text>',
-    ]
-    if shade is not None:
-        out.append(
-            f'<rect x="{x(shade[0]):.1f}" y="{top}" width="{x(shade[1]) - x(shade[0]):.1f}"'
-            f' height="{plot_h}" class="trigger"/>'
-        )
-    if log:
-        grid = [y_min * 10**i for i in range(round(high_log - low_log) + 1)]
-    else:
-        grid = [y_max * i / 4 for i in range(5)]
-    for value in grid:
-        label = f"{100 * value:.0f}%" if percent else _tick(value)
-        out.append(
-            f'<line x1="{left}" x2="{width - right}" y1="{y(value):.1f}" '
-            f'y2="{y(value):.1f}" class="grid"/>\n'
-            f'<text x="{left - 6}" y="{y(value) + 4:.1f}" class="tick" '
-            f'text-anchor="end">{label}</text>'
-        )
-    for t, label in axis.ticks:
-        out.append(
-            f'<text x="{x(t):.1f}" y="{height - bottom + 16}" class="tick" '
-            f'text-anchor="middle">{html.escape(label)}</text>'
-        )
-    out.append(
-        f'<text x="14" y="{top + plot_h / 2}" class="tick" transform="rotate(-90 14 '
-        f'{top + plot_h / 2})" text-anchor="middle">{html.escape(y_label)}</text>'
-    )
-    if reference is not None:
-        out.append(
-            f'<line x1="{left}" x2="{width - right}" y1="{y(reference[0]):.1f}" '
-            f'y2="{y(reference[0]):.1f}" class="reference"/>'
-        )
-        out.append(
-            f'<text x="{width - right - 4}" y="{y(reference[0]) - 4:.1f}" class="tick" '
-            f'text-anchor="end">{html.escape(reference[1])}</text>'
-        )
-    for name, series in lines.items():
-        path: list[str] = []
-        dots: list[str] = []
-        pen_up = True
-        for t, v in zip(axis.positions, series, strict=False):
-            if v is None:
-                pen_up = True
-                continue
-            path.append(f"{'M' if pen_up else 'L'}{x(t):.1f},{y(v):.1f}")
-            if axis.markers:
-                dots.append(f'<circle cx="{x(t):.1f}" cy="{y(v):.1f}" r="2.5"/>')
-            pen_up = False
-        if path:
-            out.append(
-                f'<path d="{" ".join(path)}" stroke="{colors[name]}"'
-                f'{_DASHED if name in dashed else ""} class="line">'
-                f"<title>{html.escape(name)}</title></path>"
-            )
-        if dots:
-            out.append(f'<g fill="{colors[name]}">{"".join(dots)}</g>')
-    out.append("</svg>")
-    return "\n".join(out)
-
-
-def _nice(value: float) -> float:
-    exponent = math.floor(math.log10(value)) if value > 0 else 0
-    base = 10.0**exponent
-    for multiple in (1.0, 2.0, 2.5, 5.0, 10.0):
-        if value <= multiple * base:
-            return multiple * base
-    return 10.0 * base  # pragma: no cover
-
-
-def _tick(value: float) -> str:
-    return f"{value:.3g}" if value < 1000 else f"{value / 1000:.3g}k"
-
-
-REPORT_CSS = """
-body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 920px; color: #222; }
-h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 2em; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 13px; }
-th, td { padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
-svg { display: block; margin: 0.5em 0 1.5em; }
-svg .title { font-weight: 600; font-size: 13px; }
-svg .tick { font-size: 11px; fill: #555; }
-svg .grid { stroke: #eee; } svg .reference { stroke: #333; stroke-dasharray: 5 4; }
-svg .trigger { fill: #fbe3e3; } svg .line { fill: none; stroke-width: 1.6; }
-.legend span { display: inline-block; margin-right: 1.2em; }
-.legend i, td i { display: inline-block; width: 14px; height: 3px; vertical-align: middle;
-            margin-right: 5px; }
-.note { color: #555; }
-"""
-"""The style sheet of the Lab's HTML pages and of ``line_chart``'s SVG classes."""
+    @property
+    def per(self) -> str:
+        return "per second" if self.step == 1 else f"per {self.step} s"
 
 
 def html_report(
@@ -379,114 +417,213 @@ def html_report(
     *,
     sections: Sequence[str] = (),
 ) -> str:
-    """A self-contained HTML report: the table, ``sections`` (HTML: the robustness
-    tables, ``robustness_html``), and one plot per metric over time."""
+    """A self-contained HTML report: the table and its legend, the strategies, the
+    triggers, and charts over time (Plotly, embedded): offered load against capacity
+    at each region, goodput, latency (p50, p99), errors, stale answers, attempts,
+    open breakers and DNS queries. ``sections``: HTML put after the
+    table (the robustness tables, ``robustness_html``). Raises ``PlottingUnavailable``
+    without Plotly."""
     if scenario.occ is not None:
         return _occ_html(scenario, strategies, results)
-    colors = _colors([r.strategy for r in results])
-    size = 10 if scenario.duration > 600 else 1
-    seconds = math.ceil(scenario.duration)
-    results = [
-        RunResult(
-            r.scenario,
-            r.strategy,
-            r.seed,
-            r.summary,
-            {name: values[:seconds] for name, values in r.series.items()},
-            r.cpu_seconds,
+    names = [r.strategy for r in results]
+    styles = styles_for(names)
+    time = _Time(math.ceil(scenario.duration), chart_step(scenario.duration))
+    axis = time.axis()
+    bands = [
+        Band(
+            time.x(t.start),
+            time.x(t.end),
+            f"T{i} {t.kind}",
+            f"T{i}",
         )
-        for r in results
+        for i, t in enumerate(scenario.triggers, 1)
     ]
-    shade = scenario.trigger_window
     charts: list[str] = []
-    requests = Names.REQUESTS
+    left_out: list[str] = []
+    per = time.per
 
     def chart(
-        title: str, lines: dict[str, Sequence[float | None]], y_label: str, **options: Any
+        title: str, note: str, lines: Mapping[str, Sequence[float | None]], y: str, **o: Any
     ) -> None:
-        points = max((len(v) for v in lines.values()), default=1)
-        axis = _time_axis(points, size)
-        charts.append(
-            line_chart(title, lines, axis, y_label, colors=colors, shade=shade, **options)
-        )
+        charts.append(line_chart(title, lines, axis, y, styles=styles, note=note, bands=bands, **o))
 
-    def per_second(title: str, name: str, y_label: str, **options: Any) -> None:
-        chart(
-            title, {r.strategy: _buckets(r.series[name], size) for r in results}, y_label, **options
-        )
+    first = results[0]
 
-    def share(title: str, name: str, y_label: str) -> None:
-        lines: dict[str, Sequence[float | None]] = {
-            r.strategy: _share(r.series[name], r.series[requests], size) for r in results
-        }
-        chart(title, lines, y_label, y_max=1.0, percent=True)
+    def load(title: str, name: str, capacity: Sequence[float], unit: str) -> None:
+        """Offered load at a dependency against its capacity: per second, or the busiest
+        second of each bucket (as the table's peak load), and the lowest capacity."""
+        if time.step == 1:
+            note = f"{unit} arriving there per second"
+            lines = {r.strategy: time.mean(r.series[name]) for r in results}
+        else:
+            note = (
+                f"the busiest second in each {time.step} s, as the table's peak load counts "
+                "one-second buckets"
+            )
+            lines = {r.strategy: time.buckets(r.series[name], max) for r in results}
+        lowest = time.buckets(capacity, min)
+        peak = max((v for line in lines.values() for v in line), default=0.0)
+        references = []
+        if peak >= 0.2 * min(lowest, default=0.0):
+            references.append(Reference("capacity", lowest))
+            note += "; the capacity in force" + ("" if time.step == 1 else " (its lowest)")
+        else:
+            note += f"; its capacity, {max(capacity):,.0f}/s, is far above (not drawn)"
+        chart(title, note, lines, f"{unit}/s", references=references)
 
     for region in scenario.regions:
-        capacity = region.capacity_rps
-        per_second(
-            f"Offered load at {region.name} (requests/s) vs capacity",
+        capacity = first.series.get(Names.capacity(region.name))
+        if capacity is None:  # pragma: no cover - every run records it
+            capacity = [region.capacity_rps] * time.seconds
+        load(
+            f"Offered load at {region.name} vs its capacity",
             Names.offered(region.name),
-            "requests/s",
-            reference=(capacity, f"capacity {capacity:.0f}/s"),
+            capacity,
+            "requests",
         )
-    share("Goodput: share of requests answered within the deadline", Names.GOODPUT, "goodput")
-    per_second("User-visible errors (per second)", Names.ERRORS, "errors/s")
-    share("Stale share: requests answered from stale cache", Names.STALE, "stale")
-    per_second(
-        "Attempts per second (all regions, DNS failures included)", Names.ATTEMPTS, "attempts/s"
-    )
-    per_second(
-        "Breaker state: share of app instances whose primary-region breaker is open",
-        Names.BREAKER_OPEN,
-        "open",
-        y_max=1.0,
+    requests = Names.REQUESTS
+    chart(
+        "Goodput: the share of requests answered within the deadline",
+        f"{per}, by the second requests arrived",
+        {r.strategy: time.share(r.series[Names.GOODPUT], r.series[requests]) for r in results},
+        "goodput",
         percent=True,
+        y_max=1.0,
     )
-    per_second("DNS queries per second", Names.offered(Names.DNS), "queries/s")
-
-    trigger = ""
-    if shade is not None:
-        trigger = (
-            f"<p class='note'>Shaded: the trigger, from {shade[0] / 60:g} to "
-            f"{shade[1] / 60:g} minutes.</p>"
+    for q, label in ((0.5, "p50"), (0.99, "p99")):
+        key = Names.latency(q, time.step)
+        chart(
+            f"Latency {label} of answered requests",
+            f"the {label} of the time to an answer (fresh or stale; errors left out) of the "
+            f"requests arriving in each {'second' if time.step == 1 else f'{time.step} s'}; "
+            "log scale",
+            {r.strategy: r.series.get(key, []) for r in results},
+            "seconds",
+            log=True,
         )
-    names = [r.strategy for r in results]
-    return _page(
-        scenario,
-        f"""<p class="note">Scenario <code>{html.escape(scenario.name)}</code>,
-seed {results[0].seed}, {scenario.duration / 60:g} simulated minutes, {scenario.clients.describe()},
-caller's deadline {scenario.clients.deadline:g} s.</p>
-{_html_table(scenario, results, REPORT_TABLE, colors)}
-<p class="note">{_glossary(REPORT_TABLE)}</p>
-{"".join(sections)}
-{_legend(names, colors, strategies)}
-{trigger}
-{"".join(charts)}""",
+    chart(
+        "User-visible errors",
+        f"requests that ended in an error, mean {per}, by the second they arrived",
+        {r.strategy: time.mean(r.series[Names.ERRORS]) for r in results},
+        "errors/s",
     )
+    if any(sum(r.series[Names.STALE]) for r in results):
+        chart(
+            "Stale share: requests answered from a stale cache entry",
+            f"{per}, by the second requests arrived",
+            {r.strategy: time.share(r.series[Names.STALE], r.series[requests]) for r in results},
+            "stale",
+            percent=True,
+            y_max=1.0,
+        )
+    else:
+        left_out.append("stale answers (no strategy answered from a stale cache entry)")
+    chart(
+        "Attempts (all regions; attempts whose name did not resolve included)",
+        f"mean {per}",
+        {r.strategy: time.mean(r.series[Names.ATTEMPTS]) for r in results},
+        "attempts/s",
+    )
+    if any(sum(r.series[Names.BREAKER_OPEN]) for r in results):
+        chart(
+            "Open breakers: the share of app instances whose primary-region breaker is open",
+            f"sampled in the middle of each second, mean {per}",
+            {r.strategy: time.mean(r.series[Names.BREAKER_OPEN]) for r in results},
+            "open",
+            percent=True,
+            y_max=1.0,
+        )
+    else:
+        left_out.append("open breakers (no strategy's breaker opened)")
+    load(
+        "DNS queries at the resolver vs its capacity",
+        Names.offered(Names.DNS),
+        [scenario.dns.capacity] * time.seconds,
+        "queries",
+    )
+    body = f"""{_head(scenario)}
+<p class="note">Scenario <code>{html.escape(scenario.name)}</code>, seed {results[0].seed},
+{_when(scenario.duration)} simulated, {html.escape(scenario.clients.describe())}, caller's
+deadline {scenario.clients.deadline:g} s.</p>
+{_html_table(scenario, results, REPORT_TABLE, styles)}
+{_html_legend(REPORT_TABLE)}
+{"".join(sections)}
+<h2>Strategies</h2>
+{_strategy_list(names, styles, strategies)}
+{_triggers_html(scenario)}
+<h2>Over time</h2>
+<p class="note">{_over_time(time, left_out)}</p>
+{"".join(charts)}"""
+    return html_page(f"stormproof: {scenario.title or scenario.name}", body)
+
+
+def _triggers_html(scenario: Scenario) -> str:
+    triggers = "".join(
+        f"<li><b>T{i}</b>: {html.escape(_trigger_text(t))}, from {_when(t.start)} to "
+        f"{_when(t.end)} ({t.start:g} s to {t.end:g} s)</li>"
+        for i, t in enumerate(scenario.triggers, 1)
+    )
+    return f"<h2>Triggers</h2><ul>{triggers}</ul>" if triggers else "<p>No triggers.</p>"
+
+
+def _over_time(time: _Time, left_out: Sequence[str]) -> str:
+    """The note above a run's charts: what a point is, how to read them, what is left
+    out and why."""
+    bucket = (
+        "Each point is one second."
+        if time.step == 1
+        else f"Each point is a {time.step}-second bucket (the run lasts over "
+        f"{_when(LONG_RUN)}): rates are the bucket's mean unless the chart says otherwise."
+    )
+    omitted = f" Left out: {'; '.join(html.escape(x) for x in left_out)}." if left_out else ""
+    return (
+        f"{bucket} Shaded bands: the triggers. Click a name in a chart's legend to hide its "
+        "line; hover to read every line's value; drag to zoom, double-click to zoom out. "
+        "<code>results.json</code> and <code>series.csv</code> hold every charted series "
+        f"per second.{omitted}"
+    )
+
+
+def _head(scenario: Scenario) -> str:
+    name = html.escape(scenario.title or scenario.name)
+    return f"<h1>{name}</h1>\n<p>{html.escape(scenario.description.strip())}</p>"
 
 
 def _html_table(
     scenario: Scenario,
     results: Sequence[RunResult],
     columns: Sequence[_Column],
-    colors: dict[str, str],
+    styles: dict[str, Style],
 ) -> str:
     headings = ("strategy", *(column.heading for column in columns))
-    head = "".join(f"<th>{html.escape(heading)}</th>" for heading in headings)
+    head = "".join(f'<th scope="col">{html.escape(heading)}</th>' for heading in headings)
     body = "".join(
-        f'<tr><td><i style="background:{colors[row[0]]}"></i> {html.escape(row[0])}</td>'
+        f"<tr><td>{swatch(styles[row[0]])}{html.escape(row[0])}</td>"
         + "".join(f"<td>{html.escape(cell)}</td>" for cell in row[1:])
         + "</tr>"
         for row in _rows(scenario, results, columns)
     )
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return f'<div class="scroll"><table><tr>{head}</tr>{body}</table></div>'
 
 
-def _glossary(columns: Sequence[_Column]) -> str:
-    """What each column's metric means, for the note under a table."""
-    return " ".join(
-        html.escape(f"{c.heading[0].upper()}{c.heading[1:]}: {c.metric.meaning}.") for c in columns
+def _html_legend(columns: Sequence[_Column]) -> str:
+    """What each column means (the metrics registry's words), under a table."""
+    items = "".join(
+        f"<dt>{html.escape(heading)}</dt><dd>{html.escape(meaning)}.</dd>"
+        for heading, meaning in _definitions(columns)
     )
+    return f'<dl class="legend">{items}</dl>'
+
+
+def _strategy_list(
+    names: Sequence[str], styles: dict[str, Style], strategies: dict[str, StrategySpec]
+) -> str:
+    items = "".join(
+        f"<li>{swatch(styles[name])}<b>{html.escape(name)}</b>: "
+        f"{html.escape(strategies[name].summary)}</li>"
+        for name in names
+    )
+    return f'<ul class="strategies">{items}</ul>'
 
 
 # -- sweeps -------------------------------------------------------------------------------
@@ -505,6 +642,10 @@ def _grid(
         return "  ".join(cells)
 
     return [line(header), "  ".join("-" * w for w in widths), *(line(row) for row in rows)]
+
+
+def _tick(value: float) -> str:
+    return f"{value:.3g}" if value < 1000 else f"{value / 1000:.3g}k"
 
 
 def _sweep_rows(
@@ -566,11 +707,17 @@ def sweep_document(
 def sweep_html(
     scenario: Scenario, strategies: dict[str, StrategySpec], results: Sequence[SweepResult]
 ) -> str:
-    """A self-contained HTML report of a sweep: a chart and a table per metric."""
+    """A self-contained HTML report of a sweep: a chart and a table per metric (Plotly,
+    embedded). Raises ``PlottingUnavailable`` without Plotly."""
     sweep = scenario.sweep
     assert sweep is not None
-    colors = _colors([r.strategy for r in results])
-    axis = _value_axis(sweep.values)
+    names = [r.strategy for r in results]
+    styles = styles_for(names)
+    values = list(sweep.values)
+    positive_x = all(v > 0 for v in values)
+    log_x = positive_x and max(values) / min(values) > 100
+    axis = Axis(values, sweep.parameter, log=log_x, markers=True)
+    runs = "1 run" if sweep.repeat == 1 else f"the mean of {sweep.repeat} runs"
     sections = []
     for name in sweep.metrics:
         metric = METRICS[name]
@@ -581,17 +728,18 @@ def sweep_html(
         positive = [v for series in lines.values() for v in series if v is not None and v > 0]
         log = not share and bool(positive) and max(positive) / min(positive) > 50
         chart = line_chart(
-            f"{title} by {sweep.parameter}" + (" (log scale)" if log else ""),
+            f"{title} by {sweep.parameter}",
             lines,
             axis,
-            name,
-            colors=colors,
+            _y_label(metric),
+            styles=styles,
+            note=f"each point {runs}" + ("; log scale" if log else ""),
             y_max=1.0 if share else None,
             percent=share,
             log=log,
         )
         head = "".join(
-            f'<th><i style="background:{colors[r.strategy]}"></i> {html.escape(r.strategy)}</th>'
+            f'<th scope="col">{swatch(styles[r.strategy])}{html.escape(r.strategy)}</th>'
             for r in results
         )
         body = "".join(
@@ -599,59 +747,50 @@ def sweep_html(
             for row in _sweep_rows(scenario, results, metric)
         )
         sections.append(
-            f"<h2>{html.escape(title)}</h2>\n{chart}\n<table><tr><th>"
-            f"{html.escape(sweep.parameter)}</th>{head}</tr>{body}</table>"
+            f"<h2>{html.escape(title)}</h2>\n<p class='note'>{html.escape(_meaning(metric))} "
+            f"({_unit(metric)}).</p>\n{chart}\n<div class='scroll'><table><tr><th scope='col'>"
+            f"{html.escape(sweep.parameter)}</th>{head}</tr>{body}</table></div>"
         )
-    names = [r.strategy for r in results]
-    return _page(
-        scenario,
-        f"""<p class="note">Scenario <code>{html.escape(scenario.name)}</code>:
-{len(sweep.values)} values of <code>{html.escape(sweep.parameter)}</code>, each the mean
-of {sweep.repeat} runs (seeds {results[0].seed if results else scenario.seed} onward, the
-same for every strategy).</p>
-{_legend(names, colors, strategies)}
-{"".join(sections)}""",
-    )
+    body = f"""{_head(scenario)}
+<p class="note">Scenario <code>{html.escape(scenario.name)}</code>:
+{len(sweep.values)} values of <code>{html.escape(sweep.parameter)}</code>, each
+{"one run" if sweep.repeat == 1 else f"the mean of {sweep.repeat} runs"} (seeds
+{results[0].seed if results else scenario.seed} onward, the same for every strategy).</p>
+<h2>Strategies</h2>
+{_strategy_list(names, styles, strategies)}
+{"".join(sections)}"""
+    return html_page(f"stormproof: {scenario.title or scenario.name}", body)
+
+
+def _y_label(metric: Metric) -> str:
+    return f"{metric.label} ({metric.unit})" if metric.unit and not metric.share else metric.label
 
 
 def _occ_html(
     scenario: Scenario, strategies: dict[str, StrategySpec], results: Sequence[RunResult]
 ) -> str:
-    """A contention run has no time series: the report is its table."""
+    """A contention run has no time series: its table, and a bar chart of the work and
+    of the time until the last client is done."""
     assert scenario.occ is not None
-    colors = _colors([r.strategy for r in results])
     names = [r.strategy for r in results]
-    return _page(
-        scenario,
-        f"""<p class="note">Scenario <code>{html.escape(scenario.name)}</code>,
+    styles = styles_for(names)
+    charts = "".join(
+        bar_chart(
+            metric.title,
+            {r.strategy: r.summary.get(metric.name) for r in results},
+            _y_label(metric),
+            styles=styles,
+            note=f"{_meaning(metric)}; lower is better",
+        )
+        for metric in (CALLS, COMPLETION)
+    )
+    body = f"""{_head(scenario)}
+<p class="note">Scenario <code>{html.escape(scenario.name)}</code>,
 seed {results[0].seed}: {scenario.occ.clients} clients contending for one row. Add a
 <code>[sweep]</code> table to plot the metrics against the number of clients.</p>
-{_html_table(scenario, results, OCC_TABLE, colors)}
-<p class="note">{_glossary(OCC_TABLE)}</p>
-{_legend(names, colors, strategies)}""",
-    )
-
-
-def _legend(
-    names: Sequence[str], colors: dict[str, str], strategies: dict[str, StrategySpec]
-) -> str:
-    spans = " ".join(
-        f'<span><i style="background:{colors[name]}"></i>{html.escape(name)}: '
-        f"{html.escape(strategies[name].summary)}</span><br>"
-        for name in names
-    )
-    return f'<div class="legend">{spans}</div>'
-
-
-def _page(scenario: Scenario, body: str) -> str:
-    """A self-contained HTML page: the scenario's title and description, then ``body``."""
-    name = html.escape(scenario.title or scenario.name)
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>stormproof: {name}</title>
-<style>{REPORT_CSS}</style></head><body>
-<h1>{name}</h1>
-<p>{html.escape(scenario.description.strip())}</p>
-{body}
-</body></html>
-"""
+{_html_table(scenario, results, OCC_TABLE, styles)}
+{_html_legend(OCC_TABLE)}
+<h2>Strategies</h2>
+{_strategy_list(names, styles, strategies)}
+{charts}"""
+    return html_page(f"stormproof: {scenario.title or scenario.name}", body)

@@ -34,7 +34,7 @@ from ._metrics import (
 from ._occ import run_occ
 from ._result import RunResult
 from ._scenario import Scenario
-from ._series import Names, Series
+from ._series import Names, Series, chart_step
 from ._service import Service
 from ._strategies import STALE, Client, build_client
 from ._strategy_spec import StrategySpec
@@ -59,6 +59,8 @@ class _Recorder:
         self.stale = series.counter(Names.STALE)
         self.errors = series.counter(Names.ERRORS)
         self.latencies = array("d")
+        self.answered_at = array("l")  # the arrival second of each answered request
+        self.answered_latency = array("d")  # and its latency
 
     def request(self, client: Client, op: str, key: int) -> Generator[Any, Any, None]:
         """A request as a process that ends when its outcome is recorded (closed-loop
@@ -76,6 +78,8 @@ class _Recorder:
         self.latencies.append(latency)
         if outcome is None or outcome is STALE:
             self.successes[second] += 1
+            self.answered_at.append(second)
+            self.answered_latency.append(latency)
             if outcome is STALE:
                 self.stale[second] += 1
             if latency <= self.deadline:
@@ -173,11 +177,17 @@ def _run(
         trigger.schedule(world)
 
     breaker_open = series.counter(Names.BREAKER_OPEN)
+    capacities = [
+        (series.counter(Names.capacity(spec.name)), spec.capacity_rps, region.service)
+        for spec, region in zip(scenario.regions, regions, strict=True)
+    ]
 
     def gauge(_: object) -> None:
         open_count = sum(1 for client in clients if client.breaker_open())
         series.add(breaker_open, sim.now, open_count / len(clients))
-        if sim.now + 1.0 < scenario.duration:
+        for counter, rps, service in capacities:
+            series.add(counter, sim.now, rps * service.capacity_factor)
+        if sim.now + 1.0 < math.ceil(scenario.duration):
             sim.after(1.0, gauge)
 
     sim.at(0.5, gauge)
@@ -192,6 +202,7 @@ def _run(
     sim.run(scenario.duration + DRAIN)
     world.close()
     summary = summarize(scenario, series, recorder.latencies)
+    _latency_series(series, recorder, chart_step(scenario.duration))
     return RunResult(
         scenario=scenario.name,
         strategy=strategy.name,
@@ -208,6 +219,31 @@ def _quantile(ordered: list[float], q: float) -> float | None:
         return None
     index = min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))
     return ordered[index]
+
+
+def _latency_series(series: Series, recorder: _Recorder, step: int) -> None:
+    """Record the quantiles of answered requests' latency (``Names.latency``) per second
+    and, if ``step`` is more than 1, per ``step`` seconds."""
+    seconds = series.seconds
+    groups: list[list[float]] = [[] for _ in range(seconds)]
+    for second, latency in zip(recorder.answered_at, recorder.answered_latency, strict=True):
+        groups[second].append(latency)
+    for group in groups:
+        group.sort()
+    nan = math.nan
+    for q in Names.LATENCY_QUANTILES:
+        values = [_quantile(group, q) for group in groups]
+        series.data[Names.latency(q)] = [nan if v is None else v for v in values]
+    if step == 1:
+        return
+    buckets: list[list[float]] = []
+    for start in range(0, seconds, step):
+        bucket = [v for group in groups[start : start + step] for v in group]
+        bucket.sort()
+        buckets.append(bucket)
+    for q in Names.LATENCY_QUANTILES:
+        values = [_quantile(bucket, q) for bucket in buckets]
+        series.data[Names.latency(q, step)] = [nan if v is None else v for v in values]
 
 
 def summarize(scenario: Scenario, series: Series, latencies: array[float]) -> dict[str, Any]:
