@@ -5,11 +5,12 @@ themselves when pasted into a scenario."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Generator
 from typing import Any
 
 import pytest
 
-from stormproof import Backoff, ConfigError
+from stormproof import Backoff, ConfigError, DeadlineExceeded
 from stormproof.classify import is_regional_failure
 from stormproof.cli import main
 from stormproof.options import (
@@ -23,13 +24,20 @@ from stormproof.options import (
     TokenBucketOptions,
 )
 from stormproof.sim import (
+    RunResult,
     ScenarioError,
+    Simulation,
     StrategySpec,
     builtin_strategies,
     parse_scenario,
+    run,
     strategy_file,
 )
+from stormproof.sim._dns import HostCache, Resolver
+from stormproof.sim._series import Series
+from stormproof.sim._service import Distribution, Service
 from stormproof.sim._strategy_spec import settable
+from stormproof.sim._world import Instance, Region, World
 
 SCENARIO = """\
 name = "tiny"
@@ -242,3 +250,118 @@ def test_the_strategies_command_lists_and_shows_them(capsys: pytest.CaptureFixtu
     err = capsys.readouterr().err
     assert "name must be a built-in strategy (naive, " in err
     assert "got 'nope'" in err
+
+
+# -- the caller's deadline ---------------------------------------------------------------------
+
+UNANSWERED = """\
+name = "unanswered"
+duration = 30
+
+[clients]
+instances = 2
+rate = 10
+deadline = 1.5
+attempt_timeout = 1.0
+
+[dns]
+ttl = 3600
+latency = {latency}
+
+[[regions]]
+name = "east"
+hostname = "db.east.test"
+capacity = 4
+service_time = {{ distribution = "constant", mean = 0.01 }}
+
+[[triggers]]
+kind = "partition"
+region = "east"
+start = 0
+end = 30
+
+[[strategy]]
+name = "mine"
+
+[strategy.retry]
+on = "all"
+attempts = 3
+deadline = {honours}
+backoff = {{ base = 0.0, cap = 0.0, jitter = "none" }}
+"""
+
+
+def unanswered(honours: bool, latency: float = 0.0) -> RunResult:
+    """Every attempt times out (a partition for the whole run): each request makes its
+    attempts back to back."""
+    text = UNANSWERED.format(honours=str(honours).lower(), latency=latency)
+    scenario = parse_scenario(text, "s.toml")
+    return run(scenario, scenario.custom["mine"])
+
+
+def test_a_strategy_that_honours_the_deadline_cuts_attempts_at_it() -> None:
+    # Attempts at 0 s (1 s timeout) and 1 s (the 0.5 s left); at 1.5 s no time is
+    # left: Retry makes no further attempt, and the request ends at its deadline.
+    summary = unanswered(honours=True).summary
+    assert summary["attempts"] == 2 * summary["requests"]
+    assert summary["p50_latency_s"] == pytest.approx(1.5, abs=1e-9)
+    assert summary["p99_latency_s"] == pytest.approx(1.5, abs=1e-9)
+    assert summary["success_rate"] == 0.0
+
+
+def test_a_strategy_that_does_not_honour_it_uses_the_full_timeout_every_time() -> None:
+    # Every attempt waits the whole 1 s attempt timeout, past the 1.5 s deadline too.
+    summary = unanswered(honours=False).summary
+    assert summary["attempts"] == 3 * summary["requests"]
+    assert summary["p50_latency_s"] == pytest.approx(3.0, abs=1e-9)
+    assert summary["p99_latency_s"] == pytest.approx(3.0, abs=1e-9)
+
+
+def test_no_attempt_is_sent_once_no_time_is_left() -> None:
+    # The name takes 1.6 s to resolve (the caches are empty at first): the attempts
+    # that resolve it find no time left once they have the address, and are not sent.
+    honoured = unanswered(honours=True, latency=1.6)
+    unsent = honoured.summary["attempts"] - sum(honoured.series["offered:east"])
+    early = sum(honoured.series["requests"][:2])  # those arriving before the answer
+    assert 0 < unsent <= early
+    ignored = unanswered(honours=False, latency=1.6)
+    assert sum(ignored.series["offered:east"]) == ignored.summary["attempts"]
+
+
+def test_an_attempt_with_no_time_left_ends_with_the_librarys_deadline_error() -> None:
+    sim = Simulation(1)
+    series = Series(10.0)
+    resolver = Resolver(sim, capacity=100, latency=0.5, series=series)
+    service = Service(
+        sim,
+        "east",
+        capacity=1,
+        service_time=Distribution("constant", 0.01),
+        queue=10,
+        slowdown=None,
+        drop_expired=False,
+        setup_time=0.0,
+        error_rate=0.0,
+        series=series,
+    )
+    instance = Instance(0, HostCache(sim, resolver, 60.0, 5.0), 1)
+    world = World(sim, series, resolver, [Region("east", "db.east.test", service)], [instance], 1.0)
+    route = instance.routes["east"]
+    outcomes: list[Any] = []
+
+    def attempt(deadline: float | None) -> Generator[Any, Any, None]:
+        outcomes.append((yield from route.attempt(deadline)))
+
+    sim.start(attempt(0.4))  # resolving takes 0.5 s: no time left then
+    sim.run(1.0)
+    sim.start(attempt(1.0))  # the deadline is now: not even counted
+    sim.start(attempt(1.005))  # 5 ms left: sent, and timed out at the deadline
+    sim.run(2.0)
+    first, second, third = outcomes
+    assert isinstance(first, DeadlineExceeded)
+    assert isinstance(second, DeadlineExceeded)
+    assert "db.east.test: the deadline has passed" in str(first)
+    assert isinstance(third, TimeoutError)
+    world.close()
+    assert sum(series.data["attempts"]) == 2
+    assert sum(series.data["offered:east"]) == 1

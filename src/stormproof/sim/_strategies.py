@@ -213,6 +213,8 @@ class ComposedClient:
             else {name: Bulkhead.from_options(spec.bulkhead.replace(clock=clock)) for name in names}
         )
         self._flights: dict[Hashable, Signal] = {}
+        self.honours = spec.honours_deadline
+        """Whether attempts end at the caller's deadline (see ``handle``)."""
         self._attempt_now = self.route.attempt_now
         # Nothing between the retry and the attempt: skip the per-region layer.
         self.bare = self.failover is None and not self.breakers and not self.bulkheads
@@ -229,11 +231,11 @@ class ComposedClient:
     # The methods below return the next generator instead of delegating to it, so a
     # request runs through as few generator frames as its strategy needs.
 
-    def _attempt_in(self, deadline: float, region: str) -> Generator[Any, Any, Outcome]:
+    def _attempt_in(self, deadline: float | None, region: str) -> Generator[Any, Any, Outcome]:
         """One attempt at ``region`` (the failover driver's operation)."""
         return self.routes[region].attempt(deadline)
 
-    def _call(self, deadline: float) -> Generator[Any, Any, Outcome]:
+    def _call(self, deadline: float | None) -> Generator[Any, Any, Outcome]:
         """One attempt: through failover over the regions, or behind the primary's
         breaker and bulkhead (if any)."""
         if self.failover is not None:
@@ -253,7 +255,7 @@ class ComposedClient:
             partial(self.route.attempt, deadline),
         )
 
-    def _origin(self, deadline: float) -> Generator[Any, Any, Outcome]:
+    def _origin(self, deadline: float | None) -> Generator[Any, Any, Outcome]:
         if self.retry is None:
             return self._call(deadline)
         if self.bare:
@@ -262,15 +264,22 @@ class ComposedClient:
         return retrying(self.sim, self.retry, partial(self._call, deadline))
 
     def handle(self, op: str, key: int, deadline: float) -> Generator[Any, Any, Any]:
+        """A request with the caller's ``deadline`` (an instant). A strategy that
+        honours it (``deadline = true`` in its retry table) shortens each attempt's
+        timeout to the time left, sends none once no time is left (the attempt ends
+        with ``DeadlineExceeded``), tries no further region and waits for another
+        request's origin call no longer; one that does not uses the full attempt
+        timeout for every attempt (the recorder still judges goodput by the deadline)."""
+        limit = deadline if self.honours else None
         if self.cache is None or op != "read":
-            return self._origin(deadline)
+            return self._origin(limit)
         return cached(
             self.sim,
             self.cache,
             key,
-            partial(self._origin, deadline),
+            partial(self._origin, limit),
             self._flights,  # coalesced if the cache says so
-            deadline,
+            limit,
             STALE,
         )
 
@@ -284,9 +293,8 @@ class ComposedClient:
             self.sim.start(finishing(process, arrived, self.done))
             return
         sim = self.sim
-        RetryCall(
-            sim, self.retry, self._attempt_now, sim.now + self.deadline, self.done, self._judged
-        )
+        deadline = sim.now + self.deadline if self.honours else None
+        RetryCall(sim, self.retry, self._attempt_now, deadline, self.done, self._judged)
 
 
 def build_retry(spec: RetrySpec, sim: Simulation, deadline: float) -> Retry:

@@ -106,6 +106,13 @@ class StrategySpec:
     failover: FailoverOptions | None = None
     bulkhead: BulkheadOptions | None = None
 
+    @property
+    def honours_deadline(self) -> bool:
+        """Whether its attempts end at the caller's deadline (``deadline = true`` in
+        its retry table): each attempt's timeout is shortened to the time left, and no
+        attempt is sent once none is left."""
+        return self.retry is not None and self.retry.caller_deadline
+
 
 # -- reading an options type from a table ----------------------------------------------------
 

@@ -9,6 +9,8 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from stormproof import DeadlineExceeded
+
 from ._dns import HostCache, Resolver, error_for
 from ._engine import TIMED_OUT, Signal, Simulation, Within
 from ._errors import AttemptTimeout, timed_out
@@ -63,6 +65,11 @@ class _Attempt(Job):
             self.receiver.answer(self.route.timed_out(self.timeout))
 
 
+def _time_up(answer: Signal) -> None:
+    """An attempt shortened by the caller's deadline got no answer by then."""
+    answer.succeed(TIMED_OUT)  # nothing, if the answer came first
+
+
 @dataclass
 class Region:
     """A place that can do the work: a name, the endpoint's host name, its service."""
@@ -97,6 +104,7 @@ class Route:
     __slots__ = (
         "_address_until",
         "_entries",
+        "_expired",
         "_full",
         "_full_timed_out",
         "_sim",
@@ -125,6 +133,9 @@ class Route:
         # waited the full timeout.
         self._full_timed_out = timed_out(self.hostname, self._full)
         self._timeouts = world._timeouts
+        # What an attempt with no time left before the caller's deadline ends with (it
+        # is not sent): the library's error, as a deadline's check raises it.
+        self._expired = DeadlineExceeded(f"{self.hostname}: the deadline has passed")
         self.setups_due = 0
 
     def _lost(self) -> None:
@@ -147,13 +158,18 @@ class Route:
     def attempt(self, deadline: float | None = None) -> Generator[Any, Any, Exception | None]:
         """One attempt: resolve the name (through the instance's DNS cache), open a
         connection if the pool was lost, send, and wait at most the attempt timeout
-        (less if ``deadline``, an instant, comes first).
+        (less if ``deadline``, an instant, comes first: the caller's deadline, for a
+        strategy that honours it; None for one that does not).
 
         Returns None when it succeeded, or the error a client would see
-        (``NameNotResolved``, ``AttemptTimeout``, the service's error): failures are
-        values in the simulator, not raised, which keeps a failing run fast.
+        (``NameNotResolved``, ``AttemptTimeout``, the service's error), or
+        ``DeadlineExceeded`` when no time is left before ``deadline``: such an attempt
+        is not sent (nor counted, unless the name had to be resolved first). Failures
+        are values in the simulator, not raised, which keeps a failing run fast.
         """
         sim = self._sim
+        if deadline is not None and sim.now >= deadline:
+            return self._expired
         self.attempts[int(sim.now)] += 1
         if sim.now >= self._address_until:
             cached = self._entries.get(self.hostname)  # the instance's DNS cache, inlined
@@ -170,7 +186,18 @@ class Route:
         timeout = self._full
         now = sim.now
         if deadline is not None and deadline - now < timeout:
-            timeout = max(0.0, deadline - now)
+            if now >= deadline:  # the name's resolution took the time that was left
+                return self._expired
+            # Shortened: it times out at the deadline itself (not now + what is left,
+            # which rounding may put a hair before it, leaving time for one more try).
+            answer = self.service.submit(deadline, setup=self._setup())
+            if type(answer) is not Signal:
+                return answer  # type: ignore[return-value]  # refused at once (throttled)
+            sim.schedule(deadline, _time_up, answer)
+            outcome = yield answer
+            if outcome is TIMED_OUT:
+                return self.timed_out(deadline - now)
+            return outcome  # type: ignore[no-any-return]
         answer = self.service.submit(now + timeout, setup=self._setup())
         if type(answer) is not Signal:
             return answer  # type: ignore[return-value]  # refused at once (throttled)
@@ -191,6 +218,8 @@ class Route:
         was just resolved; go on from there.)"""
         sim = self._sim
         now = sim.now
+        if deadline is not None and now >= deadline:
+            return self._expired  # no time left: not sent
         if not resolved:
             self.attempts[sim.second] += 1
             if now >= self._address_until:
@@ -209,15 +238,15 @@ class Route:
         refused = service.admit()
         if refused is not None:
             return refused
-        timeout = full = self._full
-        if deadline is not None and deadline - now < timeout:
-            timeout = max(0.0, deadline - now)
-        waiting = _Attempt(receiver, self, timeout, now + timeout, due > 0)
-        service.accept(waiting)
-        if timeout == full:
+        timeout = self._full
+        if deadline is None or deadline - now >= timeout:
+            waiting = _Attempt(receiver, self, timeout, now + timeout, due > 0)
+            service.accept(waiting)
             self._timeouts.add(waiting)
-        else:  # shortened by the deadline
-            sim.after(timeout, _Attempt.expire, waiting)
+        else:  # shortened by the deadline: it times out at the deadline itself
+            waiting = _Attempt(receiver, self, deadline - now, deadline, due > 0)
+            service.accept(waiting)
+            sim.schedule(deadline, _Attempt.expire, waiting)
         return PENDING
 
     def _resolved(self, argument: tuple[float | None, Receiver]) -> None:
