@@ -20,6 +20,7 @@ class Names:
     SUCCESSES = "successes"
     GOODPUT = "goodput"
     STALE = "stale"
+    FALLBACK = "fallback"
     ERRORS = "errors"
     ATTEMPTS = "attempts"
     BREAKER_OPEN = "breaker_open"
