@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -567,3 +568,12 @@ def test_a_lost_hedge_gives_back_its_bulkhead_place() -> None:
     bulkhead = client.bulkheads["east"]  # type: ignore[attr-defined]
     assert bulkhead.active == 0
     assert sum(world.series.data["attempts:east"]) == 100
+
+
+def test_the_guides_examples_of_hedging_and_fallbacks_read_and_run() -> None:
+    guide = Path(__file__).parents[2] / "docs" / "scenarios" / "writing.md"
+    example = guide.read_text().split("Two examples to copy:\n\n```toml\n")[1].split("```")[0]
+    scenario = parse_scenario(SCENARIO + example, "s.toml")
+    assert set(scenario.custom) == {"hedged", "degraded"}
+    for spec in scenario.custom.values():
+        assert run(scenario, spec).summary["success_rate"] == 1.0
