@@ -34,10 +34,8 @@ from stormproof import (
     Rejected,
     Retry,
 )
-from stormproof._core import events
 from stormproof.cache import copy_error  # the copy the policies' own drivers raise
 from stormproof.classify import TRANSIENT, classify
-from stormproof.events import HedgeStarted
 
 from ._engine import TIMED_OUT, Process, Signal, Simulation, Within
 from ._world import PENDING
@@ -539,10 +537,7 @@ def hedging(sim: Simulation, hedge: Hedge, operation: Operation) -> Generator[An
                     break
                 hedges += 1
                 pending.append(start(race.run(operation())))
-                if events.active(hedge._listeners):
-                    reason = "failure" if failed else "delay"
-                    event = HedgeStarted(hedge._name, sim.now, hedges + 1, reason)
-                    events.emit(event, hedge._listeners)
+                hedge.started(hedges + 1, "failure" if failed else "delay", sim.now)
         return last
     finally:
         for attempt in pending:
