@@ -500,8 +500,9 @@ def hedging(sim: Simulation, hedge: Hedge, operation: Operation) -> Generator[An
     race = _Race()
     start = sim.start
     pending = [start(race.run(operation()))]
-    max_hedges = hedge._max_hedges
-    delay = hedge._delay
+    options = hedge.options
+    max_hedges = options.max_hedges
+    delay = options.delay
     hedges = 0
     last: Any = None
     try:
