@@ -129,6 +129,14 @@ class Hedge(Policy, Configured[HedgeOptions]):
         self._require_sync(fn)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def started(self, attempt: int, reason: str, now: float | None = None) -> None:
+        """A hedged attempt, the ``attempt``-th of its call, started for ``reason``
+        (``"delay"`` or ``"failure"``): tell the listeners (``hedge.started``). For
+        drivers of your own, such as a simulator; ``now`` defaults to the clock's."""
+        if events.active(self._listeners):
+            when = self._now() if now is None else now
+            events.emit(HedgeStarted(self._name, when, attempt, reason), self._listeners)
+
     def _matches(self, error: BaseException) -> bool:
         if not isinstance(error, Exception):
             return False
@@ -188,10 +196,7 @@ class Hedge(Policy, Configured[HedgeOptions]):
                         break
                     hedges += 1
                     pending.add(asyncio.ensure_future(fn(*args, **kwargs)))
-                    if events.active(self._listeners):
-                        reason = "failure" if failed else "delay"
-                        event = HedgeStarted(self._name, self._now(), hedges + 1, reason)
-                        events.emit(event, self._listeners)
+                    self.started(hedges + 1, "failure" if failed else "delay")
             return None, last_error
         finally:
             for task in pending:

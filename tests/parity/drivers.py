@@ -44,7 +44,16 @@ import pytest
 import stormproof
 from stormproof import Backoff, Failover
 from stormproof.sim import Signal, Simulation
-from stormproof.sim._drivers import RetryCall, cached, failing_over, guarded, retrying
+from stormproof.sim._drivers import (
+    RetryCall,
+    cached,
+    failing_over,
+    falling_back,
+    guarded,
+    hedging,
+    retrying,
+    throttling,
+)
 from stormproof.sim._world import PENDING
 from stormproof.testing import FakeClock
 
@@ -161,16 +170,21 @@ class Script:
         return _settle_step(step)
 
     def sim(self, *args: Any) -> Generator[Any, Any, Any]:
-        _, step = self._enter(args)
-        return self._play(step)
+        call, step = self._enter(args)
+        return self._play(step, call)
 
-    def _play(self, step: Step) -> Generator[Any, Any, Any]:
-        if step.gate is not None:
-            yield step.gate.signal()
-        if step.seconds:
-            yield step.seconds
-        if step.hang:
-            yield Signal(self.driver.sim)  # nothing ever fires it
+    def _play(self, step: Step, call: Call | None = None) -> Generator[Any, Any, Any]:
+        try:
+            if step.gate is not None:
+                yield step.gate.signal()
+            if step.seconds:
+                yield step.seconds
+            if step.hang:
+                yield Signal(self.driver.sim)  # nothing ever fires it
+        except BaseException:  # interrupted while it ran (a lost hedge): as async's cancel
+            if call is not None:
+                call.cancelled = True
+            raise
         if step.interrupt:
             raise Interrupted
         if step.error is not None:
@@ -590,6 +604,12 @@ class SimDriver(Driver):
             key = policy.key_for(dependency.sim, args, {})
             flights = self._flights.setdefault(id(policy), {})
             return cached(sim, policy, key, operation, flights, self._deadline())
+        if form == "hedge":
+            return hedging(sim, policy, operation)
+        if form == "fallback":
+            return falling_back(sim, policy, operation)
+        if form == "throttle":  # a Retry(attempts=1) whose budget is the throttle
+            return throttling(sim, policy.budget, policy.options.on, operation)
         if form == "failover":
             regions = self._regions[id(policy)]
             return failing_over(
@@ -689,8 +709,9 @@ RETRY = (
 BREAKER = (*_POLICY, *_APOLICY, Kind("sim", "breaker"))
 BULKHEAD = (*_POLICY, *_APOLICY, Kind("sim", "bulkhead"))
 TIMEOUT = (*_POLICY, *_APOLICY)
-FALLBACK = (*_POLICY, *_APOLICY)
-HEDGE = _APOLICY
+FALLBACK = (*_POLICY, *_APOLICY, Kind("sim", "fallback"))
+HEDGE = (*_APOLICY, Kind("sim", "hedge"))
+THROTTLE = (*_POLICY, *_APOLICY, Kind("sim", "throttle"))
 CACHE = (*_POLICY, *_APOLICY, Kind("sim", "cache"))
 FAILOVER = (Kind("sync", "direct"), Kind("async", "acall"), Kind("sim", "failover"))
 

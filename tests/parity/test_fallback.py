@@ -1,5 +1,5 @@
-"""Fallback behaves the same through every driver: ``call``, ``acall`` and the
-decorators."""
+"""Fallback behaves the same through every driver: ``call``, ``acall``, the
+decorators and the simulator's ``falling_back``."""
 
 from __future__ import annotations
 

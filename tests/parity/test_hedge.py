@@ -1,6 +1,7 @@
-"""Hedge behaves the same through both of its drivers, ``acall`` and the async
-decorator (it works on async calls only). Time is the FakeClock's virtual time: an
-attempt taking 10 s and a hedge started after 1 s race as they would on a real clock."""
+"""Hedge behaves the same through its drivers, ``acall`` and the async decorator (it
+works on async calls only), and the simulator's ``hedging`` (attempts as processes, a
+loser ended as a cancelled task is). Time is virtual (a FakeClock's, the simulation's):
+an attempt taking 10 s and a hedge started after 1 s race as they would on a real clock."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from stormproof import (
+    Backoff,
     BulkheadFull,
     CircuitOpen,
     DeadlineExceeded,
@@ -219,6 +220,19 @@ def test_the_current_deadline_bounds_the_retries_too(drive: Driver) -> None:
         drive.call(make(drive, attempts=10), script)
     assert script.times == [0.0, 1.0, 3.0]
     assert [call.remaining for call in script.calls] == [4.0, 3.0, 1.0]
+
+
+def test_an_attempt_that_ends_at_the_deadline_is_the_last(drive: Driver) -> None:
+    # The Outage Lab's strategies that honour the caller's deadline rely on it: an
+    # attempt cut at the deadline leaves no time, so no attempt follows (none is sent
+    # with no time left).
+    script = drive.script(fail(ConnectionError(), after=1.5))
+    retry = make(drive, attempts=5, backoff=Backoff(base=0.0, cap=0.0, jitter="none"))
+    with deadline(3.0, clock=drive.clock), pytest.raises(ConnectionError):
+        drive.call(retry, script)
+    assert script.times == [0.0, 1.5]
+    assert [call.remaining for call in script.calls] == [3.0, 1.5]
+    assert drive.now() == 3.0
 
 
 def test_a_deadline_already_passed_raises_before_any_attempt(drive: Driver) -> None:

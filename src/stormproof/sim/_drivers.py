@@ -16,10 +16,12 @@ The Outage Lab's clients (``_strategies``) are built from them.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Generator, Hashable, Mapping
 from typing import Any, Protocol
 
 from stormproof import (
+    AdaptiveThrottle,
     Bulkhead,
     BulkheadFull,
     Cache,
@@ -27,11 +29,15 @@ from stormproof import (
     CircuitOpen,
     DeadlineExceeded,
     Failover,
+    Fallback,
+    Hedge,
+    Rejected,
     Retry,
 )
 from stormproof.cache import copy_error  # the copy the policies' own drivers raise
+from stormproof.classify import TRANSIENT, classify
 
-from ._engine import TIMED_OUT, Signal, Simulation, Within
+from ._engine import TIMED_OUT, Process, Signal, Simulation, Within
 from ._world import PENDING
 
 __all__ = [
@@ -40,8 +46,11 @@ __all__ = [
     "RetryCall",
     "cached",
     "failing_over",
+    "falling_back",
     "guarded",
+    "hedging",
     "retrying",
+    "throttling",
 ]
 
 Operation = Callable[[], Generator[Any, Any, Any]]
@@ -377,3 +386,161 @@ def failing_over(
             return _value(outcome)
         last = outcome
     return last
+
+
+# -- Fallback -----------------------------------------------------------------------------------
+
+
+def falling_back(
+    sim: Simulation, fallback: Fallback, operation: Operation
+) -> Generator[Any, Any, Any]:
+    """Run ``operation``; a failure ``fallback``'s ``on`` matches gets its substitute
+    (its ``value``, or ``handler(error)``, with a ``fallback.used`` event): the
+    simulator's Fallback driver. Other failures are the outcome unchanged."""
+    outcome = yield from operation()
+    if outcome is None or not isinstance(outcome, Exception) or not fallback._matches(outcome):
+        return outcome
+    return fallback._substitute(outcome)
+
+
+# -- AdaptiveThrottle, on its own -----------------------------------------------------------------
+
+
+def throttling(
+    sim: Simulation,
+    throttle: AdaptiveThrottle,
+    on: type[Exception] | Callable[[Exception], bool],
+    operation: Operation,
+) -> Generator[Any, Any, Any]:
+    """Run ``operation`` behind ``throttle``: the decisions ``Retry(on=on, attempts=1,
+    budget=throttle)`` takes (the library's way to use a throttle on its own). A request
+    the throttle refuses ends with ``Throttled``, never attempted; a success, and a
+    failure ``on`` does not match (the dependency answered), count as accepted; a
+    failure ``on`` matches does not; a rejection by a policy inside teaches it nothing."""
+    try:
+        throttle.on_request()
+    except Rejected as refused:  # Throttled: refused locally, never sent
+        return refused
+    outcome = yield from operation()
+    if outcome is None or not isinstance(outcome, Exception):
+        throttle.on_success(None)
+    elif isinstance(outcome, Rejected):
+        pass  # never executed: nothing was learned
+    elif isinstance(outcome, on) if isinstance(on, type) else on(outcome):
+        throttle.on_failure(TRANSIENT)
+    else:
+        throttle.on_failure(None)
+    return outcome
+
+
+# -- Hedge --------------------------------------------------------------------------------------
+
+
+class _Cancelled(BaseException):
+    """Thrown into a losing hedged attempt: it ends, giving back what it holds."""
+
+
+class _Raised:
+    """A hedged attempt that was interrupted: the interruption goes on through the call."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class _Race:
+    """The hedged attempts of one call: each tells it when it ends (``ended``), waking
+    the call if it waits (``waiting``)."""
+
+    __slots__ = ("waiting",)
+
+    def __init__(self) -> None:
+        self.waiting: Signal | None = None
+
+    def ended(self) -> None:
+        waiting = self.waiting
+        if waiting is not None:
+            self.waiting = None
+            waiting.succeed(None)
+
+    def run(self, attempt: Generator[Any, Any, Any]) -> Generator[Any, Any, Any]:
+        try:
+            outcome = yield from attempt
+        except _Cancelled:
+            raise
+        except BaseException as error:  # interrupted: handed to the call, which raises it
+            outcome = _Raised(error)
+        self.ended()
+        return outcome
+
+
+def _cancel(process: Process) -> None:
+    """End a losing attempt still in flight, as a cancelled task ends: the drivers it
+    runs through give back their permits. The request it sent stays at the server (which
+    may still work on it); its later wake-ups find it ended."""
+    with contextlib.suppress(_Cancelled, StopIteration):
+        process._generator.throw(_Cancelled())
+    process.fired = True
+
+
+def hedging(sim: Simulation, hedge: Hedge, operation: Operation) -> Generator[Any, Any, Any]:
+    """Run ``operation``, and after ``delay`` without an answer a hedged attempt beside
+    it (up to ``max_hedges``), each granted by the hedge's budget (if any); an attempt
+    that fails with an error ``on`` matches starts the next at once. The first success
+    wins and the others are cancelled: the simulator's Hedge driver, the same decisions
+    at the same instants as Hedge's own. Returns the winner's value, the error ``on``
+    does not match, the budget's refusal of the request, or the last failure."""
+    budget = hedge._budget
+    if budget is not None:
+        try:
+            budget.on_request()
+        except Rejected as refused:
+            return refused
+    race = _Race()
+    start = sim.start
+    pending = [start(race.run(operation()))]
+    options = hedge.options
+    max_hedges = options.max_hedges
+    delay = options.delay
+    hedges = 0
+    last: Any = None
+    try:
+        while pending:
+            done = [attempt for attempt in pending if attempt.fired]
+            if not done:
+                race.waiting = waiting = Signal(sim)
+                yield Within(waiting, delay) if hedges < max_hedges else waiting
+                race.waiting = None
+                done = [attempt for attempt in pending if attempt.fired]
+            failed: list[Any] = []
+            for attempt in done:
+                pending.remove(attempt)
+                outcome = attempt.value
+                if type(outcome) is _Raised:
+                    raise outcome.error
+                if outcome is None or not isinstance(outcome, Exception):
+                    if budget is not None:
+                        budget.on_success(None)  # a plain success: hedges are not refunded
+                    return outcome
+                if not hedge._matches(outcome):
+                    return outcome
+                error_class = classify(outcome)
+                if budget is not None:
+                    budget.on_failure(error_class)
+                last = outcome
+                failed.append(error_class)
+            for error_class in failed or [TRANSIENT]:
+                if hedges >= max_hedges:
+                    break
+                if budget is not None and budget.try_retry(error_class) is None:
+                    hedges = max_hedges  # the budget said no: no more hedges
+                    break
+                hedges += 1
+                pending.append(start(race.run(operation())))
+                hedge.started(hedges + 1, "failure" if failed else "delay", sim.now)
+        return last
+    finally:
+        for attempt in pending:
+            if not attempt.fired:
+                _cancel(attempt)

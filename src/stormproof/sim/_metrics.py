@@ -17,6 +17,7 @@ __all__ = [
     "COMPLETION",
     "CONFLICTS",
     "DNS_QUERIES",
+    "FALLBACK_RATE",
     "GOODPUT",
     "GOODPUT_RATE",
     "METRICS",
@@ -123,6 +124,15 @@ STALE_RATE = Metric(
     "stale",
     "Stale rate: answered from a stale cache entry",
     "requests answered from a stale cache entry",
+    format=".1f",
+    share=True,
+)
+FALLBACK_RATE = Metric(
+    "fallback_rate",
+    "fallback",
+    "Fallback rate: answered with a fallback's degraded answer",
+    "requests answered with a fallback's degraded answer (a default value): counted in "
+    "`success_rate`, not in `goodput`",
     format=".1f",
     share=True,
 )
@@ -235,6 +245,7 @@ METRICS: Mapping[str, Metric] = MappingProxyType(
             AMPLIFICATION_DURING_TRIGGER,
             SUCCESS_RATE,
             STALE_RATE,
+            FALLBACK_RATE,
             GOODPUT,
             GOODPUT_RATE,
             P50_LATENCY,

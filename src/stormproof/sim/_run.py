@@ -18,6 +18,7 @@ from ._metrics import (
     AMPLIFICATION_DURING_TRIGGER,
     ATTEMPTS,
     DNS_QUERIES,
+    FALLBACK_RATE,
     GOODPUT,
     GOODPUT_RATE,
     P50_LATENCY,
@@ -36,7 +37,7 @@ from ._result import RunResult
 from ._scenario import Scenario
 from ._series import Names, Series, chart_step
 from ._service import Service
-from ._strategies import STALE, Client, build_client
+from ._strategies import FALLBACK, STALE, Client, build_client
 from ._strategy_spec import StrategySpec
 from ._world import Instance, Region, World
 
@@ -57,6 +58,7 @@ class _Recorder:
         self.successes = series.counter(Names.SUCCESSES)
         self.goodput = series.counter(Names.GOODPUT)
         self.stale = series.counter(Names.STALE)
+        self.fallback = series.counter(Names.FALLBACK)
         self.errors = series.counter(Names.ERRORS)
         self.latencies = array("d")
         self.answered_at = array("l")  # the arrival second of each answered request
@@ -72,7 +74,8 @@ class _Recorder:
 
     def finish(self, arrived: float, outcome: Any) -> None:
         """A request's outcome: success, staleness, goodput and latency, all counted in
-        the second the request arrived."""
+        the second the request arrived. A fallback's degraded answer is a success the
+        caller sees (and is counted apart), but not goodput: not the data asked for."""
         second = int(arrived)
         latency = self.sim.now - arrived
         self.latencies.append(latency)
@@ -84,6 +87,9 @@ class _Recorder:
                 self.stale[second] += 1
             if latency <= self.deadline:
                 self.goodput[second] += 1
+        elif outcome is FALLBACK:
+            self.successes[second] += 1
+            self.fallback[second] += 1
         else:
             self.errors[second] += 1
 
@@ -256,6 +262,7 @@ def summarize(scenario: Scenario, series: Series, latencies: array[float]) -> di
     successes = sum(data[Names.SUCCESSES])
     goodput = sum(data[Names.GOODPUT])
     stale = sum(data[Names.STALE])
+    fallback = sum(data[Names.FALLBACK])
     window = scenario.trigger_window
     during = None
     recovery: float | None = None
@@ -280,6 +287,7 @@ def summarize(scenario: Scenario, series: Series, latencies: array[float]) -> di
         AMPLIFICATION_DURING_TRIGGER: during,
         SUCCESS_RATE: successes / requests if requests else None,
         STALE_RATE: stale / requests if requests else None,
+        FALLBACK_RATE: fallback / requests if requests else None,
         GOODPUT: int(goodput),
         GOODPUT_RATE: goodput / requests if requests else None,
         P50_LATENCY: _quantile(ordered, 0.50),

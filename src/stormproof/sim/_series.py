@@ -37,6 +37,7 @@ class Names:
     SUCCESSES = "successes"
     GOODPUT = "goodput"
     STALE = "stale"
+    FALLBACK = "fallback"
     ERRORS = "errors"
     ATTEMPTS = "attempts"
     BREAKER_OPEN = "breaker_open"

@@ -1,13 +1,14 @@
 """Client strategies: how each app instance calls its dependency.
 
 A strategy is a ``StrategySpec``; for every app instance it builds a client whose
-``handle(op, key, deadline)`` is a simulation process returning whether the answer
-was stale. Composed strategies drive the real policy objects (``Retry``, the budgets,
-``AdaptiveThrottle``, ``CircuitBreaker``, ``Cache``, ``Failover``, ``Bulkhead``)
-through their sans-I/O cores on the simulation's clock, with the simulator's drivers
-(``_drivers``, held to the policies' own drivers by ``tests/parity``); every built-in
-one but ``seed-patterns`` is composed. ``seed-patterns`` reproduces the usual post-mortem
-snippets exactly, flaws included.
+``handle(op, key, deadline)`` is a simulation process returning how the request ended
+(answered, from a stale entry, with a fallback's degraded answer, or the error).
+Composed strategies drive the real policy objects (``Retry``, the budgets,
+``AdaptiveThrottle``, ``Hedge``, ``CircuitBreaker``, ``Cache``, ``Fallback``,
+``Failover``, ``Bulkhead``) through their sans-I/O cores on the simulation's clock,
+with the simulator's drivers (``_drivers``, held to the policies' own drivers by
+``tests/parity``); every built-in one but ``seed-patterns`` is composed.
+``seed-patterns`` reproduces the usual post-mortem snippets exactly, flaws included.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from stormproof import (
     CircuitBreaker,
     CircuitOpen,
     Failover,
+    Fallback,
+    Hedge,
     RatioBudget,
     Retry,
     RetryThrottle,
@@ -37,14 +40,26 @@ from ._drivers import (
     RetryCall,
     cached,
     failing_over,
+    falling_back,
     guarded,
+    hedging,
     retrying,
+    throttling,
 )
 from ._engine import Signal, Simulation
-from ._strategy_spec import RetrySpec, StrategySpec, unused_region
+from ._strategy_spec import FALLBACK, HedgeSpec, RetrySpec, StrategySpec, unused_region
 from ._world import Instance, World
 
-__all__ = ["STALE", "Client", "Outcome", "build_client", "build_retry", "retrying"]
+__all__ = [
+    "FALLBACK",
+    "STALE",
+    "Client",
+    "Outcome",
+    "build_client",
+    "build_hedge",
+    "build_retry",
+    "retrying",
+]
 
 Outcome = Exception | None
 """What a simulated call ends with: None (it succeeded) or the error a caller would get.
@@ -60,7 +75,8 @@ class Client(Protocol):
     not drawn."""
 
     def handle(self, op: str, key: int, deadline: float) -> Generator[Any, Any, Any]:
-        """A simulation process: returns None (answered), STALE, or the error."""
+        """A simulation process: returns None (answered), STALE, FALLBACK (a degraded
+        answer), or the error."""
         ...
 
     def handle_now(self, op: str, key: int) -> None:
@@ -167,9 +183,10 @@ class SeedClient:
 
 
 class ComposedClient:
-    """Reads through a cache (if any); every request through a retry (if any), failover
-    over the regions (if any, with a breaker each), a breaker and a bulkhead per region
-    (if any), then an attempt. The real stormproof policy objects, one set per instance."""
+    """Reads through a fallback and a cache (if any); every request through an adaptive
+    throttle (if any), a retry (if any), hedged attempts (if any), failover over the
+    regions (if any, with a breaker each), a breaker and a bulkhead per region (if any),
+    then an attempt. The real stormproof policy objects, one set per instance."""
 
     def __init__(
         self,
@@ -212,11 +229,27 @@ class ComposedClient:
             if spec.bulkhead is None
             else {name: Bulkhead.from_options(spec.bulkhead.replace(clock=clock)) for name in names}
         )
+        self.hedge = None if spec.hedge is None else build_hedge(spec.hedge, sim)
+        self.fallback = None
+        if spec.fallback is not None:
+            self.fallback = Fallback.from_options(spec.fallback.replace(clock=clock))
+        self.throttle = None
+        self.throttle_on: Any = None
+        if spec.throttle is not None:
+            options = spec.throttle.options.replace(clock=clock, random=sim.random.random)
+            self.throttle = AdaptiveThrottle.from_options(options)
+            self.throttle_on = spec.throttle.on
         self._flights: dict[Hashable, Signal] = {}
+        self.honours = spec.honours_deadline
+        """Whether attempts end at the caller's deadline (see ``handle``)."""
         self._attempt_now = self.route.attempt_now
         # Nothing between the retry and the attempt: skip the per-region layer.
-        self.bare = self.failover is None and not self.breakers and not self.bulkheads
-        self.immediate = self.bare and self.cache is None
+        self.bare = (
+            self.failover is None and not self.breakers and not self.bulkheads and not self.hedge
+        )
+        self.immediate = (
+            self.bare and self.cache is None and self.fallback is None and self.throttle is None
+        )
         self.uses_keys = self.cache is not None
 
     def breaker_open(self) -> bool:
@@ -229,11 +262,11 @@ class ComposedClient:
     # The methods below return the next generator instead of delegating to it, so a
     # request runs through as few generator frames as its strategy needs.
 
-    def _attempt_in(self, deadline: float, region: str) -> Generator[Any, Any, Outcome]:
+    def _attempt_in(self, deadline: float | None, region: str) -> Generator[Any, Any, Outcome]:
         """One attempt at ``region`` (the failover driver's operation)."""
         return self.routes[region].attempt(deadline)
 
-    def _call(self, deadline: float) -> Generator[Any, Any, Outcome]:
+    def _call(self, deadline: float | None) -> Generator[Any, Any, Outcome]:
         """One attempt: through failover over the regions, or behind the primary's
         breaker and bulkhead (if any)."""
         if self.failover is not None:
@@ -253,16 +286,28 @@ class ComposedClient:
             partial(self.route.attempt, deadline),
         )
 
-    def _origin(self, deadline: float) -> Generator[Any, Any, Outcome]:
-        if self.retry is None:
+    def _hedged(self, deadline: float | None) -> Generator[Any, Any, Outcome]:
+        """One attempt, hedged if the strategy says so: a hedge takes the same way."""
+        if self.hedge is None:
             return self._call(deadline)
+        return hedging(self.sim, self.hedge, partial(self._call, deadline))
+
+    def _retried(self, deadline: float | None) -> Generator[Any, Any, Outcome]:
+        if self.retry is None:
+            return self._hedged(deadline)
         if self.bare:
             attempt = partial(self.route.attempt, deadline)
             return retrying(self.sim, self.retry, attempt)
-        return retrying(self.sim, self.retry, partial(self._call, deadline))
+        return retrying(self.sim, self.retry, partial(self._hedged, deadline))
 
-    def handle(self, op: str, key: int, deadline: float) -> Generator[Any, Any, Any]:
-        if self.cache is None or op != "read":
+    def _origin(self, deadline: float | None) -> Generator[Any, Any, Outcome]:
+        if self.throttle is None:
+            return self._retried(deadline)
+        operation = partial(self._retried, deadline)
+        return throttling(self.sim, self.throttle, self.throttle_on, operation)
+
+    def _read(self, key: int, deadline: float | None) -> Generator[Any, Any, Any]:
+        if self.cache is None:
             return self._origin(deadline)
         return cached(
             self.sim,
@@ -274,6 +319,20 @@ class ComposedClient:
             STALE,
         )
 
+    def handle(self, op: str, key: int, deadline: float) -> Generator[Any, Any, Any]:
+        """A request with the caller's ``deadline`` (an instant). A strategy that
+        honours it (``deadline = true`` in its retry table) shortens each attempt's
+        timeout to the time left, sends none once no time is left (the attempt ends
+        with ``DeadlineExceeded``), tries no further region and waits for another
+        request's origin call no longer; one that does not uses the full attempt
+        timeout for every attempt (the recorder still judges goodput by the deadline)."""
+        limit = deadline if self.honours else None
+        if op != "read":
+            return self._origin(limit)
+        if self.fallback is not None:
+            return falling_back(self.sim, self.fallback, partial(self._read, key, limit))
+        return self._read(key, limit)
+
     def handle_now(self, op: str, key: int) -> None:
         """Start a request, arrived now: the outcomes' ``finish`` is called once, perhaps
         at once. Strategies with nothing between the retry and the attempt and no cache
@@ -284,27 +343,39 @@ class ComposedClient:
             self.sim.start(finishing(process, arrived, self.done))
             return
         sim = self.sim
-        RetryCall(
-            sim, self.retry, self._attempt_now, sim.now + self.deadline, self.done, self._judged
-        )
+        deadline = sim.now + self.deadline if self.honours else None
+        RetryCall(sim, self.retry, self._attempt_now, deadline, self.done, self._judged)
+
+
+def _budgets(budget: str | TokenBucketOptions | None, sim: Simulation) -> list[Any]:
+    """A budget of its own, from a ``budget`` option: a preset's name, a token bucket's
+    options, or none."""
+    if isinstance(budget, TokenBucketOptions):
+        return [TokenBucketBudget.from_options(budget)]
+    if budget == "aws-standard":
+        return [TokenBucketBudget.aws_standard()]
+    if budget == "aws-2026":
+        return [TokenBucketBudget.aws_2026()]
+    if budget == "ratio":
+        return [RatioBudget(clock=sim.clock)]
+    if budget == "grpc":
+        return [RetryThrottle()]
+    return []
+
+
+def build_hedge(spec: HedgeSpec, sim: Simulation) -> Hedge:
+    """An app instance's ``Hedge``, from a strategy's ``hedge`` table: on the simulation's
+    clock, with a budget of its own."""
+    budgets = _budgets(spec.budget, sim)
+    return Hedge.from_options(spec.options.replace(budget=budgets or None, clock=sim.clock))
 
 
 def build_retry(spec: RetrySpec, sim: Simulation, deadline: float) -> Retry:
     """An app instance's ``Retry``, from a strategy's ``retry`` table: on the simulation's
     clock and random stream, with budgets of its own, ending at the caller's ``deadline``
     (seconds) if the strategy says so."""
-    budgets: list[Any] = []
+    budgets = _budgets(spec.budget, sim)
     clock = sim.clock
-    if isinstance(spec.budget, TokenBucketOptions):
-        budgets.append(TokenBucketBudget.from_options(spec.budget))
-    elif spec.budget == "aws-standard":
-        budgets.append(TokenBucketBudget.aws_standard())
-    elif spec.budget == "aws-2026":
-        budgets.append(TokenBucketBudget.aws_2026())
-    elif spec.budget == "ratio":
-        budgets.append(RatioBudget(clock=clock))
-    elif spec.budget == "grpc":
-        budgets.append(RetryThrottle())
     if spec.breaker is not None:
         breaker = CircuitBreaker.from_options(spec.breaker.replace(clock=clock))
         budgets.append(RetryBreaker(breaker, sim))

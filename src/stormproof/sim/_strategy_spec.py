@@ -7,7 +7,8 @@ options types, never restated here), the same checks. Only what a file cannot ho
 the Lab's own: ``on`` names an error filter (``"regional"``: connection errors, timeouts,
 5xx and throttling, ``stormproof.classify.is_regional_failure``; ``"all"``: every
 ``Exception``), ``deadline = true`` is the caller's deadline, and ``budget`` may name a
-preset. Options the Lab does not model are refused with the reason.
+preset. Options the Lab does not model are refused with the reason. A ``fallback``
+answers the Lab's degraded answer (``FALLBACK``), the one value a file need not give.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from stormproof.options import (
     BulkheadOptions,
     CacheOptions,
     FailoverOptions,
+    FallbackOptions,
+    HedgeOptions,
     Options,
     RetryOptions,
     TokenBucketOptions,
@@ -35,9 +38,12 @@ from ._fields import Section
 
 __all__ = [
     "BUDGETS",
+    "FALLBACK",
     "ON",
+    "HedgeSpec",
     "RetrySpec",
     "StrategySpec",
+    "ThrottleSpec",
     "on_name",
     "parse_strategy",
     "reference",
@@ -53,6 +59,11 @@ ON: Mapping[str, type[Exception] | Callable[[BaseException], bool]] = {
 BUDGETS = ("aws-standard", "aws-2026", "ratio", "grpc")
 """The budget presets: ``TokenBucketBudget.aws_standard()`` and ``aws_2026()``,
 ``RatioBudget()`` and ``RetryThrottle()`` (gRPC's), with their defaults."""
+
+
+FALLBACK: Any = "fallback"
+"""What a strategy's ``Fallback`` answers a read with: a degraded answer (a default
+value), which the run's recorder counts apart (``fallback_rate``)."""
 
 
 def on_name(on: object) -> str:
@@ -91,6 +102,29 @@ class RetrySpec:
 
 
 @dataclass(frozen=True)
+class HedgeSpec:
+    """A strategy's ``hedge`` table: ``Hedge``'s options (``options``: without a budget,
+    on the real clock; each instance's ``Hedge`` gets the simulation's clock and a
+    budget of its own) and the options of its budget."""
+
+    options: HedgeOptions
+    budget: str | TokenBucketOptions | None = None
+    """A preset's name (``BUDGETS``), a token bucket's options, or none."""
+
+
+@dataclass(frozen=True)
+class ThrottleSpec:
+    """A strategy's ``throttle`` table: an ``AdaptiveThrottle`` of its own, in front of
+    the retries (each request is admitted or refused once; its outcome, after its
+    retries, is what the throttle learns), taking the decisions ``Retry(on=on,
+    attempts=1, budget=AdaptiveThrottle(...))`` takes."""
+
+    options: AdaptiveThrottleOptions
+    on: type[Exception] | Callable[..., bool]
+    """The failures that count as not accepted (the others: the dependency answered)."""
+
+
+@dataclass(frozen=True)
 class StrategySpec:
     """A client configuration: which policies each app instance runs, with which
     options (the library's options types; each instance builds its own policies from
@@ -105,6 +139,19 @@ class StrategySpec:
     """A breaker per region (the failover's, with ``failover``), else the primary's."""
     failover: FailoverOptions | None = None
     bulkhead: BulkheadOptions | None = None
+    hedge: HedgeSpec | None = None
+    """Hedged attempts, inside the retries: a hedge takes the same way as the attempt
+    it hedges (the failover's plan, the region's breaker and bulkhead)."""
+    fallback: FallbackOptions | None = None
+    """A degraded answer (``FALLBACK``) for reads that fail, outermost."""
+    throttle: ThrottleSpec | None = None
+
+    @property
+    def honours_deadline(self) -> bool:
+        """Whether its attempts end at the caller's deadline (``deadline = true`` in
+        its retry table): each attempt's timeout is shortened to the time left, and no
+        attempt is sent once none is left."""
+        return self.retry is not None and self.retry.caller_deadline
 
 
 # -- reading an options type from a table ----------------------------------------------------
@@ -279,6 +326,26 @@ def _retry(part: Section) -> RetrySpec:
     )
 
 
+def _hedge(part: Section) -> HedgeSpec:
+    budget = _budget(part)
+    on = _on(part, on_name(HedgeOptions.defaults()["on"]))
+    options = read_options(part, HedgeOptions, {"on": on}, own=("on",))
+    return HedgeSpec(options=options, budget=budget)
+
+
+def _fallback(part: Section) -> FallbackOptions:
+    on = _on(part, on_name(FallbackOptions.defaults()["on"]))
+    return read_options(part, FallbackOptions, {"value": FALLBACK, "on": on}, own=("on",))
+
+
+def _throttle(part: Section) -> ThrottleSpec:
+    if not part.has("on"):
+        named = " or ".join(repr(name) for name in ON)
+        raise part.fail("on", f"given, {named} (the failures that count as not accepted)", None)
+    on = _on(part, None)
+    return ThrottleSpec(options=read_options(part, AdaptiveThrottleOptions), on=on)
+
+
 def _bulkhead(section: Section) -> BulkheadOptions:
     value = section.raw("bulkhead")
     if not isinstance(value, dict):
@@ -299,9 +366,15 @@ def parse_strategy(section: Section) -> StrategySpec:
     """A ``[[strategy]]`` table (or a built-in strategy's file) read and checked."""
     name = section.string("name")
     kind = section.string("kind", "composed", choices=("composed", "seed-patterns"))
-    retry = cache = breaker = failover = bulkhead = None
+    retry = cache = breaker = failover = bulkhead = hedge = fallback = throttle = None
     if (part := section.optional_section("retry")) is not None:
         retry = _retry(part)
+    if (part := section.optional_section("hedge")) is not None:
+        hedge = _hedge(part)
+    if (part := section.optional_section("fallback")) is not None:
+        fallback = _fallback(part)
+    if (part := section.optional_section("throttle")) is not None:
+        throttle = _throttle(part)
     if (part := section.optional_section("cache")) is not None:
         cache = read_options(
             part,
@@ -326,6 +399,9 @@ def parse_strategy(section: Section) -> StrategySpec:
         breaker=breaker,
         failover=failover,
         bulkhead=bulkhead,
+        hedge=hedge,
+        fallback=fallback,
+        throttle=throttle,
     )
     section.done()
     return spec
@@ -400,6 +476,27 @@ def reference() -> str:
             "`bulkhead`",
             "`max_concurrent` (required), as a number or a table",
             "a `Bulkhead` per region (`BulkheadOptions`), refusing at once",
+        ),
+        (
+            "`hedge`",
+            f'{_fields(HedgeOptions)}, {on}; default `"all"`), '
+            f"`budget` (none; {presets}, or a token bucket)",
+            "`Hedge` (`HedgeOptions`) around each attempt, inside the retries: a hedge "
+            "takes the same way as the attempt it hedges (the failover's plan, the "
+            "region's breaker and bulkhead), on another connection",
+        ),
+        (
+            "`fallback`",
+            f'{on}; default `"all"`)',
+            "`Fallback` (`FallbackOptions`) for reads, outermost: a read that fails "
+            "anyway gets a degraded answer (`fallback_rate`; a success, not goodput)",
+        ),
+        (
+            "`throttle`",
+            f"{on}; required: the failures that count as not accepted), "
+            f"{_fields(AdaptiveThrottleOptions)}",
+            "an `AdaptiveThrottle` of its own in front of the retries: each request is "
+            "admitted or refused once, as by `Retry(on=..., attempts=1, budget=throttle)`",
         ),
     ]
     lines = ["| Table | Options (defaults) | Builds |", "| --- | --- | --- |"]

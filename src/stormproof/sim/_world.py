@@ -9,6 +9,8 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from stormproof import DeadlineExceeded
+
 from ._dns import ASK, HostCache, Resolver, error_for
 from ._engine import TIMED_OUT, Signal, Simulation, Within
 from ._errors import AttemptTimeout, timed_out
@@ -63,6 +65,11 @@ class _Attempt(Job):
             self.receiver.answer(self.route.timed_out(self.timeout))
 
 
+def _time_up(answer: Signal) -> None:
+    """An attempt shortened by the caller's deadline got no answer by then."""
+    answer.succeed(TIMED_OUT)  # nothing, if the answer came first
+
+
 @dataclass
 class Region:
     """A place that can do the work: a name, the endpoint's host name, its service."""
@@ -101,6 +108,7 @@ class Route:
     __slots__ = (
         "_address_until",
         "_entries",
+        "_expired",
         "_full",
         "_full_timed_out",
         "_sim",
@@ -129,6 +137,9 @@ class Route:
         # waited the full timeout.
         self._full_timed_out = timed_out(self.hostname, self._full)
         self._timeouts = world._timeouts
+        # What an attempt with no time left before the caller's deadline ends with (it
+        # is not sent): the library's error, as a deadline's check raises it.
+        self._expired = DeadlineExceeded(f"{self.hostname}: the deadline has passed")
         self.setups_due = 0
 
     def _lost(self) -> None:
@@ -155,30 +166,38 @@ class Route:
     def attempt(self, deadline: float | None = None) -> Generator[Any, Any, Exception | None]:
         """One attempt: resolve the name (through the instance's DNS cache), open a
         connection if the pool was lost, send, and wait at most the attempt timeout
-        (less if ``deadline``, an instant, comes first).
+        (less if ``deadline``, an instant, comes first: the caller's deadline, for a
+        strategy that honours it; None for one that does not).
 
         Returns None when it succeeded, or the error a client would see
-        (``NameNotResolved``, ``AttemptTimeout``, the service's error): failures are
-        values in the simulator, not raised, which keeps a failing run fast.
+        (``NameNotResolved``, ``AttemptTimeout``, the service's error), or
+        ``DeadlineExceeded`` when no time is left before ``deadline``: such an attempt
+        is not sent (nor counted, unless the name had to be resolved first). Failures
+        are values in the simulator, not raised, which keeps a failing run fast.
         """
         sim = self._sim
+        if deadline is not None and sim.now >= deadline:
+            return self._expired
         self.attempts[int(sim.now)] += 1
         if sim.now >= self._address_until:
-            cached = self._entries.get(self.hostname)  # the instance's DNS cache, inlined
-            if cached is not None and sim.now < cached[0]:
-                failure = None if cached[1] is None else error_for(self.hostname, cached[1])
-                if failure is None:
-                    self._address_until = cached[0]
-            else:
-                yield self.dns.resolver.latency
-                failure = self.dns.ask(self.hostname)
+            failure = yield from self._connect()
             if failure is not None:
-                self._lost()
                 return failure
         timeout = self._full
         now = sim.now
         if deadline is not None and deadline - now < timeout:
-            timeout = max(0.0, deadline - now)
+            if now >= deadline:  # the name's resolution took the time that was left
+                return self._expired
+            # Shortened: it times out at the deadline itself (not now + what is left,
+            # which rounding may put a hair before it, leaving time for one more try).
+            answer = self.service.submit(deadline, setup=self._setup())
+            if type(answer) is not Signal:
+                return answer  # type: ignore[return-value]  # refused at once (throttled)
+            sim.schedule(deadline, _time_up, answer)
+            outcome = yield answer
+            if outcome is TIMED_OUT:
+                return self.timed_out(deadline - now)
+            return outcome  # type: ignore[no-any-return]
         answer = self.service.submit(now + timeout, setup=self._setup())
         if type(answer) is not Signal:
             return answer  # type: ignore[return-value]  # refused at once (throttled)
@@ -186,6 +205,23 @@ class Route:
         if outcome is TIMED_OUT:
             return self.timed_out(timeout)
         return outcome  # type: ignore[no-any-return]
+
+    def _connect(self) -> Generator[Any, Any, Exception | None]:
+        """The cached address expired: look the name up again (through the instance's
+        DNS cache, asking the resolver if need be). None, or the error of a name that
+        does not resolve (the pool's connections are then lost)."""
+        sim = self._sim
+        cached = self._entries.get(self.hostname)  # the instance's DNS cache, inlined
+        if cached is not None and sim.now < cached[0]:
+            failure = None if cached[1] is None else error_for(self.hostname, cached[1])
+            if failure is None:
+                self._address_until = cached[0]
+        else:
+            yield self.dns.resolver.latency
+            failure = self.dns.ask(self.hostname)
+        if failure is not None:
+            self._lost()
+        return failure
 
     # -- the same attempt, for callers that take outcomes as calls ----------------------
 
@@ -199,41 +235,43 @@ class Route:
         was just resolved; go on from there.)"""
         sim = self._sim
         now = sim.now
+        if deadline is not None and now >= deadline:
+            return self._expired  # no time left: not sent
         if not resolved:
             self.attempts[sim.second] += 1
             if now >= self._address_until:
-                cached = self._entries.get(self.hostname)
-                if cached is None or now >= cached[0]:
-                    sim.after(self.dns.resolver.latency, self._resolved, (deadline, receiver))
-                    return PENDING
-                if cached[1] is not None:
-                    self._lost()
-                    return error_for(self.hostname, cached[1])
-                self._address_until = cached[0]
-        due = self.setups_due
-        if due:
-            self.setups_due = due - 1
-        return self._send(deadline, receiver, due > 0)
-
-    def _send(self, deadline: float | None, receiver: Receiver, setup: bool) -> Any:
-        """Send the attempt (its name resolved, a connection at hand): the service's
-        refusal at once, or ``PENDING``."""
+                outcome = self._connect_now(deadline, receiver)
+                if outcome is not None:
+                    return outcome
+        setup = self._setup()
         service = self.service
         refused = service.admit()
         if refused is not None:
             return refused
-        sim = self._sim
-        now = sim.now
-        timeout = full = self._full
-        if deadline is not None and deadline - now < timeout:
-            timeout = max(0.0, deadline - now)
-        waiting = _Attempt(receiver, self, timeout, now + timeout, setup)
-        service.accept(waiting)
-        if timeout == full:
+        timeout = self._full
+        if deadline is None or deadline - now >= timeout:
+            waiting = _Attempt(receiver, self, timeout, now + timeout, setup)
+            service.accept(waiting)
             self._timeouts.add(waiting)
-        else:  # shortened by the deadline
-            sim.after(timeout, _Attempt.expire, waiting)
+        else:  # shortened by the deadline: it times out at the deadline itself
+            waiting = _Attempt(receiver, self, deadline - now, deadline, setup)
+            service.accept(waiting)
+            sim.schedule(deadline, _Attempt.expire, waiting)
         return PENDING
+
+    def _connect_now(self, deadline: float | None, receiver: Receiver) -> Any:
+        """``_connect`` for ``attempt_now``: None (go on: the address is cached), the
+        error of a name that does not resolve, or ``PENDING`` (the resolver is asked;
+        the attempt goes on from ``_resolved``)."""
+        cached = self._entries.get(self.hostname)
+        if cached is None or self._sim.now >= cached[0]:
+            self._sim.after(self.dns.resolver.latency, self._resolved, (deadline, receiver))
+            return PENDING
+        if cached[1] is not None:
+            self._lost()
+            return error_for(self.hostname, cached[1])
+        self._address_until = cached[0]
+        return None
 
     def _resolved(self, argument: tuple[float | None, Receiver]) -> None:
         """The resolver answered an attempt that needed the name: go on from there."""
@@ -255,11 +293,12 @@ class PooledRoute(Route):
     lives an exponentially distributed time (mean ``connection_lifetime`` seconds:
     closed by the server, an idle timeout, or the pool recycling it); then the next
     attempt on it must resolve the name (through the instance's DNS cache) and open a
-    new one, paying the service's set-up time. Connections to the first region are open
-    when the run starts, with their remaining lives drawn afresh (memoryless: the same
-    law); connections to the others open on first use."""
+    new one, paying the service's set-up time; if the name does not resolve, that
+    attempt fails and the connection stays closed. Connections to the first region are
+    open when the run starts, with their remaining lives drawn afresh (memoryless: the
+    same law); connections to the others open on first use."""
 
-    __slots__ = ("_expires", "_lifetime", "_slot")
+    __slots__ = ("_expires", "_lifetime", "_opening", "_slot")
 
     def __init__(self, world: World, instance: Instance, region: Region, primary: bool) -> None:
         super().__init__(world, instance, region)
@@ -272,75 +311,82 @@ class PooledRoute(Route):
             self._lifetime() if primary else -math.inf for _ in range(instance.connections)
         ]
         self._slot = 0
+        self._opening = False  # the attempt under way opens its connection
+        self._address_until = math.inf  # never "expired": each attempt looks at its slot
 
     def lose_connections(self) -> None:
         self._expires = [-math.inf] * len(self._expires)
 
-    def _connection(self) -> int | None:
-        """The slot of the connection the next attempt goes out on if it is open, else
-        None (it must be opened: ``_open``); moves the round robin on."""
+    def _setup(self) -> bool:
+        opening = self._opening
+        self._opening = False
+        return opening
+
+    def _next_closed(self) -> int | None:
+        """Move the round robin on: the slot of the attempt's connection if it must be
+        opened, else None (it is open)."""
         slot = self._slot
         expires = self._expires
         self._slot = slot + 1 if slot + 1 < len(expires) else 0
-        return slot if expires[slot] > self._sim.now else None
+        return slot if expires[slot] <= self._sim.now else None
 
     def _open(self, slot: int) -> None:
         self._expires[slot] = self._sim.now + self._lifetime()
+        self._opening = True
 
     def attempt(self, deadline: float | None = None) -> Generator[Any, Any, Exception | None]:
+        slot = self._next_closed()
+        if slot is None:
+            return (yield from super().attempt(deadline))
         sim = self._sim
-        self.attempts[int(sim.now)] += 1
-        slot = self._slot
-        setup = self._connection() is None
-        if setup:
-            failure = self.dns.lookup(self.hostname)
-            if failure is ASK:
-                yield self.dns.resolver.latency
-                failure = self.dns.ask(self.hostname)
-            if failure is not None:
-                return failure
-            self._open(slot)
-        timeout = self._full
-        now = sim.now
-        if deadline is not None and deadline - now < timeout:
-            timeout = max(0.0, deadline - now)
-        answer = self.service.submit(now + timeout, setup=setup)
-        if type(answer) is not Signal:
-            return answer  # type: ignore[return-value]  # refused at once (throttled)
-        outcome = yield Within(answer, timeout)
-        if outcome is TIMED_OUT:
-            return self.timed_out(timeout)
-        return outcome  # type: ignore[no-any-return]
+        if deadline is not None and sim.now >= deadline:
+            return self._expired
+        failure = self.dns.lookup(self.hostname)
+        if failure is ASK:
+            yield self.dns.resolver.latency
+            failure = self.dns.ask(self.hostname)
+        if failure is not None:
+            self.attempts[int(sim.now)] += 1
+            return failure
+        self._open(slot)
+        outcome = yield from super().attempt(deadline)
+        self._opening = False  # if no time was left to send it: not opened after all
+        return outcome
 
     def attempt_now(
         self, deadline: float | None, receiver: Receiver, resolved: bool = False
     ) -> Any:
-        sim = self._sim
-        slot = -1
         if not resolved:
-            self.attempts[sim.second] += 1
-            slot = self._slot
-            if self._connection() is None:
+            slot = self._next_closed()
+            if slot is not None:
+                sim = self._sim
+                if deadline is not None and sim.now >= deadline:
+                    return self._expired
                 failure = self.dns.lookup(self.hostname)
                 if failure is ASK:
+                    self.attempts[sim.second] += 1
                     sim.after(
                         self.dns.resolver.latency, self._resolved_on, (slot, deadline, receiver)
                     )
                     return PENDING
                 if failure is not None:
+                    self.attempts[sim.second] += 1
                     return failure
                 self._open(slot)
-                resolved = True  # a new connection: it pays the set-up
-        return self._send(deadline, receiver, setup=resolved)
+        outcome = super().attempt_now(deadline, receiver, resolved)
+        self._opening = False  # if it was not sent after all
+        return outcome
 
     def _resolved_on(self, argument: tuple[int, float | None, Receiver]) -> None:
+        """The resolver answered an attempt whose connection must be opened."""
         slot, deadline, receiver = argument
         failure = self.dns.ask(self.hostname)
         if failure is not None:
             receiver.answer(failure)
             return
         self._open(slot)
-        outcome = self.attempt_now(deadline, receiver, resolved=True)
+        outcome = super().attempt_now(deadline, receiver, resolved=True)
+        self._opening = False
         if outcome is not PENDING:
             receiver.answer(outcome)
 
