@@ -12,6 +12,7 @@ from stormproof.cli import main
 from stormproof.sim import ScenarioError, load_scenario, parse_scenario, strategies_for
 from stormproof.sim._metrics import GOODPUT_RATE
 from stormproof.sim._robustness import (
+    Robustness,
     findings,
     robustness_document,
     robustness_html,
@@ -260,3 +261,18 @@ def test_quick_needs_a_quick_version(tmp_path: Path, capsys: pytest.CaptureFixtu
     path.write_text(BASE)
     assert main(["simulate", str(path), "--out", str(tmp_path), "--quick"]) == 2
     assert "has no quick version (no [quick] table)" in capsys.readouterr().err
+
+
+def test_ranks_count_the_strategies_shown_better() -> None:
+    # Two strategies whose goodput looks the same in a table share a place, and the next
+    # one down is third, whatever their unrounded values.
+    read = scenario()
+    robustness = Robustness(
+        read,
+        ["a", "b", "c", "d"],
+        [],
+        [],
+    )
+    values = [0.5, 0.119501, 0.119499, 0.1]
+    robustness.value = lambda variant, strategy, metric: values[strategy]  # type: ignore[method-assign]
+    assert robustness.ranks(0) == [1, 2, 2, 4]

@@ -93,11 +93,10 @@ class Robustness:
         keys = [
             _sort_key(metric, self.value(variant, s, metric)) for s in range(len(self.strategies))
         ]
-        ranks = []
-        for s in range(len(self.strategies)):
-            better = {shown[o] for o in range(len(keys)) if keys[o] < keys[s]}
-            ranks.append(1 + sum(1 for o in range(len(keys)) if shown[o] in better))
-        return ranks
+        return [
+            1 + sum(1 for o in range(len(keys)) if shown[o] != shown[s] and keys[o] < keys[s])
+            for s in range(len(keys))
+        ]
 
 
 def _sort_key(metric: Metric, value: float | None) -> float:
