@@ -12,7 +12,7 @@ from typing import Any
 
 from ._dns import HostCache, Resolver
 from ._engine import Simulation
-from ._load import ClosedLoop, KeySpace, OpenLoop, RequestMix
+from ._load import ClosedLoop, KeySpace, OpenLoop, RequestMix, TraceLoop
 from ._metrics import (
     AMPLIFICATION,
     AMPLIFICATION_DURING_TRIGGER,
@@ -20,6 +20,11 @@ from ._metrics import (
     DNS_QUERIES,
     GOODPUT,
     GOODPUT_RATE,
+    MAX_QUEUE_LENGTH,
+    MAX_QUEUE_LENGTHS,
+    MEAN_LATENCY,
+    MEAN_QUEUE_LENGTH,
+    MEAN_QUEUE_LENGTHS,
     P50_LATENCY,
     P99_LATENCY,
     PEAK_LOAD_RATIO,
@@ -28,6 +33,9 @@ from ._metrics import (
     REQUESTS,
     STALE_RATE,
     SUCCESS_RATE,
+    UTILISATION,
+    UTILISATIONS,
+    WASTED_SECONDS,
     WASTED_WORK,
     Metric,
 )
@@ -134,7 +142,14 @@ def _run(
                 setup_time=r.setup_time,
                 error_rate=r.error_rate,
                 series=series,
+                write_service_time=r.write_service_time,
+                rate_limit=r.rate_limit,
+                burst=r.burst,
+                discipline=r.queue_discipline,
+                codel_target=r.codel_target,
+                codel_interval=r.codel_interval,
             ),
+            rtt=None if r.rtt is None else r.rtt.sampler(sim.stream(f"rtt:{r.name}")),
         )
         for r in scenario.regions
     ]
@@ -159,11 +174,14 @@ def _run(
     def one(instance: int) -> Generator[Any, Any, None]:
         return request(clients[instance], *mix.draw())
 
-    load: OpenLoop | ClosedLoop
+    load: OpenLoop | ClosedLoop | TraceLoop
     if spec.loop == "closed":
         load = ClosedLoop(
             sim, spec.users, spec.think_time, spec.instances, one, until=scenario.duration
         )
+    elif spec.trace is not None:
+        arrive = [client.handle_now for client in clients]
+        load = TraceLoop(sim, spec.trace, arrive, mix, recorder.requests)
     else:
         arrive = [client.handle_now for client in clients]
         load = OpenLoop(sim, spec.rate, arrive, mix, recorder.requests, until=scenario.duration)
@@ -187,10 +205,15 @@ def _run(
         sim.run(elapsed)
         if progress is not None:
             progress(elapsed / scenario.duration)
+    # The queues over the traffic's time (the drain after it left out).
+    queues = {
+        region.name: (region.service.queue_area_at(sim.now), region.service.max_queued)
+        for region in regions
+    }
     # Let requests still in flight finish (their answers count for their arrival second).
     sim.run(scenario.duration + DRAIN)
     world.close()
-    summary = summarize(scenario, series, recorder.latencies)
+    summary = summarize(scenario, series, recorder.latencies, queues)
     return RunResult(
         scenario=scenario.name,
         strategy=strategy.name,
@@ -209,9 +232,16 @@ def _quantile(ordered: list[float], q: float) -> float | None:
     return ordered[index]
 
 
-def summarize(scenario: Scenario, series: Series, latencies: array[float]) -> dict[str, Any]:
+def summarize(
+    scenario: Scenario,
+    series: Series,
+    latencies: array[float],
+    queues: dict[str, tuple[float, int]] | None = None,
+) -> dict[str, Any]:
     """The run's metrics (``METRICS``), by name, as the design notes and the docs'
-    glossary define them."""
+    glossary define them. ``queues``: each region's queue length integrated over the
+    traffic's time (request-seconds) and its longest, over the same time (None: not
+    measured, the queue metrics are then left out)."""
     data = series.data
     seconds = math.ceil(scenario.duration)
     requests = sum(data[Names.REQUESTS])
@@ -252,7 +282,26 @@ def summarize(scenario: Scenario, series: Series, latencies: array[float]) -> di
         PEAK_LOAD_RATIOS: peaks,
         DNS_QUERIES: int(sum(dns)),
         WASTED_WORK: int(sum(sum(data[Names.wasted(r.name)]) for r in scenario.regions)),
+        WASTED_SECONDS: float(
+            sum(sum(data[Names.wasted_seconds(r.name)]) for r in scenario.regions)
+        ),
+        MEAN_LATENCY: sum(latencies) / len(latencies) if latencies else None,
     }
+    # Utilisation: server-seconds of work started during the traffic over the
+    # server-seconds it had (capacity x duration).
+    busy = {
+        r.name: sum(data[Names.busy(r.name)][:seconds]) / (r.capacity * scenario.duration)
+        for r in scenario.regions
+    }
+    values[UTILISATION] = max(busy.values())
+    values[UTILISATIONS] = busy
+    if queues is not None:
+        means = {name: area / scenario.duration for name, (area, _) in queues.items()}
+        longest = {name: float(most) for name, (_, most) in queues.items()}
+        values[MEAN_QUEUE_LENGTH] = max(means.values())
+        values[MEAN_QUEUE_LENGTHS] = means
+        values[MAX_QUEUE_LENGTH] = max(longest.values())
+        values[MAX_QUEUE_LENGTHS] = longest
     return {metric.name: value for metric, value in values.items()}
 
 

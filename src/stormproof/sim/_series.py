@@ -14,7 +14,9 @@ class Names:
     region; ``attempts_at(region)`` toward one), the share of instances whose breaker
     is open (``BREAKER_OPEN``), and at each dependency the requests ``offered`` (the
     resolver's queries: ``offered("dns")``), ``served`` and ``wasted`` (served after
-    their client gave up)."""
+    their client gave up); at each region its ``busy`` time (server-seconds of work
+    started in the second), the ``wasted_seconds`` of it done after the client had
+    given up, and the seconds it was ``down`` (a ``random_outages`` trigger)."""
 
     REQUESTS = "requests"
     SUCCESSES = "successes"
@@ -37,6 +39,18 @@ class Names:
     @staticmethod
     def wasted(dependency: str) -> str:
         return f"wasted:{dependency}"
+
+    @staticmethod
+    def wasted_seconds(dependency: str) -> str:
+        return f"wasted_seconds:{dependency}"
+
+    @staticmethod
+    def busy(dependency: str) -> str:
+        return f"busy:{dependency}"
+
+    @staticmethod
+    def down(dependency: str) -> str:
+        return f"down:{dependency}"
 
     @staticmethod
     def attempts_at(region: str) -> str:

@@ -117,11 +117,11 @@ class SeedClient:
         process = self.handle(op, key, arrived + self.deadline)
         self.sim.start(finishing(process, arrived, self.done))
 
-    def _breaker(self) -> Generator[Any, Any, Outcome]:
+    def _breaker(self, op: str) -> Generator[Any, Any, Outcome]:
         sim = self.sim
         if self.open and sim.now - self.last_failure < 30.0:
             return SeedCircuitOpen("circuit open")
-        error = yield from self.route.attempt()
+        error = yield from self.route.attempt(None, op)
         if error is not None:
             self.failures += 1
             self.last_failure = sim.now
@@ -132,10 +132,10 @@ class SeedClient:
         self.open = False
         return None
 
-    def _retry(self) -> Generator[Any, Any, Outcome]:
+    def _retry(self, op: str) -> Generator[Any, Any, Outcome]:
         uniform = self.sim.random.uniform
         for k in range(5):
-            error = yield from self._breaker()
+            error = yield from self._breaker(op)
             if error is None:
                 return None
             delay = min(10.0, 0.5 * 2**k)
@@ -152,7 +152,7 @@ class SeedClient:
                     cache.move_to_end(key)
                     return None
                 del cache[key]
-        error = yield from self._retry()
+        error = yield from self._retry(op)
         if error is not None:
             return error
         if op == "read":
@@ -214,6 +214,7 @@ class ComposedClient:
         )
         self._flights: dict[Hashable, Signal] = {}
         self._attempt_now = self.route.attempt_now
+        self._attempt_write_now = partial(self.route.attempt_now, op="write")
         # Nothing between the retry and the attempt: skip the per-region layer.
         self.bare = self.failover is None and not self.breakers and not self.bulkheads
         self.immediate = self.bare and self.cache is None
@@ -229,46 +230,46 @@ class ComposedClient:
     # The methods below return the next generator instead of delegating to it, so a
     # request runs through as few generator frames as its strategy needs.
 
-    def _attempt_in(self, deadline: float, region: str) -> Generator[Any, Any, Outcome]:
+    def _attempt_in(self, deadline: float, op: str, region: str) -> Generator[Any, Any, Outcome]:
         """One attempt at ``region`` (the failover driver's operation)."""
-        return self.routes[region].attempt(deadline)
+        return self.routes[region].attempt(deadline, op)
 
-    def _call(self, deadline: float) -> Generator[Any, Any, Outcome]:
+    def _call(self, deadline: float, op: str) -> Generator[Any, Any, Outcome]:
         """One attempt: through failover over the regions, or behind the primary's
         breaker and bulkhead (if any)."""
         if self.failover is not None:
             return failing_over(
                 self.sim,
                 self.failover,
-                partial(self._attempt_in, deadline),
+                partial(self._attempt_in, deadline, op),
                 deadline,
                 self.bulkheads,
             )
         if self.bare:
-            return self.route.attempt(deadline)
+            return self.route.attempt(deadline, op)
         return guarded(
             self.sim,
             self.breakers.get(self.primary),
             self.bulkheads.get(self.primary),
-            partial(self.route.attempt, deadline),
+            partial(self.route.attempt, deadline, op),
         )
 
-    def _origin(self, deadline: float) -> Generator[Any, Any, Outcome]:
+    def _origin(self, deadline: float, op: str) -> Generator[Any, Any, Outcome]:
         if self.retry is None:
-            return self._call(deadline)
+            return self._call(deadline, op)
         if self.bare:
-            attempt = partial(self.route.attempt, deadline)
+            attempt = partial(self.route.attempt, deadline, op)
             return retrying(self.sim, self.retry, attempt)
-        return retrying(self.sim, self.retry, partial(self._call, deadline))
+        return retrying(self.sim, self.retry, partial(self._call, deadline, op))
 
     def handle(self, op: str, key: int, deadline: float) -> Generator[Any, Any, Any]:
         if self.cache is None or op != "read":
-            return self._origin(deadline)
+            return self._origin(deadline, op)
         return cached(
             self.sim,
             self.cache,
             key,
-            partial(self._origin, deadline),
+            partial(self._origin, deadline, op),
             self._flights,  # coalesced if the cache says so
             deadline,
             STALE,
@@ -284,9 +285,8 @@ class ComposedClient:
             self.sim.start(finishing(process, arrived, self.done))
             return
         sim = self.sim
-        RetryCall(
-            sim, self.retry, self._attempt_now, sim.now + self.deadline, self.done, self._judged
-        )
+        attempt = self._attempt_now if op == "read" else self._attempt_write_now
+        RetryCall(sim, self.retry, attempt, sim.now + self.deadline, self.done, self._judged)
 
 
 def build_retry(spec: RetrySpec, sim: Simulation, deadline: float) -> Retry:

@@ -126,7 +126,11 @@ def with_value(scenario: Scenario, parameter: str, value: float) -> Scenario:
     part = getattr(scenario, head)
     if part is None:
         raise KeyError(f"the scenario has no [{head}] table")
-    return replace(scenario, **{head: _replaced(part, name, value, parameter)})
+    varied = replace(scenario, **{head: _replaced(part, name, value, parameter)})
+    if head == "clients" and name == "read_share":  # the regions count capacity at it
+        regions = tuple(replace(region, read_share=float(value)) for region in varied.regions)
+        varied = replace(varied, regions=regions)
+    return varied
 
 
 def _replaced(spec: Any, name: str, value: float, parameter: str) -> Any:

@@ -5,7 +5,7 @@ every strategy does in the end, an attempt toward a region's endpoint."""
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -43,13 +43,20 @@ class _Attempt(Job):
     __slots__ = ("live", "receiver", "route", "timeout")
 
     def __init__(
-        self, receiver: Receiver, route: Route, timeout: float, deadline: float, setup: bool
+        self,
+        receiver: Receiver,
+        route: Route,
+        timeout: float,
+        deadline: float,
+        setup: bool,
+        op: str = "read",
     ) -> None:
         self.receiver = receiver
         self.route = route
         self.timeout = timeout
         self.deadline = deadline
         self.setup = setup
+        self.op = op
         self.live = True
 
     def reply(self, answer: Any) -> None:
@@ -63,14 +70,68 @@ class _Attempt(Job):
             self.receiver.answer(self.route.timed_out(self.timeout))
 
 
+class _FarAttempt(_Attempt):
+    """An attempt over a network with a round-trip time: its answer reaches the client
+    ``back`` seconds after the service gave it (if the client still waits then)."""
+
+    __slots__ = ("back",)
+
+    back: float
+
+    def reply(self, answer: Any) -> None:
+        if self.live:
+            sim = self.route._sim
+            sim.schedule(sim.now + self.back, self._arrived, answer)
+
+    def _arrived(self, answer: Any) -> None:
+        if self.live:
+            self.live = False
+            self.receiver.answer(answer)
+
+
+class _FarJob(Job):
+    """A process's attempt over a network with a round-trip time: the answer fires
+    ``done`` ``back`` seconds after the service gave it."""
+
+    __slots__ = ("back", "done", "sim")
+
+    def __init__(
+        self, sim: Simulation, done: Signal, deadline: float, setup: bool, op: str, back: float
+    ) -> None:
+        self.sim = sim
+        self.done = done
+        self.deadline = deadline
+        self.setup = setup
+        self.op = op
+        self.back = back
+
+    def reply(self, answer: Any) -> None:
+        sim = self.sim
+        sim.schedule(sim.now + self.back, self.done.succeed, answer)
+
+
+def _deliver(argument: tuple[Service, Job]) -> None:
+    """A request crossed the network to its service: it arrives there (a refusal
+    travels back as an answer would)."""
+    service, job = argument
+    refused = service.admit()
+    if refused is None:
+        service.accept(job)
+    else:
+        job.reply(refused)
+
+
 @dataclass
 class Region:
-    """A place that can do the work: a name, the endpoint's host name, its service."""
+    """A place that can do the work: a name, the endpoint's host name, its service,
+    and the network's round-trip time to it (``rtt``: a sampler of seconds, or None
+    for none)."""
 
     name: str
     hostname: str
     service: Service
     attempts: Any = None  # the per-second counter of attempts toward it
+    rtt: Callable[[], float] | None = None
 
 
 @dataclass
@@ -99,6 +160,8 @@ class Route:
         "_entries",
         "_full",
         "_full_timed_out",
+        "_rtt",
+        "_schedule",
         "_sim",
         "_timeouts",
         "attempts",
@@ -125,6 +188,8 @@ class Route:
         # waited the full timeout.
         self._full_timed_out = timed_out(self.hostname, self._full)
         self._timeouts = world._timeouts
+        self._rtt = region.rtt
+        self._schedule = world.sim.schedule
         self.setups_due = 0
 
     def _lost(self) -> None:
@@ -144,10 +209,14 @@ class Route:
             self.setups_due = due - 1
         return due > 0
 
-    def attempt(self, deadline: float | None = None) -> Generator[Any, Any, Exception | None]:
-        """One attempt: resolve the name (through the instance's DNS cache), open a
-        connection if the pool was lost, send, and wait at most the attempt timeout
-        (less if ``deadline``, an instant, comes first).
+    def attempt(
+        self, deadline: float | None = None, op: str = "read"
+    ) -> Generator[Any, Any, Exception | None]:
+        """One attempt (of operation ``op``): resolve the name (through the instance's
+        DNS cache), open a connection if the pool was lost, send, and wait at most the
+        attempt timeout (less if ``deadline``, an instant, comes first). Over a network
+        with a round-trip time (``Region.rtt``), half of each attempt's trip is spent
+        before the request reaches the service, half after its answer left it.
 
         Returns None when it succeeded, or the error a client would see
         (``NameNotResolved``, ``AttemptTimeout``, the service's error): failures are
@@ -171,7 +240,9 @@ class Route:
         now = sim.now
         if deadline is not None and deadline - now < timeout:
             timeout = max(0.0, deadline - now)
-        answer = self.service.submit(now + timeout, setup=self._setup())
+        if self._rtt is not None:
+            return (yield from self._far(timeout, op, self._rtt()))
+        answer = self.service.submit(now + timeout, setup=self._setup(), op=op)
         if type(answer) is not Signal:
             return answer  # type: ignore[return-value]  # refused at once (throttled)
         outcome = yield Within(answer, timeout)
@@ -179,10 +250,27 @@ class Route:
             return self.timed_out(timeout)
         return outcome  # type: ignore[no-any-return]
 
+    def _far(self, timeout: float, op: str, trip: float) -> Generator[Any, Any, Exception | None]:
+        """The rest of ``attempt`` over a network with a round trip of ``trip`` seconds:
+        the request reaches the service half a trip from now; its answer (or refusal)
+        reaches the client half a trip after the service gave it, if the client still
+        waits then (``timeout`` from now), else the attempt timed out."""
+        sim = self._sim
+        now = sim.now
+        back = trip / 2.0
+        done = Signal(sim)
+        # The last instant the service's answer is of use: after it, work is wasted.
+        job = _FarJob(sim, done, now + timeout - back, self._setup(), op, back)
+        self._schedule(now + (trip - back), _deliver, (self.service, job))
+        outcome = yield Within(done, timeout)
+        if outcome is TIMED_OUT:
+            return self.timed_out(timeout)
+        return outcome  # type: ignore[no-any-return]
+
     # -- the same attempt, for callers that take outcomes as calls ----------------------
 
     def attempt_now(
-        self, deadline: float | None, receiver: Receiver, resolved: bool = False
+        self, deadline: float | None, receiver: Receiver, resolved: bool = False, op: str = "read"
     ) -> Any:
         """``attempt`` without a process: returns the outcome when it is known at once
         (a name that does not resolve from the cache, a refusal), else ``PENDING``, and
@@ -196,7 +284,7 @@ class Route:
             if now >= self._address_until:
                 cached = self._entries.get(self.hostname)
                 if cached is None or now >= cached[0]:
-                    sim.after(self.dns.resolver.latency, self._resolved, (deadline, receiver))
+                    sim.after(self.dns.resolver.latency, self._resolved, (deadline, receiver, op))
                     return PENDING
                 if cached[1] is not None:
                     self._lost()
@@ -206,13 +294,15 @@ class Route:
         if due:
             self.setups_due = due - 1
         service = self.service
+        if self._rtt is not None:
+            return self._far_now(deadline, receiver, op, due > 0, self._rtt())
         refused = service.admit()
         if refused is not None:
             return refused
         timeout = full = self._full
         if deadline is not None and deadline - now < timeout:
             timeout = max(0.0, deadline - now)
-        waiting = _Attempt(receiver, self, timeout, now + timeout, due > 0)
+        waiting = _Attempt(receiver, self, timeout, now + timeout, due > 0, op)
         service.accept(waiting)
         if timeout == full:
             self._timeouts.add(waiting)
@@ -220,15 +310,35 @@ class Route:
             sim.after(timeout, _Attempt.expire, waiting)
         return PENDING
 
-    def _resolved(self, argument: tuple[float | None, Receiver]) -> None:
+    def _far_now(
+        self, deadline: float | None, receiver: Receiver, op: str, setup: bool, trip: float
+    ) -> Any:
+        """The rest of ``attempt_now`` over a network with a round trip of ``trip``
+        seconds (as ``_far``): always ``PENDING``."""
+        sim = self._sim
+        now = sim.now
+        timeout = full = self._full
+        if deadline is not None and deadline - now < timeout:
+            timeout = max(0.0, deadline - now)
+        back = trip / 2.0
+        waiting = _FarAttempt(receiver, self, timeout, now + timeout - back, setup, op)
+        waiting.back = back
+        self._schedule(now + (trip - back), _deliver, (self.service, waiting))
+        if timeout == full:
+            self._timeouts.add(waiting)
+        else:  # shortened by the deadline
+            sim.after(timeout, _Attempt.expire, waiting)
+        return PENDING
+
+    def _resolved(self, argument: tuple[float | None, Receiver, str]) -> None:
         """The resolver answered an attempt that needed the name: go on from there."""
-        deadline, receiver = argument
+        deadline, receiver, op = argument
         failure = self.dns.ask(self.hostname)
         if failure is not None:
             self._lost()
             receiver.answer(failure)
             return
-        outcome = self.attempt_now(deadline, receiver, resolved=True)
+        outcome = self.attempt_now(deadline, receiver, resolved=True, op=op)
         if outcome is not PENDING:
             receiver.answer(outcome)
 
