@@ -190,10 +190,15 @@ def _run(
         trigger.schedule(world)
 
     breaker_open = series.counter(Names.BREAKER_OPEN)
+    services = [(region.service, series.counter(Names.queued(region.name))) for region in regions]
 
     def gauge(_: object) -> None:
+        """Once a second: the share of breakers open, and each region's queue length."""
         open_count = sum(1 for client in clients if client.breaker_open())
         series.add(breaker_open, sim.now, open_count / len(clients))
+        second = sim.second
+        for service, queued in services:
+            queued[second] = service.queued
         if sim.now + 1.0 < scenario.duration:
             sim.after(1.0, gauge)
 
@@ -205,15 +210,17 @@ def _run(
         sim.run(elapsed)
         if progress is not None:
             progress(elapsed / scenario.duration)
-    # The queues over the traffic's time (the drain after it left out).
-    queues = {
-        region.name: (region.service.queue_area_at(sim.now), region.service.max_queued)
-        for region in regions
+    # The servers' work and queues over the traffic's time (the drain after it left out).
+    during = {
+        region.name: (region.service.busy_time, region.service.max_queued) for region in regions
     }
     # Let requests still in flight finish (their answers count for their arrival second).
     sim.run(scenario.duration + DRAIN)
     world.close()
-    summary = summarize(scenario, series, recorder.latencies, queues)
+    measured = {
+        region.name: (*during[region.name], region.service.wasted_time) for region in regions
+    }
+    summary = summarize(scenario, series, recorder.latencies, measured)
     return RunResult(
         scenario=scenario.name,
         strategy=strategy.name,
@@ -236,12 +243,13 @@ def summarize(
     scenario: Scenario,
     series: Series,
     latencies: array[float],
-    queues: dict[str, tuple[float, int]] | None = None,
+    measured: dict[str, tuple[float, int, float]] | None = None,
 ) -> dict[str, Any]:
     """The run's metrics (``METRICS``), by name, as the design notes and the docs'
-    glossary define them. ``queues``: each region's queue length integrated over the
-    traffic's time (request-seconds) and its longest, over the same time (None: not
-    measured, the queue metrics are then left out)."""
+    glossary define them. ``measured``: each region's busy time (server-seconds of
+    the work it started) and its longest queue, during the traffic, and the seconds of
+    work it did after their clients gave up, drain included (None: not measured; those
+    metrics are then left out)."""
     data = series.data
     seconds = math.ceil(scenario.duration)
     requests = sum(data[Names.REQUESTS])
@@ -282,26 +290,25 @@ def summarize(
         PEAK_LOAD_RATIOS: peaks,
         DNS_QUERIES: int(sum(dns)),
         WASTED_WORK: int(sum(sum(data[Names.wasted(r.name)]) for r in scenario.regions)),
-        WASTED_SECONDS: float(
-            sum(sum(data[Names.wasted_seconds(r.name)]) for r in scenario.regions)
-        ),
         MEAN_LATENCY: sum(latencies) / len(latencies) if latencies else None,
     }
-    # Utilisation: server-seconds of work started during the traffic over the
-    # server-seconds it had (capacity x duration).
-    busy = {
-        r.name: sum(data[Names.busy(r.name)][:seconds]) / (r.capacity * scenario.duration)
-        for r in scenario.regions
-    }
-    values[UTILISATION] = max(busy.values())
-    values[UTILISATIONS] = busy
-    if queues is not None:
-        means = {name: area / scenario.duration for name, (area, _) in queues.items()}
-        longest = {name: float(most) for name, (_, most) in queues.items()}
-        values[MEAN_QUEUE_LENGTH] = max(means.values())
-        values[MEAN_QUEUE_LENGTHS] = means
+    # The queues' lengths, sampled in the middle of each second of traffic.
+    samples = max(1, math.ceil(scenario.duration - 0.5))
+    means = {r.name: sum(data[Names.queued(r.name)][:seconds]) / samples for r in scenario.regions}
+    values[MEAN_QUEUE_LENGTH] = max(means.values())
+    values[MEAN_QUEUE_LENGTHS] = means
+    if measured is not None:
+        # Utilisation: server-seconds of the work started during the traffic over the
+        # server-seconds it had (capacity x duration).
+        busy = {
+            r.name: measured[r.name][0] / (r.capacity * scenario.duration) for r in scenario.regions
+        }
+        longest = {r.name: float(measured[r.name][1]) for r in scenario.regions}
+        values[UTILISATION] = max(busy.values())
+        values[UTILISATIONS] = busy
         values[MAX_QUEUE_LENGTH] = max(longest.values())
         values[MAX_QUEUE_LENGTHS] = longest
+        values[WASTED_SECONDS] = sum(measured[r.name][2] for r in scenario.regions)
     return {metric.name: value for metric, value in values.items()}
 
 

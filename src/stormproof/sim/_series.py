@@ -14,9 +14,9 @@ class Names:
     region; ``attempts_at(region)`` toward one), the share of instances whose breaker
     is open (``BREAKER_OPEN``), and at each dependency the requests ``offered`` (the
     resolver's queries: ``offered("dns")``), ``served`` and ``wasted`` (served after
-    their client gave up); at each region its ``busy`` time (server-seconds of work
-    started in the second), the ``wasted_seconds`` of it done after the client had
-    given up, and the seconds it was ``down`` (a ``random_outages`` trigger)."""
+    their client gave up); at each region its queue's length (``queued``, sampled in
+    the middle of each second of traffic) and the seconds it was ``down`` (a
+    ``random_outages`` trigger)."""
 
     REQUESTS = "requests"
     SUCCESSES = "successes"
@@ -41,12 +41,8 @@ class Names:
         return f"wasted:{dependency}"
 
     @staticmethod
-    def wasted_seconds(dependency: str) -> str:
-        return f"wasted_seconds:{dependency}"
-
-    @staticmethod
-    def busy(dependency: str) -> str:
-        return f"busy:{dependency}"
+    def queued(dependency: str) -> str:
+        return f"queued:{dependency}"
 
     @staticmethod
     def down(dependency: str) -> str:

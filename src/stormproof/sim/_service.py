@@ -155,10 +155,9 @@ class Service:
     - ``drop_expired``: a queued request whose deadline passed is refused when its turn
       comes instead of served.
 
-    It measures its busy time (server-seconds of work started, per second:
-    ``Names.busy``), the work it did after the client had given up
-    (``Names.wasted_seconds``), and its queue's length over time (``queue_area``,
-    ``max_queued``)."""
+    It measures its ``busy_time`` (server-seconds of the work it started), the part of
+    it done after the client had given up (``wasted_time``), and the longest its queue
+    has been (``max_queued``); ``queued`` is its queue's length."""
 
     def __init__(
         self,
@@ -207,12 +206,11 @@ class Service:
         self._offered = series.counter(Names.offered(name))
         self._served = series.counter(Names.served(name))
         self._wasted = series.counter(Names.wasted(name))
-        self._wasted_time = series.counter(Names.wasted_seconds(name))
-        self._busy_time = series.counter(Names.busy(name))
-        self.queue_area = 0.0
-        """The queue's length integrated over time (request-seconds), up to
-        ``_queue_since``; ``queue_area_at(now)`` carries it on to now."""
-        self._queue_since = 0.0
+        self.busy_time = 0.0
+        """Server-seconds of the work it started (each request's service time)."""
+        self.wasted_time = 0.0
+        """Server-seconds of it done after the client had given up: the part of each
+        service time past the instant its answer could still be used."""
         self.max_queued = 0
         """The longest the queue has been."""
         # Failures are values that nothing raises or changes: one instance serves them all.
@@ -221,6 +219,8 @@ class Service:
         self._schedule = sim.schedule
         self._answer = sim.call_soon  # answers go out right after the event settling them
         # Features that are off cost nothing: their code paths are chosen here, once.
+        self.by_op = write_service_time is not None
+        """Whether its service times depend on the operation (read or write)."""
         if write_service_time is not None:
             self._samples = {
                 "read": self._sample,
@@ -278,14 +278,10 @@ class Service:
     def in_system(self) -> int:
         return self._busy + len(self._queue)
 
-    def queue_area_at(self, now: float) -> float:
-        """The queue's length integrated over time from the start to ``now``."""
-        return self.queue_area + len(self._queue) * (now - self._queue_since)
-
-    def _queue_changes(self, now: float) -> None:
-        """The queue's length is about to change: integrate it up to now."""
-        self.queue_area += len(self._queue) * (now - self._queue_since)
-        self._queue_since = now
+    @property
+    def queued(self) -> int:
+        """Requests waiting in its queue now."""
+        return len(self._queue)
 
     def submit(self, deadline: float, setup: bool, op: str = "read") -> Signal | ServiceThrottled:
         """Send one request. Returns a signal that fires with the answer (None, or the
@@ -345,9 +341,6 @@ class Service:
             self._start(job)
         else:
             queue = self._queue
-            now = self.sim.now
-            self.queue_area += len(queue) * (now - self._queue_since)  # `_queue_changes`
-            self._queue_since = now
             queue.append(job)
             if len(queue) > self.max_queued:  # noqa: PLR1730 (no call: a hot path)
                 self.max_queued = len(queue)
@@ -362,9 +355,7 @@ class Service:
             self._start(job)
         else:
             queue = self._queue
-            now = self.sim.now
-            self._queue_changes(now)
-            job.queued = now
+            job.queued = self.sim.now
             queue.append(job)
             self.max_queued = max(self.max_queued, len(queue))
 
@@ -437,13 +428,12 @@ class Service:
                 duration *= self._load_factor(slowdown)
         if job.setup:
             duration += self.setup_time
-        sim = self.sim
-        now = sim.now
-        self._busy_time[sim.second] += duration
+        now = self.sim.now
+        self.busy_time += duration
         end = now + duration
-        if end > job.deadline:  # the client gives up before the answer is ready
-            deadline = job.deadline
-            self._wasted_time[sim.second] += end - (deadline if deadline > now else now)
+        deadline = job.deadline
+        if end > deadline:  # the client gives up before the answer is ready
+            self.wasted_time += duration if now >= deadline else end - deadline
         self._schedule(end, self._on_finish, job)
 
     def _start_by_op(self, job: Job) -> None:
@@ -454,13 +444,12 @@ class Service:
             duration = self._slowed(duration)
         if job.setup:
             duration += self.setup_time
-        sim = self.sim
-        now = sim.now
-        self._busy_time[sim.second] += duration
+        now = self.sim.now
+        self.busy_time += duration
         end = now + duration
-        if end > job.deadline:
-            deadline = job.deadline
-            self._wasted_time[sim.second] += end - (deadline if deadline > now else now)
+        deadline = job.deadline
+        if end > deadline:  # the client gives up before the answer is ready
+            self.wasted_time += duration if now >= deadline else end - deadline
         self._schedule(end, self._on_finish, job)
 
     def _finish(self, job: Job) -> None:
@@ -476,17 +465,14 @@ class Service:
             answer = ServerError(f"{self.name}: internal error")
         dropped = False
         queue = self._queue
-        if queue and self._busy < self._room:
-            self.queue_area += len(queue) * (now - self._queue_since)  # `_queue_changes`
-            self._queue_since = now
-            while queue and self._busy < self._room:
-                waiting = queue.popleft()
-                if self.drop_expired and now >= waiting.deadline:
-                    expired = ServiceThrottled(f"{self.name}: request expired in queue")
-                    self._answer(waiting.reply, expired)
-                    dropped = True
-                    continue
-                self._start(waiting)
+        while queue and self._busy < self._room:
+            waiting = queue.popleft()
+            if self.drop_expired and now >= waiting.deadline:
+                expired = ServiceThrottled(f"{self.name}: request expired in queue")
+                self._answer(waiting.reply, expired)
+                dropped = True
+                continue
+            self._start(waiting)
         if dropped:
             self._answer(job.reply, answer)  # after the answers already ready
         else:  # the event's last step, with nothing ready: the same, without the queue
@@ -498,9 +484,6 @@ class Service:
         some."""
         dropped = False
         queue = self._queue
-        if not queue or self._busy >= self._room:
-            return False
-        self._queue_changes(now)
         take = queue.pop if self._lifo else queue.popleft
         while queue and self._busy < self._room:
             waiting = take()
@@ -536,8 +519,6 @@ class Service:
     def grow(self) -> None:
         """Capacity went up: start queued work it now has room for."""
         queue = self._queue
-        if queue and self._busy < self._room:
-            self._queue_changes(self.sim.now)
         while queue and self._busy < self._room:
             self._start(queue.popleft())
 

@@ -214,7 +214,11 @@ class ComposedClient:
         )
         self._flights: dict[Hashable, Signal] = {}
         self._attempt_now = self.route.attempt_now
+        # An attempt says whether it is a write only to services whose writes take their
+        # own time: elsewhere requests start as before, at no cost.
         self._attempt_write_now = partial(self.route.attempt_now, op="write")
+        if any(region.service.by_op for region in world.regions):
+            self.handle_now = self._handle_now_by_op  # type: ignore[method-assign]
         # Nothing between the retry and the attempt: skip the per-region layer.
         self.bare = self.failover is None and not self.breakers and not self.bulkheads
         self.immediate = self.bare and self.cache is None
@@ -279,6 +283,18 @@ class ComposedClient:
         """Start a request, arrived now: the outcomes' ``finish`` is called once, perhaps
         at once. Strategies with nothing between the retry and the attempt and no cache
         (``immediate``) run it as a chain of calls; the others as a process."""
+        if not self.immediate:
+            arrived = self.sim.now
+            process = self.handle(op, key, arrived + self.deadline)
+            self.sim.start(finishing(process, arrived, self.done))
+            return
+        sim = self.sim
+        RetryCall(
+            sim, self.retry, self._attempt_now, sim.now + self.deadline, self.done, self._judged
+        )
+
+    def _handle_now_by_op(self, op: str, key: int) -> None:
+        """``handle_now`` toward services whose service times depend on the operation."""
         if not self.immediate:
             arrived = self.sim.now
             process = self.handle(op, key, arrived + self.deadline)
