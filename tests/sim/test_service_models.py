@@ -17,6 +17,7 @@ from stormproof.sim._errors import ServiceThrottled
 from stormproof.sim._fields import ScenarioError
 from stormproof.sim._series import Names, Series
 from stormproof.sim._service import Distribution, Job, Service, lognormal_sigma
+from stormproof.sim._sweep_spec import with_value
 
 GUARDED = """
 [[strategy]]
@@ -642,3 +643,30 @@ metrics = ["recovery_s", "mean_latency_s", "utilisation", "mean_queue_length",
     assert "utilisation" in scenario.sweep.metrics
     with pytest.raises(ScenarioError, match=r"sweep\.metrics must be a list of metric names"):
         parse_scenario(scenario_text(extra=sweep.replace('"utilisation",', '"utilisations",')))
+
+
+def test_sweeps_set_a_round_trip_and_a_rate_limit_as_a_file_does() -> None:
+    sweep = """
+[sweep]
+parameter = "regions[0].{field}"
+values = [0, 0.05]
+"""
+    scenario = parse_scenario(scenario_text(extra=sweep.format(field="rtt")))
+    assert with_value(scenario, "regions[0].rtt", 0.05).regions[0].rtt == Distribution(
+        "constant", 0.05
+    )
+    assert with_value(scenario, "regions[0].rtt", 0).regions[0].rtt is None
+    limited = with_value(scenario, "regions[0].rate_limit", 40)
+    assert (limited.regions[0].rate_limit, limited.regions[0].burst) == (40.0, 40.0)
+    again = with_value(limited, "regions[0].rate_limit", 80)
+    assert (again.regions[0].rate_limit, again.regions[0].burst) == (80.0, 40.0)
+    with pytest.raises(ScenarioError, match=r"sweep\.values must be values that regions\[0\]"):
+        parse_scenario(scenario_text(extra=sweep.format(field="rate_limit")))
+
+
+def test_a_swept_read_share_moves_the_capacity_at_the_mix() -> None:
+    per_op = """service_time.read = { distribution = "constant", mean = 0.01 }
+service_time.write = { distribution = "constant", mean = 0.05 }"""
+    scenario = parse_scenario(scenario_text(service=per_op))
+    writes = with_value(scenario, "clients.read_share", 0.0)
+    assert writes.regions[0].capacity_rps == pytest.approx(50 / 0.05)

@@ -250,8 +250,8 @@ MEAN_QUEUE_LENGTH = Metric(
     "mean_queue_length",
     "mean queue",
     "Mean queue length (longest region's)",
-    "requests waiting in a region's queue, averaged over the traffic's time; the highest "
-    "of the regions'",
+    "requests waiting in a region's queue, sampled in the middle of each second of traffic "
+    "and averaged; the highest of the regions'",
     format=",.1f",
     higher_is_better=False,
 )
