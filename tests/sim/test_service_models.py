@@ -670,3 +670,13 @@ service_time.write = { distribution = "constant", mean = 0.05 }"""
     scenario = parse_scenario(scenario_text(service=per_op))
     writes = with_value(scenario, "clients.read_share", 0.0)
     assert writes.regions[0].capacity_rps == pytest.approx(50 / 0.05)
+
+
+def test_per_operation_service_times_as_tables_as_the_guide_writes_them() -> None:
+    guide = (Path(__file__).parents[2] / "docs" / "scenarios" / "writing.md").read_text()
+    tables = guide.split("```toml\n[regions.service_time.read]", 1)[1].split("```", 1)[0]
+    text = scenario_text(service="", extra="[regions.service_time.read]" + tables)
+    region = parse_scenario(text).regions[0]
+    assert region.service_time.mean == 0.004
+    assert region.write_service_time is not None
+    assert region.write_service_time.sigma == lognormal_sigma(0.012, 0.06)
