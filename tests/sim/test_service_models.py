@@ -680,3 +680,138 @@ def test_per_operation_service_times_as_tables_as_the_guide_writes_them() -> Non
     assert region.service_time.mean == 0.004
     assert region.write_service_time is not None
     assert region.write_service_time.sigma == lognormal_sigma(0.012, 0.06)
+
+
+# -- a second tier: a region's service calling a service of its own ------------------------
+
+TIER = """
+[regions.calls]
+name = "db"
+capacity = 50
+service_time = {{ distribution = "constant", mean = {mean} }}
+timeout = {timeout}
+attempts = {attempts}
+{extra}
+"""
+
+
+def tiered(
+    *, mean: float = 0.02, timeout: float = 0.5, attempts: int = 1, extra: str = "", **options: Any
+) -> str:
+    calls = TIER.format(mean=mean, timeout=timeout, attempts=attempts, extra=extra)
+    text = scenario_text(calls, **options)
+    return text.replace('name = "db"\nhostname = "db.test"', 'name = "api"\nhostname = "api.test"')
+
+
+def test_a_called_service_adds_its_time_and_its_round_trip() -> None:
+    alone = run_summary(scenario_text(), "naive")
+    scenario = parse_scenario(tiered(extra="rtt = 0.004"))
+    assert [s.name for s in scenario.services] == ["api", "db"]
+    result = run(scenario, strategies_for(scenario)["naive"])
+    summary = result.summary
+    assert summary["success_rate"] == 1.0
+    # At low load nothing waits: 0.01 s at the api, then 0.004 s of round trip and
+    # 0.02 s at the database, for every request.
+    assert summary["mean_latency_s"] == pytest.approx(
+        alone["mean_latency_s"] + 0.004 + 0.02, abs=1e-9
+    )
+    assert sum(result.series[Names.served("db")]) == summary["requests"]
+    # The api holds each request's place while it waits: 0.034 s of its time each.
+    api = summary["utilisations"]["api"]
+    assert api == pytest.approx(20 * 0.034 / 50, rel=0.03)
+    assert summary["utilisations"]["db"] == pytest.approx(20 * 0.02 / 50, rel=0.03)
+
+
+def test_a_called_service_failing_a_share_fails_requests_after_every_attempt() -> None:
+    # The database fails half its requests, at random: with 3 calls per request, a
+    # request fails with probability 1/8, each call independent.
+    text = tiered(attempts=3, extra="error_rate = 0.5", duration=1000.0)
+    scenario = parse_scenario(text)
+    strategy = strategies_for(scenario)["guarded"]  # no retries of its own
+    result = run(scenario, strategy)
+    summary = result.summary
+    assert summary["success_rate"] == pytest.approx(1 - 0.5**3, abs=0.01)
+    # Calls per request: 1 + 1/2 + 1/4 on average.
+    calls = sum(result.series[Names.offered("db")])
+    assert calls / summary["requests"] == pytest.approx(1.75, rel=0.02)
+
+
+def test_a_slow_called_service_times_out_and_holds_its_callers_places() -> None:
+    # Every call takes 0.3 s and times out at 0.1 s: two calls hold the api's place
+    # 0.01 + 2 x 0.1 s, and every attempt fails; naive makes 5 attempts per request.
+    text = tiered(mean=0.3, timeout=0.1, attempts=2, rate=5.0, duration=400.0)
+    scenario = parse_scenario(text)
+    result = run(scenario, strategies_for(scenario)["naive"])
+    summary = result.summary
+    assert summary["success_rate"] == 0.0
+    assert summary["amplification"] == 5.0
+    assert summary["mean_latency_s"] == pytest.approx(5 * (0.01 + 2 * 0.1), abs=1e-9)
+    assert summary["utilisations"]["api"] == pytest.approx(5 * 5 * 0.21 / 50, rel=0.05)
+    # The database serves every call, all of it after its caller gave up on it.
+    assert summary["wasted_seconds"] == pytest.approx(
+        sum(result.series[Names.served("db")]) * (0.3 - 0.1), rel=0.01
+    )
+
+
+def test_triggers_act_on_a_called_service() -> None:
+    partition = """
+[[triggers]]
+kind = "partition"
+region = "db"
+start = 100
+end = 200
+"""
+    scenario = parse_scenario(tiered(extra=partition, duration=300.0))
+    result = run(scenario, strategies_for(scenario)["naive"])
+    errors = result.series[Names.ERRORS]
+    assert sum(errors[:100]) == 0
+    # A request fails after 5 attempts of 0.51 s each, unless the partition heals first.
+    assert sum(errors[101:197]) == sum(result.series[Names.REQUESTS][101:197]) > 0
+    assert sum(errors[201:300]) == 0
+
+
+def test_a_called_service_is_checked() -> None:
+    with pytest.raises(ScenarioError, match=r"regions\[0\]\.calls\.hostname must be left out"):
+        parse_scenario(tiered(extra='hostname = "db.internal"'))
+    with pytest.raises(ScenarioError, match=r"regions\[0\]\.calls\.timeout must be given"):
+        parse_scenario(tiered().replace("timeout = 0.5\n", ""))
+    with pytest.raises(ScenarioError, match=r"regions\[0\]\.calls\.attempts must be an integer"):
+        parse_scenario(tiered(attempts=0))
+    clash = tiered().replace('name = "db"\ncapacity = 50', 'name = "api"\ncapacity = 50')
+    with pytest.raises(ScenarioError, match=r"calls\.name must be unique among regions"):
+        parse_scenario(clash)
+    outage = '\n[[triggers]]\nkind = "dns_empty"\nhostname = "db"\nstart = 1\nend = 2\n'
+    with pytest.raises(
+        ScenarioError, match=r"hostname must be the hostname of a region \('api\.test'\)"
+    ):
+        parse_scenario(tiered(extra=outage))
+
+
+def test_the_guides_called_service_parses() -> None:
+    guide = (Path(__file__).parents[2] / "docs" / "scenarios" / "writing.md").read_text()
+    table = guide.split("```toml\n[regions.calls]", 1)[1].split("```", 1)[0]
+    region = parse_scenario(scenario_text(extra="[regions.calls]" + table)).regions[0]
+    assert region.calls is not None
+    assert (region.calls.service.name, region.calls.timeout, region.calls.attempts) == (
+        "payments-db",
+        0.25,
+        2,
+    )
+
+
+def test_three_tiers_add_their_times() -> None:
+    third = """
+[regions.calls.calls]
+name = "disk"
+capacity = 50
+service_time = { distribution = "constant", mean = 0.005 }
+timeout = 0.5
+"""
+    alone = run_summary(scenario_text(), "naive")
+    scenario = parse_scenario(tiered(extra=third))
+    assert [s.name for s in scenario.services] == ["api", "db", "disk"]
+    summary = run(scenario, strategies_for(scenario)["naive"]).summary
+    assert summary["mean_latency_s"] == pytest.approx(
+        alone["mean_latency_s"] + 0.02 + 0.005, abs=1e-9
+    )
+    assert set(summary["utilisations"]) == {"api", "db", "disk"}

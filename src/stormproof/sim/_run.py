@@ -41,7 +41,7 @@ from ._metrics import (
 )
 from ._occ import run_occ
 from ._result import RunResult
-from ._scenario import Scenario
+from ._scenario import RegionSpec, Scenario
 from ._series import Names, Series
 from ._service import Service
 from ._strategies import STALE, Client, build_client
@@ -127,32 +127,7 @@ def _run(
     resolver = Resolver(
         sim, capacity=scenario.dns.capacity, latency=scenario.dns.latency, series=series
     )
-    regions = [
-        Region(
-            r.name,
-            r.hostname,
-            Service(
-                sim,
-                r.name,
-                capacity=r.capacity,
-                service_time=r.service_time,
-                queue=r.queue,
-                slowdown=r.slowdown,
-                drop_expired=r.drop_expired,
-                setup_time=r.setup_time,
-                error_rate=r.error_rate,
-                series=series,
-                write_service_time=r.write_service_time,
-                rate_limit=r.rate_limit,
-                burst=r.burst,
-                discipline=r.queue_discipline,
-                codel_target=r.codel_target,
-                codel_interval=r.codel_interval,
-            ),
-            rtt=None if r.rtt is None else r.rtt.sampler(sim.stream(f"rtt:{r.name}")),
-        )
-        for r in scenario.regions
-    ]
+    services, regions = _services(sim, scenario, series)
     instances = [
         Instance(
             n,
@@ -162,6 +137,7 @@ def _run(
         for n in range(spec.instances)
     ]
     world = World(sim, series, resolver, regions, instances, spec.attempt_timeout)
+    _add_called(world, services)
     recorder = _Recorder(sim, series, spec.deadline)
     clients = [
         build_client(world, instance, strategy, spec.deadline, recorder) for instance in instances
@@ -190,14 +166,14 @@ def _run(
         trigger.schedule(world)
 
     breaker_open = series.counter(Names.BREAKER_OPEN)
-    services = [(region.service, series.counter(Names.queued(region.name))) for region in regions]
+    queues = [(service, series.counter(Names.queued(name))) for name, service in services.items()]
 
     def gauge(_: object) -> None:
-        """Once a second: the share of breakers open, and each region's queue length."""
+        """Once a second: the share of breakers open, and each service's queue length."""
         open_count = sum(1 for client in clients if client.breaker_open())
         series.add(breaker_open, sim.now, open_count / len(clients))
         second = sim.second
-        for service, queued in services:
+        for service, queued in queues:
             queued[second] = service.queued
         if sim.now + 1.0 < scenario.duration:
             sim.after(1.0, gauge)
@@ -211,15 +187,11 @@ def _run(
         if progress is not None:
             progress(elapsed / scenario.duration)
     # The servers' work and queues over the traffic's time (the drain after it left out).
-    during = {
-        region.name: (region.service.busy_time, region.service.max_queued) for region in regions
-    }
+    during = {name: (service.busy_time, service.max_queued) for name, service in services.items()}
     # Let requests still in flight finish (their answers count for their arrival second).
     sim.run(scenario.duration + DRAIN)
     world.close()
-    measured = {
-        region.name: (*during[region.name], region.service.wasted_time) for region in regions
-    }
+    measured = {name: (*during[name], service.wasted_time) for name, service in services.items()}
     summary = summarize(scenario, series, recorder.latencies, measured)
     return RunResult(
         scenario=scenario.name,
@@ -229,6 +201,66 @@ def _run(
         series={name: [float(v) for v in values] for name, values in series.data.items()},
         cpu_seconds=time.process_time() - started_cpu,
     )
+
+
+def _services(
+    sim: Simulation, scenario: Scenario, series: Series
+) -> tuple[dict[str, Service], list[Region]]:
+    """Every service, by name (the regions' and those they call), and the regions."""
+    services: dict[str, Service] = {}
+    for described in scenario.services:
+        _service(sim, described, series, services)
+    regions = [
+        Region(
+            r.name,
+            r.hostname,
+            services[r.name],
+            rtt=None if r.rtt is None else r.rtt.sampler(sim.stream(f"rtt:{r.name}")),
+        )
+        for r in scenario.regions
+    ]
+    return services, regions
+
+
+def _add_called(world: World, services: dict[str, Service]) -> None:
+    """Services only other services call: the world knows them by name (triggers act
+    on them), without a host name or routes."""
+    for name, service in services.items():
+        if name not in world.by_name:
+            world.by_name[name] = Region(name, "", service)
+
+
+def _service(sim: Simulation, r: RegionSpec, series: Series, made: dict[str, Service]) -> Service:
+    """The service of ``r``, made once (the one it calls first) and kept in ``made``."""
+    if r.name in made:
+        return made[r.name]
+    calls = None if r.calls is None else r.calls.service
+    callee = None if calls is None else _service(sim, calls, series, made)
+    made[r.name] = service = Service(
+        sim,
+        r.name,
+        capacity=r.capacity,
+        service_time=r.service_time,
+        queue=r.queue,
+        slowdown=r.slowdown,
+        drop_expired=r.drop_expired,
+        setup_time=r.setup_time,
+        error_rate=r.error_rate,
+        series=series,
+        write_service_time=r.write_service_time,
+        rate_limit=r.rate_limit,
+        burst=r.burst,
+        discipline=r.queue_discipline,
+        codel_target=r.codel_target,
+        codel_interval=r.codel_interval,
+        calls=callee,
+        call_timeout=1.0 if r.calls is None else r.calls.timeout,
+        call_attempts=1 if r.calls is None else r.calls.attempts,
+        call_rtt=None
+        if calls is None or calls.rtt is None
+        else calls.rtt.sampler(sim.stream(f"rtt:{calls.name}")),
+    )
+    return service
 
 
 def _quantile(ordered: list[float], q: float) -> float | None:
@@ -270,7 +302,7 @@ def summarize(
         )
     ordered = sorted(latencies)
     peaks: dict[str, float] = {}
-    for region in scenario.regions:
+    for region in scenario.services:
         peaks[region.name] = max(data[Names.offered(region.name)][:seconds]) / region.capacity_rps
     dns = data[Names.offered(Names.DNS)]
     peaks[Names.DNS] = max(dns[:seconds]) / scenario.dns.capacity
@@ -286,29 +318,30 @@ def summarize(
         P50_LATENCY: _quantile(ordered, 0.50),
         P99_LATENCY: _quantile(ordered, 0.99),
         RECOVERY: recovery,
-        PEAK_LOAD_RATIO: max(peaks[r.name] for r in scenario.regions),
+        PEAK_LOAD_RATIO: max(peaks[r.name] for r in scenario.services),
         PEAK_LOAD_RATIOS: peaks,
         DNS_QUERIES: int(sum(dns)),
-        WASTED_WORK: int(sum(sum(data[Names.wasted(r.name)]) for r in scenario.regions)),
+        WASTED_WORK: int(sum(sum(data[Names.wasted(r.name)]) for r in scenario.services)),
         MEAN_LATENCY: sum(latencies) / len(latencies) if latencies else None,
     }
     # The queues' lengths, sampled in the middle of each second of traffic.
     samples = max(1, math.ceil(scenario.duration - 0.5))
-    means = {r.name: sum(data[Names.queued(r.name)][:seconds]) / samples for r in scenario.regions}
+    means = {r.name: sum(data[Names.queued(r.name)][:seconds]) / samples for r in scenario.services}
     values[MEAN_QUEUE_LENGTH] = max(means.values())
     values[MEAN_QUEUE_LENGTHS] = means
     if measured is not None:
         # Utilisation: server-seconds of the work started during the traffic over the
         # server-seconds it had (capacity x duration).
         busy = {
-            r.name: measured[r.name][0] / (r.capacity * scenario.duration) for r in scenario.regions
+            r.name: measured[r.name][0] / (r.capacity * scenario.duration)
+            for r in scenario.services
         }
-        longest = {r.name: float(measured[r.name][1]) for r in scenario.regions}
+        longest = {r.name: float(measured[r.name][1]) for r in scenario.services}
         values[UTILISATION] = max(busy.values())
         values[UTILISATIONS] = busy
         values[MAX_QUEUE_LENGTH] = max(longest.values())
         values[MAX_QUEUE_LENGTHS] = longest
-        values[WASTED_SECONDS] = sum(measured[r.name][2] for r in scenario.regions)
+        values[WASTED_SECONDS] = sum(measured[r.name][2] for r in scenario.services)
     return {metric.name: value for metric, value in values.items()}
 
 

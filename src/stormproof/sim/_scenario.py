@@ -78,9 +78,10 @@ class RegionSpec:
     at which ``capacity_rps`` is counted), the network's round-trip time to it
     (``rtt``, None: none), a request-rate limit (``rate_limit`` per second, ``burst``
     requests; None: none), its queue's discipline (``"fifo"``, ``"lifo"`` or
-    ``"codel"``, with ``codel_target`` and ``codel_interval`` in seconds) and what it
+    ``"codel"``, with ``codel_target`` and ``codel_interval`` in seconds), what it
     does with queued work whose client gave up (``abandoned``: ``"serve"`` or
-    ``"drop"``)."""
+    ``"drop"``), and the service it calls for every request (``calls``; None: none).
+    A service only other services call has no ``hostname`` ("")."""
 
     name: str
     hostname: str
@@ -99,6 +100,7 @@ class RegionSpec:
     queue_discipline: str = "fifo"
     codel_target: float = 0.005
     codel_interval: float = 0.1
+    calls: Dependency | None = None
 
     @property
     def drop_expired(self) -> bool:
@@ -142,6 +144,18 @@ class RegionSpec:
 
 
 @dataclass(frozen=True)
+class Dependency:
+    """A service a region's service calls for every request, once its own work is
+    done, holding the request's place meanwhile: each call waits at most ``timeout``
+    seconds and is made again at once on a failure or a timeout, ``attempts`` calls
+    in all; when none succeeded, the request fails (HTTP 500)."""
+
+    service: RegionSpec
+    timeout: float
+    attempts: int = 1
+
+
+@dataclass(frozen=True)
 class OCCSpec:
     """Optimistic-concurrency contention: ``clients`` start together and each updates one
     row once (read its version, then write conditionally on it), retrying on conflict."""
@@ -166,6 +180,17 @@ class Scenario:
     source: str = ""
     occ: OCCSpec | None = None
     sweep: SweepSpec | None = None
+
+    @property
+    def services(self) -> tuple[RegionSpec, ...]:
+        """Every service: the regions', and the ones they call (each after its caller)."""
+        found: list[RegionSpec] = []
+        for region in self.regions:
+            spec: RegionSpec | None = region
+            while spec is not None:
+                found.append(spec)
+                spec = None if spec.calls is None else spec.calls.service
+        return tuple(found)
 
     @property
     def trigger_window(self) -> tuple[float, float] | None:
@@ -260,7 +285,16 @@ def _abandoned(section: Section) -> str:
     return section.string("abandoned", "serve", choices=("serve", "drop"))
 
 
-def _region(section: Section, read_share: float) -> RegionSpec:
+def _dependency(section: Section, read_share: float) -> Dependency:
+    """``calls``: a service of its own (a region's fields but ``hostname``), with the
+    policy of its callers' calls (``timeout``, seconds; ``attempts``)."""
+    timeout = section.number("timeout", low=0.0, low_open=True)
+    attempts = section.integer("attempts", 1, low=1)
+    return Dependency(_region(section, read_share, called=True), timeout, attempts)
+
+
+def _region(section: Section, read_share: float, called: bool = False) -> RegionSpec:
+    """A ``[[regions]]`` table, or (``called``) the table of a service regions call."""
     slowdown = None
     if (part := section.optional_section("slowdown")) is not None:
         slowdown = Slowdown(
@@ -288,7 +322,7 @@ def _region(section: Section, read_share: float) -> RegionSpec:
             raise section.fail(name, requirement, section.raw(name))
     spec = RegionSpec(
         name=section.string("name"),
-        hostname=section.string("hostname"),
+        hostname=_hostname(section, called),
         capacity=section.integer("capacity", low=1),
         service_time=read,
         queue=section.integer("queue", 1000),
@@ -304,9 +338,25 @@ def _region(section: Section, read_share: float) -> RegionSpec:
         queue_discipline=discipline,
         codel_target=codel["codel_target"],
         codel_interval=codel["codel_interval"],
+        calls=_calls(section, read_share),
     )
     section.done()
     return spec
+
+
+def _hostname(section: Section, called: bool) -> str:
+    """A region's host name; a service only other services call has none."""
+    if not called:
+        return section.string("hostname")
+    if section.has("hostname"):
+        requirement = "left out of a service regions call (no client resolves its name)"
+        raise section.fail("hostname", requirement, section.raw("hostname"))
+    return ""
+
+
+def _calls(section: Section, read_share: float) -> Dependency | None:
+    part = section.optional_section("calls")
+    return None if part is None else _dependency(part, read_share)
 
 
 def _clients(c: Section, duration: float, source: str) -> ClientsSpec:
@@ -417,6 +467,31 @@ def _occ(part: Section) -> OCCSpec:
     return spec
 
 
+def _regions(
+    sections: list[Section], read_share: float
+) -> tuple[dict[str, RegionSpec], dict[str, RegionSpec]]:
+    """The ``[[regions]]`` tables: the regions, and every service (the regions' and
+    those they call), by name, each name unique."""
+    regions: dict[str, RegionSpec] = {}
+    services: dict[str, RegionSpec] = {}
+    for section in sections:
+        region = _region(section, read_share)
+        if region.name in regions:
+            raise section.fail("name", "unique", region.name)
+        regions[region.name] = region
+        table, service = section, region
+        while True:
+            if service.name in services:
+                requirement = "unique among regions and the services they call"
+                raise table.fail("name", requirement, service.name)
+            services[service.name] = service
+            if service.calls is None:
+                break
+            table = table.section("calls")
+            service = service.calls.service
+    return regions, services
+
+
 def build_scenario(
     data: dict[str, Any],
     source: str,
@@ -444,14 +519,9 @@ def build_scenario(
     region_sections = root.sections("regions")
     if not region_sections and occ is None:
         raise root.fail("regions", "at least one [[regions]] table", [])
-    regions: dict[str, RegionSpec] = {}
-    for section in region_sections:
-        region = _region(section, clients.read_share)
-        if region.name in regions:
-            raise section.fail("name", "unique", region.name)
-        regions[region.name] = region
+    regions, services = _regions(region_sections, clients.read_share)
     triggers = tuple(
-        parse_trigger(s, duration, tuple(regions.values())) for s in root.sections("triggers")
+        parse_trigger(s, duration, tuple(services.values())) for s in root.sections("triggers")
     )
     if clients.trace is not None:
         for index, trigger in enumerate(triggers):

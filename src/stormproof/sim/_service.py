@@ -10,12 +10,13 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from math import log as _log
 from typing import Any
 
 from ._engine import Signal, Simulation
-from ._errors import ServerError, ServiceThrottled
+from ._errors import ServerError, ServiceThrottled, timed_out
 from ._series import Names, Series
 
 __all__ = ["DISCIPLINES", "Distribution", "Job", "Service", "Slowdown", "lognormal_sigma"]
@@ -134,6 +135,60 @@ class _SignalJob(Job):
         self.done.succeed(answer)
 
 
+class _Call(Job):
+    """A service's call to its own dependency for one of its requests (``origin``):
+    ``left`` calls it may still make for it (this one included); its own work on it
+    ended at ``started``. The first of its answer and its timeout tells ``caller``;
+    an answer crosses the network in ``back`` seconds."""
+
+    __slots__ = ("back", "caller", "left", "live", "origin", "started")
+
+    def __init__(
+        self, caller: Service, origin: Job, left: int, started: float, deadline: float, back: float
+    ) -> None:
+        self.caller = caller
+        self.origin = origin
+        self.left = left
+        self.started = started
+        self.deadline = deadline
+        self.setup = False
+        self.op = origin.op
+        self.back = back
+        self.live = True
+
+    def reply(self, answer: Any) -> None:
+        if not self.live:
+            return
+        if self.back:
+            sim = self.caller.sim
+            sim.schedule(sim.now + self.back, self._arrived, answer)
+        else:
+            self._arrived(answer)
+
+    def _arrived(self, answer: Any) -> None:
+        if self.live:
+            self.live = False
+            self.caller._called(self, answer)
+
+    def expire(self) -> None:
+        if self.live:
+            self.live = False
+            self.caller._called(self, self.caller._call_timed_out)
+
+
+def _expire_call(call: _Call) -> None:
+    call.expire()
+
+
+def _deliver_call(call: _Call) -> None:
+    """A call crossed the network to the dependency: it arrives there."""
+    dependency = call.caller.calls
+    assert dependency is not None
+    refused = dependency.send(call)
+    if refused is not None:
+        call.reply(refused)
+
+
 class Service:
     """One dependency endpoint (a regional DynamoDB, a database).
 
@@ -153,7 +208,13 @@ class Service:
       that waited more than twice the target; requests served without waiting count as
       waiting 0 s);
     - ``drop_expired``: a queued request whose deadline passed is refused when its turn
-      comes instead of served.
+      comes instead of served;
+    - ``calls``: a service of its own it calls for every request, once its own work on
+      the request is done, holding the request's place meanwhile (a thread blocked on
+      a downstream call): each call waits at most ``call_timeout`` seconds, over a
+      network with round trips from ``call_rtt`` (None: none), and a failed or timed
+      out call is made again at once, ``call_attempts`` calls in all; when none
+      succeeded, the request fails (HTTP 500).
 
     It measures its ``busy_time`` (server-seconds of the work it started), the part of
     it done after the client had given up (``wasted_time``), and the longest its queue
@@ -178,6 +239,10 @@ class Service:
         discipline: str = "fifo",
         codel_target: float = 0.005,
         codel_interval: float = 0.1,
+        calls: Service | None = None,
+        call_timeout: float = 1.0,
+        call_attempts: int = 1,
+        call_rtt: Callable[[], float] | None = None,
     ) -> None:
         if discipline not in DISCIPLINES:
             raise ValueError(f"discipline must be one of {DISCIPLINES}, got {discipline!r}")
@@ -222,15 +287,31 @@ class Service:
         self.by_op = write_service_time is not None
         """Whether its service times depend on the operation (read or write)."""
         if write_service_time is not None:
-            self._samples = {
-                "read": self._sample,
-                "write": write_service_time.sampler(sim.stream(f"service:{name}:write")),
-            }
-            self._start = self._start_by_op  # type: ignore[method-assign]
+            self._time_writes(write_service_time)
         if rate_limit is not None:
             self._limit_rate(rate_limit, burst)
         self.discipline = discipline
         self._choose_discipline(discipline, codel_target, codel_interval)
+        self.calls = calls
+        if calls is not None:
+            self._call_with(calls, call_timeout, call_attempts, call_rtt)
+
+    def _call_with(
+        self, calls: Service, timeout: float, attempts: int, rtt: Callable[[], float] | None
+    ) -> None:
+        """Call ``calls`` for every request once its own work is done (see the class)."""
+        self._call_timeout = timeout
+        self._call_attempts = attempts
+        self._call_rtt = rtt
+        self._call_timed_out = timed_out(calls.name, timeout)
+        self._dependency_failed = ServerError(f"{self.name}: {calls.name} failed")
+        self._on_finish = self._call_out
+
+    def _time_writes(self, write_service_time: Distribution) -> None:
+        """Writes take their times from ``write_service_time``, reads from its own."""
+        write = write_service_time.sampler(self.sim.stream(f"service:{self.name}:write"))
+        self._samples = {"read": self._sample, "write": write}
+        self._start = self._start_by_op  # type: ignore[method-assign]
 
     def _limit_rate(self, rate: float, burst: float) -> None:
         """Admit at most ``rate`` requests per second, in bursts of ``burst``."""
@@ -243,10 +324,10 @@ class Service:
     def _choose_discipline(self, discipline: str, target: float, interval: float) -> None:
         """The code paths of a queue discipline other than FIFO (CoDel's ``target``
         and ``interval`` in seconds)."""
-        if discipline == "fifo":
-            return
         self._lifo = discipline == "lifo"
         self._codel = discipline == "codel"
+        if discipline == "fifo":
+            return
         self._on_finish = self._finish_any
         self.grow = self._grow_any  # type: ignore[method-assign]
         if self._codel:
@@ -513,6 +594,56 @@ class Service:
             answer = ServerError(f"{self.name}: internal error")
         if self._take(now):
             self._answer(job.reply, answer)  # after the answers already ready
+        else:
+            job.reply(answer)
+
+    # -- calling a dependency ---------------------------------------------------------
+
+    def _call_out(self, job: Job) -> None:
+        """Its own work on ``job`` is done: call its dependency (the first call)."""
+        self._call(job, self._call_attempts, self.sim.now)
+
+    def _call(self, origin: Job, left: int, started: float) -> None:
+        sim = self.sim
+        now = sim.now
+        timeout = self._call_timeout
+        trip = 0.0 if self._call_rtt is None else self._call_rtt()
+        back = trip / 2.0
+        call = _Call(self, origin, left, started, now + timeout - back, back)
+        sim.schedule(now + timeout, _expire_call, call)
+        if trip:
+            sim.schedule(now + (trip - back), _deliver_call, call)
+        else:
+            _deliver_call(call)
+
+    def _called(self, call: _Call, answer: Any) -> None:
+        """A call ended with ``answer`` (None: it succeeded; or an error, a timeout's
+        included): the request is answered, or called for again."""
+        if answer is None:
+            self._complete(call.origin, None, call.started)
+        elif call.left > 1:
+            self._call(call.origin, call.left - 1, call.started)
+        else:
+            self._complete(call.origin, self._dependency_failed, call.started)
+
+    def _complete(self, job: Job, failure: Any, started: float) -> None:
+        """``_finish`` for a request whose calls ended (``failure``: None, or the
+        error its client gets); the time spent calling counts as busy."""
+        self._busy -= 1
+        sim = self.sim
+        now = sim.now
+        second = sim.second
+        self.busy_time += now - started
+        self._served[second] += 1
+        deadline = job.deadline
+        if now > deadline:
+            self._wasted[second] += 1
+            self.wasted_time += now - (deadline if deadline > started else started)
+        answer = failure
+        if answer is None and self.error_rate and self._random.random() < self.error_rate:
+            answer = ServerError(f"{self.name}: internal error")
+        if self._take(now):
+            self._answer(job.reply, answer)
         else:
             job.reply(answer)
 

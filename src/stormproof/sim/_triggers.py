@@ -177,8 +177,15 @@ class Partition(Trigger, kind="partition"):
 
     def on_end(self, world: World) -> None:
         world.service(self.region).heal()
-        for instance in world.instances:  # every client reconnects
-            instance.reconnect(self.region)
+        _reconnect(world, self.region)
+
+
+def _reconnect(world: World, region: str) -> None:
+    """A partition of ``region`` healed: every client connected to it reconnects (a
+    service only other services call has no clients' connections)."""
+    for instance in world.instances:
+        if region in instance.routes:
+            instance.reconnect(region)
 
 
 class CapacityDrop(Trigger, kind="capacity_drop"):
@@ -294,8 +301,7 @@ class RandomOutages(Trigger, kind="random_outages"):
         service = world.service(self.region)
         if self.effect == "partition":
             service.heal()
-            for instance in world.instances:  # every client reconnects
-                instance.reconnect(self.region)
+            _reconnect(world, self.region)
         else:
             service.error_rate = service.base_error_rate
 
