@@ -606,6 +606,7 @@ def test_utilisation_and_queue_length_of_an_mm1_queue() -> None:
 
 def test_wasted_seconds_are_the_service_after_the_client_gave_up() -> None:
     sim = Simulation()
+    counts = Series(100)
     svc = Service(
         sim,
         "db",
@@ -616,14 +617,14 @@ def test_wasted_seconds_are_the_service_after_the_client_gave_up() -> None:
         drop_expired=False,
         setup_time=0.0,
         error_rate=0.0,
-        series=Series(100),
+        series=counts,
     )
     log: list[Recorded] = []
     svc.send(Recorded(sim, log, deadline=0.25))  # gives up a quarter into its service
     svc.send(Recorded(sim, log, deadline=0.5))  # gives up before its service starts
     svc.send(Recorded(sim, log, deadline=5.0))  # waits for its answer
     sim.run(10)
-    series = svc._series.data
+    series = counts.data
     assert svc.wasted_time == pytest.approx(0.75 + 1.0)
     assert sum(series[Names.wasted("db")]) == 2
     assert svc.busy_time == 3.0

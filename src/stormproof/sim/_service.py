@@ -220,6 +220,15 @@ class Service:
     it done after the client had given up (``wasted_time``), and the longest its queue
     has been (``max_queued``); ``queued`` is its queue's length."""
 
+    # Settings whose defaults are class attributes: an instance holds one only when it
+    # differs, which keeps its attributes few enough for CPython's fastest lookups.
+    by_op = False
+    """Whether its service times depend on the operation (read or write)."""
+    discipline = "fifo"
+    calls: Service | None = None
+    _lifo = False
+    _codel = False
+
     def __init__(
         self,
         sim: Simulation,
@@ -267,7 +276,6 @@ class Service:
         self._held: list[Job] = []
         self._recent: deque[float] = deque()  # arrival times within the slowdown window
         self._counts_rate = slowdown is not None and slowdown.kind == "rate"
-        self._series = series
         self._offered = series.counter(Names.offered(name))
         self._served = series.counter(Names.served(name))
         self._wasted = series.counter(Names.wasted(name))
@@ -284,15 +292,11 @@ class Service:
         self._schedule = sim.schedule
         self._answer = sim.call_soon  # answers go out right after the event settling them
         # Features that are off cost nothing: their code paths are chosen here, once.
-        self.by_op = write_service_time is not None
-        """Whether its service times depend on the operation (read or write)."""
         if write_service_time is not None:
             self._time_writes(write_service_time)
         if rate_limit is not None:
             self._limit_rate(rate_limit, burst)
-        self.discipline = discipline
         self._choose_discipline(discipline, codel_target, codel_interval)
-        self.calls = calls
         if calls is not None:
             self._call_with(calls, call_timeout, call_attempts, call_rtt)
 
@@ -300,6 +304,7 @@ class Service:
         self, calls: Service, timeout: float, attempts: int, rtt: Callable[[], float] | None
     ) -> None:
         """Call ``calls`` for every request once its own work is done (see the class)."""
+        self.calls = calls
         self._call_timeout = timeout
         self._call_attempts = attempts
         self._call_rtt = rtt
@@ -309,6 +314,7 @@ class Service:
 
     def _time_writes(self, write_service_time: Distribution) -> None:
         """Writes take their times from ``write_service_time``, reads from its own."""
+        self.by_op = True
         write = write_service_time.sampler(self.sim.stream(f"service:{self.name}:write"))
         self._samples = {"read": self._sample, "write": write}
         self._start = self._start_by_op  # type: ignore[method-assign]
@@ -324,10 +330,11 @@ class Service:
     def _choose_discipline(self, discipline: str, target: float, interval: float) -> None:
         """The code paths of a queue discipline other than FIFO (CoDel's ``target``
         and ``interval`` in seconds)."""
-        self._lifo = discipline == "lifo"
-        self._codel = discipline == "codel"
         if discipline == "fifo":
             return
+        self.discipline = discipline
+        self._lifo = discipline == "lifo"
+        self._codel = discipline == "codel"
         self._on_finish = self._finish_any
         self.grow = self._grow_any  # type: ignore[method-assign]
         if self._codel:
