@@ -276,6 +276,7 @@ class Service:
         self._held: list[Job] = []
         self._recent: deque[float] = deque()  # arrival times within the slowdown window
         self._counts_rate = slowdown is not None and slowdown.kind == "rate"
+        self._series = series
         self._offered = series.counter(Names.offered(name))
         self._served = series.counter(Names.served(name))
         self._wasted = series.counter(Names.wasted(name))
