@@ -19,7 +19,15 @@ def test_every_metric_of_a_run_is_in_the_registry() -> None:
     contention = parse_scenario(CONTENTION)  # run once, without its sweep
     occ = run(contention, strategies_for(contention)["give-up"]).summary
     assert set(occ) <= set(METRICS)
-    assert {name for name, metric in METRICS.items() if not metric.scalar} == {"peak_load_ratios"}
+    breakdowns = {name for name, metric in METRICS.items() if not metric.scalar}
+    assert breakdowns == {
+        "peak_load_ratios",
+        "utilisations",
+        "mean_queue_lengths",
+        "max_queue_lengths",
+    }
+    for name in breakdowns:  # a value per region
+        assert set(summary[name]) >= {region.name for region in triggered.regions}
 
 
 @pytest.mark.parametrize(

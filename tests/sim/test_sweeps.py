@@ -111,7 +111,7 @@ def test_jitter_cuts_the_work_of_contending_clients(tmp_path: Path) -> None:
     # every write race every other; jitter spreads them out.
     text = CONTENTION.replace(
         'network_delay = { distribution = "constant", mean = 0.01 }',
-        'network_delay = { distribution = "normal", mean = 0.01, sigma = 0.002 }',
+        'network_delay = { distribution = "normal", mean = 0.01, stddev = 0.002 }',
     )
     scenario = with_value(load_scenario(write(tmp_path, text)), "occ.clients", 40)
     known = strategies_for(scenario)

@@ -253,6 +253,7 @@ class Option:
         if self.refers:
             attribute = "name" if self.refers == "region" else "hostname"
             known = [getattr(region, attribute) for region in regions]
+            known = [value for value in known if value]  # a service without a host name
             return section.string(name, default, choices=known, what=self.describe_kind())
         return section.string(name, default, choices=self.choices)
 

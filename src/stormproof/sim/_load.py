@@ -1,16 +1,32 @@
-"""Traffic: callers grouped into app instances, and the keys they ask for."""
+"""Traffic: callers grouped into app instances, and the keys they ask for: Poisson
+arrivals (``OpenLoop``), arrivals read from a trace (``TraceLoop``), or users who wait
+for each answer (``ClosedLoop``)."""
 
 from __future__ import annotations
 
 import bisect
 import itertools
 from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
 from math import log as _log
 from typing import Any
 
 from ._engine import Simulation
 
-__all__ = ["ClosedLoop", "KeySpace", "OpenLoop", "RequestMix"]
+__all__ = ["ClosedLoop", "KeySpace", "OpenLoop", "RequestMix", "Trace", "TraceLoop"]
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Requests read from a file (``path``): their arrival ``times`` (seconds into the
+    run, in order), and, if the file gives them, their ``ops`` (``"read"`` or
+    ``"write"``) and ``keys`` (key numbers: the file's keys, numbered in the order
+    they first appear)."""
+
+    path: str
+    times: tuple[float, ...]
+    ops: tuple[str, ...] | None = None
+    keys: tuple[int, ...] | None = None
 
 
 class KeySpace:
@@ -54,6 +70,16 @@ class RequestMix:
         if self.mixed:
             op = "read" if self._rand() < self._read_share else "write"
         return op, (0 if self._sample is None else self._sample())
+
+    def draw_op(self) -> str:
+        """An operation alone (as ``draw`` draws it)."""
+        if self.mixed:
+            return "read" if self._rand() < self._read_share else "write"
+        return self.op
+
+    def draw_key(self) -> int:
+        """A key alone (as ``draw`` draws it)."""
+        return 0 if self._sample is None else self._sample()
 
 
 class OpenLoop:
@@ -100,6 +126,48 @@ class OpenLoop:
             self._schedule(sim.now - _log(1.0 - uniform()) / rate, self._on_next)
         else:  # no traffic for now: look again in a second
             sim.after(1.0, self._on_next)
+
+
+class TraceLoop:
+    """Requests at the instants of a ``trace``, each at an app instance drawn at random
+    (``arrive[i](op, key)`` starts it at instance ``i``; ``requests`` counts it in its
+    second), with the trace's operation and key, or, where the trace gives none, ones
+    drawn from ``mix``. ``factor`` is there for the world's sake: a trace's traffic is
+    what it is (load triggers are refused with it)."""
+
+    def __init__(
+        self,
+        sim: Simulation,
+        trace: Trace,
+        arrive: Sequence[Callable[[str, int], None]],
+        mix: RequestMix,
+        requests: list[float],
+    ) -> None:
+        self.sim = sim
+        self.factor = 1.0
+        self.instances = len(arrive)
+        self._trace = trace
+        self._arrive = list(arrive)
+        self._mix = mix
+        self._requests = requests
+        self._index = 0
+        self._uniform = sim.stream("arrivals").random
+        self._on_next = self._next
+        if trace.times:
+            sim.at(trace.times[0], self._on_next)
+
+    def _next(self, _: object) -> None:
+        sim = self.sim
+        trace = self._trace
+        index = self._index
+        self._index = index + 1
+        arrive = self._arrive[int(self._uniform() * self.instances)]
+        self._requests[sim.second] += 1
+        op = self._mix.draw_op() if trace.ops is None else trace.ops[index]
+        key = self._mix.draw_key() if trace.keys is None else trace.keys[index]
+        arrive(op, key)
+        if index + 1 < len(trace.times):
+            sim.schedule(trace.times[index + 1], self._on_next)
 
 
 class ClosedLoop:

@@ -20,6 +20,11 @@ __all__ = [
     "FALLBACK_RATE",
     "GOODPUT",
     "GOODPUT_RATE",
+    "MAX_QUEUE_LENGTH",
+    "MAX_QUEUE_LENGTHS",
+    "MEAN_LATENCY",
+    "MEAN_QUEUE_LENGTH",
+    "MEAN_QUEUE_LENGTHS",
     "METRICS",
     "P50_LATENCY",
     "P99_LATENCY",
@@ -30,6 +35,9 @@ __all__ = [
     "STALE_RATE",
     "SUCCESS_RATE",
     "UNFINISHED",
+    "UTILISATION",
+    "UTILISATIONS",
+    "WASTED_SECONDS",
     "WASTED_WORK",
     "Metric",
     "reference",
@@ -170,6 +178,15 @@ P99_LATENCY = Metric(
     format=".3g",
     higher_is_better=False,
 )
+MEAN_LATENCY = Metric(
+    "mean_latency_s",
+    "mean",
+    "Mean latency (s)",
+    "the mean time to an answer or an error, over all requests",
+    unit="s",
+    format=".3g",
+    higher_is_better=False,
+)
 RECOVERY = Metric(
     "recovery_s",
     "recovery",
@@ -211,6 +228,68 @@ WASTED_WORK = Metric(
     "requests the dependency served after their client had given up",
     higher_is_better=False,
 )
+WASTED_SECONDS = Metric(
+    "wasted_seconds",
+    "wasted s",
+    "Wasted work: server time after the client gave up (s)",
+    "server-seconds the dependencies spent on requests after their client had given up "
+    "(the part of each service time past the instant its answer could still be used)",
+    unit="s",
+    format=",.1f",
+    higher_is_better=False,
+)
+UTILISATION = Metric(
+    "utilisation",
+    "utilisation",
+    "Utilisation of the busiest region",
+    "a region's busy time over its capacity's time: server-seconds of work started "
+    "during the traffic over `capacity` x `duration`; the highest of the regions'",
+    format=".1f",
+    share=True,
+)
+UTILISATIONS = Metric(
+    "utilisations",
+    "utilisations",
+    "Utilisation, per region",
+    "`utilisation` per region",
+    format=".1f",
+    share=True,
+    scalar=False,
+)
+MEAN_QUEUE_LENGTH = Metric(
+    "mean_queue_length",
+    "mean queue",
+    "Mean queue length (longest region's)",
+    "requests waiting in a region's queue, sampled in the middle of each second of traffic "
+    "and averaged; the highest of the regions'",
+    format=",.1f",
+    higher_is_better=False,
+)
+MEAN_QUEUE_LENGTHS = Metric(
+    "mean_queue_lengths",
+    "mean queues",
+    "Mean queue length, per region",
+    "`mean_queue_length` per region",
+    format=",.1f",
+    higher_is_better=False,
+    scalar=False,
+)
+MAX_QUEUE_LENGTH = Metric(
+    "max_queue_length",
+    "max queue",
+    "Longest queue",
+    "the most requests waiting in a region's queue at once during the traffic; the highest "
+    "of the regions'",
+    higher_is_better=False,
+)
+MAX_QUEUE_LENGTHS = Metric(
+    "max_queue_lengths",
+    "max queues",
+    "Longest queue, per region",
+    "`max_queue_length` per region",
+    higher_is_better=False,
+    scalar=False,
+)
 COMPLETION = Metric(
     "completion_s",
     "last done",
@@ -250,11 +329,19 @@ METRICS: Mapping[str, Metric] = MappingProxyType(
             GOODPUT_RATE,
             P50_LATENCY,
             P99_LATENCY,
+            MEAN_LATENCY,
             RECOVERY,
             PEAK_LOAD_RATIO,
             PEAK_LOAD_RATIOS,
             DNS_QUERIES,
             WASTED_WORK,
+            WASTED_SECONDS,
+            UTILISATION,
+            UTILISATIONS,
+            MEAN_QUEUE_LENGTH,
+            MEAN_QUEUE_LENGTHS,
+            MAX_QUEUE_LENGTH,
+            MAX_QUEUE_LENGTHS,
             CALLS,
             COMPLETION,
             UNFINISHED,

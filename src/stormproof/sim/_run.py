@@ -12,7 +12,7 @@ from typing import Any
 
 from ._dns import HostCache, Resolver
 from ._engine import Simulation
-from ._load import ClosedLoop, KeySpace, OpenLoop, RequestMix
+from ._load import ClosedLoop, KeySpace, OpenLoop, RequestMix, TraceLoop
 from ._metrics import (
     AMPLIFICATION,
     AMPLIFICATION_DURING_TRIGGER,
@@ -21,6 +21,11 @@ from ._metrics import (
     FALLBACK_RATE,
     GOODPUT,
     GOODPUT_RATE,
+    MAX_QUEUE_LENGTH,
+    MAX_QUEUE_LENGTHS,
+    MEAN_LATENCY,
+    MEAN_QUEUE_LENGTH,
+    MEAN_QUEUE_LENGTHS,
     P50_LATENCY,
     P99_LATENCY,
     PEAK_LOAD_RATIO,
@@ -29,12 +34,15 @@ from ._metrics import (
     REQUESTS,
     STALE_RATE,
     SUCCESS_RATE,
+    UTILISATION,
+    UTILISATIONS,
+    WASTED_SECONDS,
     WASTED_WORK,
     Metric,
 )
 from ._occ import run_occ
 from ._result import RunResult
-from ._scenario import Scenario
+from ._scenario import RegionSpec, Scenario
 from ._series import Names, Series, chart_step
 from ._service import Service
 from ._strategies import FALLBACK, STALE, Client, build_client
@@ -129,25 +137,7 @@ def _run(
     resolver = Resolver(
         sim, capacity=scenario.dns.capacity, latency=scenario.dns.latency, series=series
     )
-    regions = [
-        Region(
-            r.name,
-            r.hostname,
-            Service(
-                sim,
-                r.name,
-                capacity=r.capacity,
-                service_time=r.service_time,
-                queue=r.queue,
-                slowdown=r.slowdown,
-                drop_expired=r.drop_expired,
-                setup_time=r.setup_time,
-                error_rate=r.error_rate,
-                series=series,
-            ),
-        )
-        for r in scenario.regions
-    ]
+    services, regions = _services(sim, scenario, series)
     instances = [
         Instance(
             n,
@@ -158,6 +148,7 @@ def _run(
         for n in range(spec.instances)
     ]
     world = World(sim, series, resolver, regions, instances, spec.attempt_timeout)
+    _add_called(world, services)
     recorder = _Recorder(sim, series, spec.deadline)
     clients = [
         build_client(world, instance, strategy, spec.deadline, recorder) for instance in instances
@@ -170,11 +161,14 @@ def _run(
     def one(instance: int) -> Generator[Any, Any, None]:
         return request(clients[instance], *mix.draw())
 
-    load: OpenLoop | ClosedLoop
+    load: OpenLoop | ClosedLoop | TraceLoop
     if spec.loop == "closed":
         load = ClosedLoop(
             sim, spec.users, spec.think_time, spec.instances, one, until=scenario.duration
         )
+    elif spec.trace is not None:
+        arrive = [client.handle_now for client in clients]
+        load = TraceLoop(sim, spec.trace, arrive, mix, recorder.requests)
     else:
         arrive = [client.handle_now for client in clients]
         load = OpenLoop(sim, spec.rate, arrive, mix, recorder.requests, until=scenario.duration)
@@ -182,21 +176,7 @@ def _run(
     for trigger in scenario.triggers:
         trigger.schedule(world)
 
-    breaker_open = series.counter(Names.BREAKER_OPEN)
-    capacities = [
-        (series.counter(Names.capacity(spec.name)), spec.capacity_rps, region.service)
-        for spec, region in zip(scenario.regions, regions, strict=True)
-    ]
-
-    def gauge(_: object) -> None:
-        open_count = sum(1 for client in clients if client.breaker_open())
-        series.add(breaker_open, sim.now, open_count / len(clients))
-        for counter, rps, service in capacities:
-            series.add(counter, sim.now, rps * service.capacity_factor)
-        if sim.now + 1.0 < math.ceil(scenario.duration):
-            sim.after(1.0, gauge)
-
-    sim.at(0.5, gauge)
+    _gauges(scenario, sim, series, clients, regions, services)
     step = max(1.0, scenario.duration / 100.0)
     elapsed = 0.0
     while elapsed < scenario.duration:
@@ -204,10 +184,13 @@ def _run(
         sim.run(elapsed)
         if progress is not None:
             progress(elapsed / scenario.duration)
+    # The servers' work and queues over the traffic's time (the drain after it left out).
+    during = {name: (service.busy_time, service.max_queued) for name, service in services.items()}
     # Let requests still in flight finish (their answers count for their arrival second).
     sim.run(scenario.duration + DRAIN)
     world.close()
-    summary = summarize(scenario, series, recorder.latencies)
+    measured = {name: (*during[name], service.wasted_time) for name, service in services.items()}
+    summary = summarize(scenario, series, recorder.latencies, measured)
     _latency_series(series, recorder, chart_step(scenario.duration))
     return RunResult(
         scenario=scenario.name,
@@ -217,6 +200,98 @@ def _run(
         series={name: [float(v) for v in values] for name, values in series.data.items()},
         cpu_seconds=time.process_time() - started_cpu,
     )
+
+
+def _services(
+    sim: Simulation, scenario: Scenario, series: Series
+) -> tuple[dict[str, Service], list[Region]]:
+    """Every service, by name (the regions' and those they call), and the regions."""
+    services: dict[str, Service] = {}
+    for described in scenario.services:
+        _service(sim, described, series, services)
+    regions = [
+        Region(
+            r.name,
+            r.hostname,
+            services[r.name],
+            rtt=None if r.rtt is None else r.rtt.sampler(sim.stream(f"rtt:{r.name}")),
+        )
+        for r in scenario.regions
+    ]
+    return services, regions
+
+
+def _add_called(world: World, services: dict[str, Service]) -> None:
+    """Services only other services call: the world knows them by name (triggers act
+    on them), without a host name or routes."""
+    for name, service in services.items():
+        if name not in world.by_name:
+            world.by_name[name] = Region(name, "", service)
+
+
+def _service(sim: Simulation, r: RegionSpec, series: Series, made: dict[str, Service]) -> Service:
+    """The service of ``r``, made once (the one it calls first) and kept in ``made``."""
+    if r.name in made:
+        return made[r.name]
+    calls = None if r.calls is None else r.calls.service
+    callee = None if calls is None else _service(sim, calls, series, made)
+    made[r.name] = service = Service(
+        sim,
+        r.name,
+        capacity=r.capacity,
+        service_time=r.service_time,
+        queue=r.queue,
+        slowdown=r.slowdown,
+        drop_expired=r.drop_expired,
+        setup_time=r.setup_time,
+        error_rate=r.error_rate,
+        series=series,
+        write_service_time=r.write_service_time,
+        rate_limit=r.rate_limit,
+        burst=r.burst,
+        discipline=r.queue_discipline,
+        codel_target=r.codel_target,
+        codel_interval=r.codel_interval,
+        calls=callee,
+        call_timeout=1.0 if r.calls is None else r.calls.timeout,
+        call_attempts=1 if r.calls is None else r.calls.attempts,
+        call_rtt=None
+        if calls is None or calls.rtt is None
+        else calls.rtt.sampler(sim.stream(f"rtt:{calls.name}")),
+    )
+    return service
+
+
+def _gauges(
+    scenario: Scenario,
+    sim: Simulation,
+    series: Series,
+    clients: list[Client],
+    regions: list[Region],
+    services: dict[str, Service],
+) -> None:
+    """Sample, in the middle of each second of traffic, the share of breakers open, each
+    region's capacity in force, and each service's queue length."""
+    breaker_open = series.counter(Names.BREAKER_OPEN)
+    capacities = [
+        (series.counter(Names.capacity(spec.name)), spec.capacity_rps, region.service)
+        for spec, region in zip(scenario.regions, regions, strict=True)
+    ]
+    queues = [(service, series.counter(Names.queued(name))) for name, service in services.items()]
+    end = math.ceil(scenario.duration)
+
+    def gauge(_: object) -> None:
+        open_count = sum(1 for client in clients if client.breaker_open())
+        series.add(breaker_open, sim.now, open_count / len(clients))
+        for counter, rps, service in capacities:
+            series.add(counter, sim.now, rps * service.capacity_factor)
+        second = sim.second
+        for service, queued in queues:
+            queued[second] = service.queued
+        if sim.now + 1.0 < end:
+            sim.after(1.0, gauge)
+
+    sim.at(0.5, gauge)
 
 
 def _quantile(ordered: list[float], q: float) -> float | None:
@@ -252,9 +327,17 @@ def _latency_series(series: Series, recorder: _Recorder, step: int) -> None:
         series.data[Names.latency(q, step)] = [nan if v is None else v for v in values]
 
 
-def summarize(scenario: Scenario, series: Series, latencies: array[float]) -> dict[str, Any]:
+def summarize(
+    scenario: Scenario,
+    series: Series,
+    latencies: array[float],
+    measured: dict[str, tuple[float, int, float]] | None = None,
+) -> dict[str, Any]:
     """The run's metrics (``METRICS``), by name, as the design notes and the docs'
-    glossary define them."""
+    glossary define them. ``measured``: each region's busy time (server-seconds of
+    the work it started) and its longest queue, during the traffic, and the seconds of
+    work it did after their clients gave up, drain included (None: not measured; those
+    metrics are then left out)."""
     data = series.data
     seconds = math.ceil(scenario.duration)
     requests = sum(data[Names.REQUESTS])
@@ -276,7 +359,7 @@ def summarize(scenario: Scenario, series: Series, latencies: array[float]) -> di
         )
     ordered = sorted(latencies)
     peaks: dict[str, float] = {}
-    for region in scenario.regions:
+    for region in scenario.services:
         peaks[region.name] = max(data[Names.offered(region.name)][:seconds]) / region.capacity_rps
     dns = data[Names.offered(Names.DNS)]
     peaks[Names.DNS] = max(dns[:seconds]) / scenario.dns.capacity
@@ -293,11 +376,30 @@ def summarize(scenario: Scenario, series: Series, latencies: array[float]) -> di
         P50_LATENCY: _quantile(ordered, 0.50),
         P99_LATENCY: _quantile(ordered, 0.99),
         RECOVERY: recovery,
-        PEAK_LOAD_RATIO: max(peaks[r.name] for r in scenario.regions),
+        PEAK_LOAD_RATIO: max(peaks[r.name] for r in scenario.services),
         PEAK_LOAD_RATIOS: peaks,
         DNS_QUERIES: int(sum(dns)),
-        WASTED_WORK: int(sum(sum(data[Names.wasted(r.name)]) for r in scenario.regions)),
+        WASTED_WORK: int(sum(sum(data[Names.wasted(r.name)]) for r in scenario.services)),
+        MEAN_LATENCY: sum(latencies) / len(latencies) if latencies else None,
     }
+    # The queues' lengths, sampled in the middle of each second of traffic.
+    samples = max(1, math.ceil(scenario.duration - 0.5))
+    means = {r.name: sum(data[Names.queued(r.name)][:seconds]) / samples for r in scenario.services}
+    values[MEAN_QUEUE_LENGTH] = max(means.values())
+    values[MEAN_QUEUE_LENGTHS] = means
+    if measured is not None:
+        # Utilisation: server-seconds of the work started during the traffic over the
+        # server-seconds it had (capacity x duration).
+        busy = {
+            r.name: measured[r.name][0] / (r.capacity * scenario.duration)
+            for r in scenario.services
+        }
+        longest = {r.name: float(measured[r.name][1]) for r in scenario.services}
+        values[UTILISATION] = max(busy.values())
+        values[UTILISATIONS] = busy
+        values[MAX_QUEUE_LENGTH] = max(longest.values())
+        values[MAX_QUEUE_LENGTHS] = longest
+        values[WASTED_SECONDS] = sum(measured[r.name][2] for r in scenario.services)
     return {metric.name: value for metric, value in values.items()}
 
 

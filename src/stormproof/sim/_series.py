@@ -31,7 +31,9 @@ class Names:
     in the middle of each second: a capacity drop lowers it). ``latency(q)``: the ``q``
     quantile of the latency of the requests answered (fresh or stale) that arrived in
     each second (NaN for a second without one); ``latency(q, step)`` the same over
-    buckets of ``step`` seconds (a value per bucket)."""
+    buckets of ``step`` seconds (a value per bucket). At each region, its queue's length
+    (``queued``, sampled in the middle of each second of traffic) and the seconds it was
+    ``down`` (a ``random_outages`` trigger)."""
 
     REQUESTS = "requests"
     SUCCESSES = "successes"
@@ -55,6 +57,14 @@ class Names:
     @staticmethod
     def wasted(dependency: str) -> str:
         return f"wasted:{dependency}"
+
+    @staticmethod
+    def queued(dependency: str) -> str:
+        return f"queued:{dependency}"
+
+    @staticmethod
+    def down(dependency: str) -> str:
+        return f"down:{dependency}"
 
     @staticmethod
     def attempts_at(region: str) -> str:

@@ -133,11 +133,11 @@ class SeedClient:
         process = self.handle(op, key, arrived + self.deadline)
         self.sim.start(finishing(process, arrived, self.done))
 
-    def _breaker(self) -> Generator[Any, Any, Outcome]:
+    def _breaker(self, op: str) -> Generator[Any, Any, Outcome]:
         sim = self.sim
         if self.open and sim.now - self.last_failure < 30.0:
             return SeedCircuitOpen("circuit open")
-        error = yield from self.route.attempt()
+        error = yield from self.route.attempt(None, op)
         if error is not None:
             self.failures += 1
             self.last_failure = sim.now
@@ -148,10 +148,10 @@ class SeedClient:
         self.open = False
         return None
 
-    def _retry(self) -> Generator[Any, Any, Outcome]:
+    def _retry(self, op: str) -> Generator[Any, Any, Outcome]:
         uniform = self.sim.random.uniform
         for k in range(5):
-            error = yield from self._breaker()
+            error = yield from self._breaker(op)
             if error is None:
                 return None
             delay = min(10.0, 0.5 * 2**k)
@@ -168,7 +168,7 @@ class SeedClient:
                     cache.move_to_end(key)
                     return None
                 del cache[key]
-        error = yield from self._retry()
+        error = yield from self._retry(op)
         if error is not None:
             return error
         if op == "read":
@@ -243,6 +243,11 @@ class ComposedClient:
         self.honours = spec.honours_deadline
         """Whether attempts end at the caller's deadline (see ``handle``)."""
         self._attempt_now = self.route.attempt_now
+        # An attempt says whether it is a write only to services whose writes take their
+        # own time: elsewhere requests start as before, at no cost.
+        self._attempt_write_now = partial(self.route.attempt_now, op="write")
+        if any(region.service.by_op for region in world.regions):
+            self.handle_now = self._handle_now_by_op  # type: ignore[method-assign]
         # Nothing between the retry and the attempt: skip the per-region layer.
         self.bare = (
             self.failover is None and not self.breakers and not self.bulkheads and not self.hedge
@@ -262,58 +267,60 @@ class ComposedClient:
     # The methods below return the next generator instead of delegating to it, so a
     # request runs through as few generator frames as its strategy needs.
 
-    def _attempt_in(self, deadline: float | None, region: str) -> Generator[Any, Any, Outcome]:
+    def _attempt_in(
+        self, deadline: float | None, op: str, region: str
+    ) -> Generator[Any, Any, Outcome]:
         """One attempt at ``region`` (the failover driver's operation)."""
-        return self.routes[region].attempt(deadline)
+        return self.routes[region].attempt(deadline, op)
 
-    def _call(self, deadline: float | None) -> Generator[Any, Any, Outcome]:
+    def _call(self, deadline: float | None, op: str) -> Generator[Any, Any, Outcome]:
         """One attempt: through failover over the regions, or behind the primary's
         breaker and bulkhead (if any)."""
         if self.failover is not None:
             return failing_over(
                 self.sim,
                 self.failover,
-                partial(self._attempt_in, deadline),
+                partial(self._attempt_in, deadline, op),
                 deadline,
                 self.bulkheads,
             )
         if self.bare:
-            return self.route.attempt(deadline)
+            return self.route.attempt(deadline, op)
         return guarded(
             self.sim,
             self.breakers.get(self.primary),
             self.bulkheads.get(self.primary),
-            partial(self.route.attempt, deadline),
+            partial(self.route.attempt, deadline, op),
         )
 
-    def _hedged(self, deadline: float | None) -> Generator[Any, Any, Outcome]:
+    def _hedged(self, deadline: float | None, op: str) -> Generator[Any, Any, Outcome]:
         """One attempt, hedged if the strategy says so: a hedge takes the same way."""
         if self.hedge is None:
-            return self._call(deadline)
-        return hedging(self.sim, self.hedge, partial(self._call, deadline))
+            return self._call(deadline, op)
+        return hedging(self.sim, self.hedge, partial(self._call, deadline, op))
 
-    def _retried(self, deadline: float | None) -> Generator[Any, Any, Outcome]:
+    def _retried(self, deadline: float | None, op: str) -> Generator[Any, Any, Outcome]:
         if self.retry is None:
-            return self._hedged(deadline)
+            return self._hedged(deadline, op)
         if self.bare:
-            attempt = partial(self.route.attempt, deadline)
+            attempt = partial(self.route.attempt, deadline, op)
             return retrying(self.sim, self.retry, attempt)
-        return retrying(self.sim, self.retry, partial(self._hedged, deadline))
+        return retrying(self.sim, self.retry, partial(self._hedged, deadline, op))
 
-    def _origin(self, deadline: float | None) -> Generator[Any, Any, Outcome]:
+    def _origin(self, deadline: float | None, op: str) -> Generator[Any, Any, Outcome]:
         if self.throttle is None:
-            return self._retried(deadline)
-        operation = partial(self._retried, deadline)
+            return self._retried(deadline, op)
+        operation = partial(self._retried, deadline, op)
         return throttling(self.sim, self.throttle, self.throttle_on, operation)
 
     def _read(self, key: int, deadline: float | None) -> Generator[Any, Any, Any]:
         if self.cache is None:
-            return self._origin(deadline)
+            return self._origin(deadline, "read")
         return cached(
             self.sim,
             self.cache,
             key,
-            partial(self._origin, deadline),
+            partial(self._origin, deadline, "read"),
             self._flights,  # coalesced if the cache says so
             deadline,
             STALE,
@@ -328,7 +335,7 @@ class ComposedClient:
         timeout for every attempt (the recorder still judges goodput by the deadline)."""
         limit = deadline if self.honours else None
         if op != "read":
-            return self._origin(limit)
+            return self._origin(limit, op)
         if self.fallback is not None:
             return falling_back(self.sim, self.fallback, partial(self._read, key, limit))
         return self._read(key, limit)
@@ -345,6 +352,18 @@ class ComposedClient:
         sim = self.sim
         deadline = sim.now + self.deadline if self.honours else None
         RetryCall(sim, self.retry, self._attempt_now, deadline, self.done, self._judged)
+
+    def _handle_now_by_op(self, op: str, key: int) -> None:
+        """``handle_now`` toward services whose service times depend on the operation."""
+        if not self.immediate:
+            arrived = self.sim.now
+            process = self.handle(op, key, arrived + self.deadline)
+            self.sim.start(finishing(process, arrived, self.done))
+            return
+        sim = self.sim
+        attempt = self._attempt_now if op == "read" else self._attempt_write_now
+        deadline = sim.now + self.deadline if self.honours else None
+        RetryCall(sim, self.retry, attempt, deadline, self.done, self._judged)
 
 
 def _budgets(budget: str | TokenBucketOptions | None, sim: Simulation) -> list[Any]:

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from ._fields import ScenarioError, Section, did_you_mean
 from ._metrics import AMPLIFICATION, METRICS, SUCCESS_RATE
+from ._service import Distribution
 
 if TYPE_CHECKING:
-    from ._scenario import Scenario
+    from ._scenario import RegionSpec, Scenario
 
 __all__ = ["SweepSpec", "check_sweep", "parse_sweep", "with_value"]
 
@@ -126,13 +127,40 @@ def with_value(scenario: Scenario, parameter: str, value: float) -> Scenario:
     part = getattr(scenario, head)
     if part is None:
         raise KeyError(f"the scenario has no [{head}] table")
-    return replace(scenario, **{head: _replaced(part, name, value, parameter)})
+    varied = replace(scenario, **{head: _replaced(part, name, value, parameter)})
+    if head == "clients" and name == "read_share":  # the regions count capacity at it
+        regions = tuple(replace(region, read_share=float(value)) for region in varied.regions)
+        varied = replace(varied, regions=regions)
+    return varied
 
 
 def _replaced(spec: Any, name: str, value: float, parameter: str) -> Any:
     if name not in {f.name for f in fields(spec)}:
         raise KeyError(f"no field {parameter!r}")
+    from ._scenario import RegionSpec  # noqa: PLC0415 (it imports this module)
+
+    if isinstance(spec, RegionSpec) and name in _REGION_NUMBERS:
+        return _REGION_NUMBERS[name](spec, _typed(0.0, value, parameter))
     return replace(spec, **{name: _typed(getattr(spec, name), value, parameter)})
+
+
+def _with_rtt(region: RegionSpec, seconds: float) -> RegionSpec:
+    """``rtt`` set to a number, as a file sets it: a constant round trip (0: none)."""
+    return replace(region, rtt=Distribution("constant", seconds) if seconds > 0 else None)
+
+
+def _with_rate_limit(region: RegionSpec, rate: float) -> RegionSpec:
+    """``rate_limit`` set, as a file sets it: a region that had none gets the default
+    ``burst`` (one second's worth, at least one request)."""
+    burst = region.burst if region.rate_limit is not None else max(1.0, rate)
+    return replace(region, rate_limit=rate, burst=burst)
+
+
+_REGION_NUMBERS: dict[str, Callable[[RegionSpec, float], RegionSpec]] = {
+    "rtt": _with_rtt,
+    "rate_limit": _with_rate_limit,
+}
+"""Fields of a region that hold a number in a file but not in a ``RegionSpec``."""
 
 
 def _typed(current: object, value: float, parameter: str) -> Any:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from stormproof import ConfigError
 
 from ._fields import Option, Section, option, options_of
+from ._series import Names
 
 if TYPE_CHECKING:
     from typing_extensions import Self, dataclass_transform
@@ -37,6 +38,7 @@ __all__ = [
     "LoadRamp",
     "LoadSpike",
     "Partition",
+    "RandomOutages",
     "Trigger",
     "parse_trigger",
     "reference",
@@ -187,8 +189,15 @@ class Partition(Trigger, kind="partition"):
 
     def on_end(self, world: World) -> None:
         world.service(self.region).heal()
-        for instance in world.instances:  # every client reconnects
-            instance.reconnect(self.region)
+        _reconnect(world, self.region)
+
+
+def _reconnect(world: World, region: str) -> None:
+    """A partition of ``region`` healed: every client connected to it reconnects (a
+    service only other services call has no clients' connections)."""
+    for instance in world.instances:
+        if region in instance.routes:
+            instance.reconnect(region)
 
 
 class CapacityDrop(Trigger, kind="capacity_drop"):
@@ -253,6 +262,72 @@ class LoadRamp(Trigger, kind="load_ramp"):
 def _set_factor(argument: tuple[Any, float]) -> None:
     load, value = argument
     load.factor = value
+
+
+class RandomOutages(Trigger, kind="random_outages"):
+    """`region` fails at random times: up for exponential times of mean `mtbf` seconds,
+    then down for exponential times of mean `mttr` seconds, and so on until `end`
+    (seeded: the same outages for every strategy; every app instance sees them). Down,
+    it fails `rate` of the requests it serves (`effect = "errors"`, HTTP 500; an error
+    burst when `rate` < 1) or is cut off (`"partition"`, as the `partition` trigger)."""
+
+    region: str = option(refers="region", doc="the region that fails")
+    mtbf: float = option(low=0.0, low_open=True, doc="mean time between outages, in seconds")
+    mttr: float = option(low=0.0, low_open=True, doc="mean time an outage lasts, in seconds")
+    effect: str = option(
+        "errors", choices=("errors", "partition"), doc="what an outage does to the region"
+    )
+    rate: float = option(
+        1.0, low=0.0, high=1.0, doc='the share of requests failed during an outage ("errors")'
+    )
+
+    def check(self, section: Section) -> None:
+        if self.effect == "partition" and section.has("rate"):
+            raise section.fail("rate", 'left out with effect = "partition"', self.rate)
+
+    def schedule(self, world: World) -> None:
+        # Its own stream, named by what it acts on and when: the outages depend on the
+        # scenario and the seed only, never on the strategy.
+        stream = world.sim.stream(f"random_outages:{self.region}:{self.start:g}:{self.end:g}")
+        uniform = stream.random
+        moment = self.start
+        down = world.series.counter(Names.down(self.region))
+        while True:
+            moment += -math.log(1.0 - uniform()) * self.mtbf
+            if moment >= self.end:
+                break
+            until = min(self.end, moment - math.log(1.0 - uniform()) * self.mttr)
+            world.sim.at(moment, self.on_start, world)
+            world.sim.at(until, self.on_end, world)
+            _count_down(down, moment, until)
+            moment = until
+
+    def on_start(self, world: World) -> None:
+        service = world.service(self.region)
+        if self.effect == "partition":
+            service.reachable = False
+        else:
+            service.error_rate = self.rate
+
+    def on_end(self, world: World) -> None:
+        service = world.service(self.region)
+        if self.effect == "partition":
+            service.heal()
+            _reconnect(world, self.region)
+        else:
+            service.error_rate = service.base_error_rate
+
+
+def _count_down(counter: list[float], start: float, end: float) -> None:
+    """Count the seconds from ``start`` to ``end`` in the per-second ``counter``, each
+    part in its second."""
+    moment = start
+    while moment < end:
+        second = int(moment)
+        step = min(end, second + 1.0)
+        if second < len(counter):
+            counter[second] += step - moment
+        moment = step
 
 
 # -- the docs' reference -------------------------------------------------------------------

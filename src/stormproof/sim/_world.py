@@ -45,13 +45,20 @@ class _Attempt(Job):
     __slots__ = ("live", "receiver", "route", "timeout")
 
     def __init__(
-        self, receiver: Receiver, route: Route, timeout: float, deadline: float, setup: bool
+        self,
+        receiver: Receiver,
+        route: Route,
+        timeout: float,
+        deadline: float,
+        setup: bool,
+        op: str = "read",
     ) -> None:
         self.receiver = receiver
         self.route = route
         self.timeout = timeout
         self.deadline = deadline
         self.setup = setup
+        self.op = op
         self.live = True
 
     def reply(self, answer: Any) -> None:
@@ -70,14 +77,68 @@ def _time_up(answer: Signal) -> None:
     answer.succeed(TIMED_OUT)  # nothing, if the answer came first
 
 
+class _FarAttempt(_Attempt):
+    """An attempt over a network with a round-trip time: its answer reaches the client
+    ``back`` seconds after the service gave it (if the client still waits then)."""
+
+    __slots__ = ("back",)
+
+    back: float
+
+    def reply(self, answer: Any) -> None:
+        if self.live:
+            sim = self.route._sim
+            sim.schedule(sim.now + self.back, self._arrived, answer)
+
+    def _arrived(self, answer: Any) -> None:
+        if self.live:
+            self.live = False
+            self.receiver.answer(answer)
+
+
+class _FarJob(Job):
+    """A process's attempt over a network with a round-trip time: the answer fires
+    ``done`` ``back`` seconds after the service gave it."""
+
+    __slots__ = ("back", "done", "sim")
+
+    def __init__(
+        self, sim: Simulation, done: Signal, deadline: float, setup: bool, op: str, back: float
+    ) -> None:
+        self.sim = sim
+        self.done = done
+        self.deadline = deadline
+        self.setup = setup
+        self.op = op
+        self.back = back
+
+    def reply(self, answer: Any) -> None:
+        sim = self.sim
+        sim.schedule(sim.now + self.back, self.done.succeed, answer)
+
+
+def _deliver(argument: tuple[Service, Job]) -> None:
+    """A request crossed the network to its service: it arrives there (a refusal
+    travels back as an answer would)."""
+    service, job = argument
+    refused = service.admit()
+    if refused is None:
+        service.accept(job)
+    else:
+        job.reply(refused)
+
+
 @dataclass
 class Region:
-    """A place that can do the work: a name, the endpoint's host name, its service."""
+    """A place that can do the work: a name, the endpoint's host name, its service,
+    and the network's round-trip time to it (``rtt``: a sampler of seconds, or None
+    for none)."""
 
     name: str
     hostname: str
     service: Service
     attempts: Any = None  # the per-second counter of attempts toward it
+    rtt: Callable[[], float] | None = None
 
 
 @dataclass
@@ -111,6 +172,8 @@ class Route:
         "_expired",
         "_full",
         "_full_timed_out",
+        "_rtt",
+        "_schedule",
         "_sim",
         "_timeouts",
         "attempts",
@@ -137,6 +200,8 @@ class Route:
         # waited the full timeout.
         self._full_timed_out = timed_out(self.hostname, self._full)
         self._timeouts = world._timeouts
+        self._rtt = region.rtt
+        self._schedule = world.sim.schedule
         # What an attempt with no time left before the caller's deadline ends with (it
         # is not sent): the library's error, as a deadline's check raises it.
         self._expired = DeadlineExceeded(f"{self.hostname}: the deadline has passed")
@@ -163,11 +228,15 @@ class Route:
             self.setups_due = due - 1
         return due > 0
 
-    def attempt(self, deadline: float | None = None) -> Generator[Any, Any, Exception | None]:
-        """One attempt: resolve the name (through the instance's DNS cache), open a
-        connection if the pool was lost, send, and wait at most the attempt timeout
-        (less if ``deadline``, an instant, comes first: the caller's deadline, for a
-        strategy that honours it; None for one that does not).
+    def attempt(
+        self, deadline: float | None = None, op: str = "read"
+    ) -> Generator[Any, Any, Exception | None]:
+        """One attempt (of operation ``op``): resolve the name (through the instance's
+        DNS cache), open a connection if the pool was lost, send, and wait at most the
+        attempt timeout (less if ``deadline``, an instant, comes first: the caller's
+        deadline, for a strategy that honours it; None for one that does not). Over a
+        network with a round-trip time (``Region.rtt``), half of each attempt's trip is
+        spent before the request reaches the service, half after its answer left it.
 
         Returns None when it succeeded, or the error a client would see
         (``NameNotResolved``, ``AttemptTimeout``, the service's error), or
@@ -188,9 +257,11 @@ class Route:
         if deadline is not None and deadline - now < timeout:
             if now >= deadline:  # the name's resolution took the time that was left
                 return self._expired
+            if self._rtt is not None:
+                return (yield from self._far(deadline - now, op, self._rtt()))
             # Shortened: it times out at the deadline itself (not now + what is left,
             # which rounding may put a hair before it, leaving time for one more try).
-            answer = self.service.submit(deadline, setup=self._setup())
+            answer = self.service.submit(deadline, setup=self._setup(), op=op)
             if type(answer) is not Signal:
                 return answer  # type: ignore[return-value]  # refused at once (throttled)
             sim.schedule(deadline, _time_up, answer)
@@ -198,10 +269,29 @@ class Route:
             if outcome is TIMED_OUT:
                 return self.timed_out(deadline - now)
             return outcome  # type: ignore[no-any-return]
-        answer = self.service.submit(now + timeout, setup=self._setup())
+        if self._rtt is not None:
+            return (yield from self._far(timeout, op, self._rtt()))
+        answer = self.service.submit(now + timeout, setup=self._setup(), op=op)
         if type(answer) is not Signal:
             return answer  # type: ignore[return-value]  # refused at once (throttled)
         outcome = yield Within(answer, timeout)
+        if outcome is TIMED_OUT:
+            return self.timed_out(timeout)
+        return outcome  # type: ignore[no-any-return]
+
+    def _far(self, timeout: float, op: str, trip: float) -> Generator[Any, Any, Exception | None]:
+        """The rest of ``attempt`` over a network with a round trip of ``trip`` seconds:
+        the request reaches the service half a trip from now; its answer (or refusal)
+        reaches the client half a trip after the service gave it, if the client still
+        waits then (``timeout`` from now), else the attempt timed out."""
+        sim = self._sim
+        now = sim.now
+        back = trip / 2.0
+        done = Signal(sim)
+        # The last instant the service's answer is of use: after it, work is wasted.
+        job = _FarJob(sim, done, now + timeout - back, self._setup(), op, back)
+        self._schedule(now + (trip - back), _deliver, (self.service, job))
+        outcome = yield Within(done, timeout)
         if outcome is TIMED_OUT:
             return self.timed_out(timeout)
         return outcome  # type: ignore[no-any-return]
@@ -226,7 +316,7 @@ class Route:
     # -- the same attempt, for callers that take outcomes as calls ----------------------
 
     def attempt_now(
-        self, deadline: float | None, receiver: Receiver, resolved: bool = False
+        self, deadline: float | None, receiver: Receiver, resolved: bool = False, op: str = "read"
     ) -> Any:
         """``attempt`` without a process: returns the outcome when it is known at once
         (a name that does not resolve from the cache, a refusal), else ``PENDING``, and
@@ -240,32 +330,53 @@ class Route:
         if not resolved:
             self.attempts[sim.second] += 1
             if now >= self._address_until:
-                outcome = self._connect_now(deadline, receiver)
+                outcome = self._connect_now(deadline, receiver, op)
                 if outcome is not None:
                     return outcome
         setup = self._setup()
         service = self.service
+        if self._rtt is not None:
+            return self._far_now(deadline, receiver, op, setup, self._rtt())
         refused = service.admit()
         if refused is not None:
             return refused
         timeout = self._full
         if deadline is None or deadline - now >= timeout:
-            waiting = _Attempt(receiver, self, timeout, now + timeout, setup)
+            waiting = _Attempt(receiver, self, timeout, now + timeout, setup, op)
             service.accept(waiting)
             self._timeouts.add(waiting)
         else:  # shortened by the deadline: it times out at the deadline itself
-            waiting = _Attempt(receiver, self, deadline - now, deadline, setup)
+            waiting = _Attempt(receiver, self, deadline - now, deadline, setup, op)
             service.accept(waiting)
             sim.schedule(deadline, _Attempt.expire, waiting)
         return PENDING
 
-    def _connect_now(self, deadline: float | None, receiver: Receiver) -> Any:
+    def _far_now(
+        self, deadline: float | None, receiver: Receiver, op: str, setup: bool, trip: float
+    ) -> Any:
+        """The rest of ``attempt_now`` over a network with a round trip of ``trip``
+        seconds (as ``_far``): always ``PENDING``."""
+        sim = self._sim
+        now = sim.now
+        back = trip / 2.0
+        timeout = self._full
+        if deadline is None or deadline - now >= timeout:
+            waiting = _FarAttempt(receiver, self, timeout, now + timeout - back, setup, op)
+            self._timeouts.add(waiting)
+        else:  # shortened by the deadline: it times out at the deadline itself
+            waiting = _FarAttempt(receiver, self, deadline - now, deadline - back, setup, op)
+            sim.schedule(deadline, _Attempt.expire, waiting)
+        waiting.back = back
+        self._schedule(now + (trip - back), _deliver, (self.service, waiting))
+        return PENDING
+
+    def _connect_now(self, deadline: float | None, receiver: Receiver, op: str) -> Any:
         """``_connect`` for ``attempt_now``: None (go on: the address is cached), the
         error of a name that does not resolve, or ``PENDING`` (the resolver is asked;
         the attempt goes on from ``_resolved``)."""
         cached = self._entries.get(self.hostname)
         if cached is None or self._sim.now >= cached[0]:
-            self._sim.after(self.dns.resolver.latency, self._resolved, (deadline, receiver))
+            self._sim.after(self.dns.resolver.latency, self._resolved, (deadline, receiver, op))
             return PENDING
         if cached[1] is not None:
             self._lost()
@@ -273,15 +384,15 @@ class Route:
         self._address_until = cached[0]
         return None
 
-    def _resolved(self, argument: tuple[float | None, Receiver]) -> None:
+    def _resolved(self, argument: tuple[float | None, Receiver, str]) -> None:
         """The resolver answered an attempt that needed the name: go on from there."""
-        deadline, receiver = argument
+        deadline, receiver, op = argument
         failure = self.dns.ask(self.hostname)
         if failure is not None:
             self._lost()
             receiver.answer(failure)
             return
-        outcome = self.attempt_now(deadline, receiver, resolved=True)
+        outcome = self.attempt_now(deadline, receiver, resolved=True, op=op)
         if outcome is not PENDING:
             receiver.answer(outcome)
 
@@ -334,10 +445,12 @@ class PooledRoute(Route):
         self._expires[slot] = self._sim.now + self._lifetime()
         self._opening = True
 
-    def attempt(self, deadline: float | None = None) -> Generator[Any, Any, Exception | None]:
+    def attempt(
+        self, deadline: float | None = None, op: str = "read"
+    ) -> Generator[Any, Any, Exception | None]:
         slot = self._next_closed()
         if slot is None:
-            return (yield from super().attempt(deadline))
+            return (yield from super().attempt(deadline, op))
         sim = self._sim
         if deadline is not None and sim.now >= deadline:
             return self._expired
@@ -349,12 +462,12 @@ class PooledRoute(Route):
             self.attempts[int(sim.now)] += 1
             return failure
         self._open(slot)
-        outcome = yield from super().attempt(deadline)
+        outcome = yield from super().attempt(deadline, op)
         self._opening = False  # if no time was left to send it: not opened after all
         return outcome
 
     def attempt_now(
-        self, deadline: float | None, receiver: Receiver, resolved: bool = False
+        self, deadline: float | None, receiver: Receiver, resolved: bool = False, op: str = "read"
     ) -> Any:
         if not resolved:
             slot = self._next_closed()
@@ -366,26 +479,26 @@ class PooledRoute(Route):
                 if failure is ASK:
                     self.attempts[sim.second] += 1
                     sim.after(
-                        self.dns.resolver.latency, self._resolved_on, (slot, deadline, receiver)
+                        self.dns.resolver.latency, self._resolved_on, (slot, deadline, receiver, op)
                     )
                     return PENDING
                 if failure is not None:
                     self.attempts[sim.second] += 1
                     return failure
                 self._open(slot)
-        outcome = super().attempt_now(deadline, receiver, resolved)
+        outcome = super().attempt_now(deadline, receiver, resolved, op)
         self._opening = False  # if it was not sent after all
         return outcome
 
-    def _resolved_on(self, argument: tuple[int, float | None, Receiver]) -> None:
+    def _resolved_on(self, argument: tuple[int, float | None, Receiver, str]) -> None:
         """The resolver answered an attempt whose connection must be opened."""
-        slot, deadline, receiver = argument
+        slot, deadline, receiver, op = argument
         failure = self.dns.ask(self.hostname)
         if failure is not None:
             receiver.answer(failure)
             return
         self._open(slot)
-        outcome = super().attempt_now(deadline, receiver, resolved=True)
+        outcome = super().attempt_now(deadline, receiver, resolved=True, op=op)
         self._opening = False
         if outcome is not PENDING:
             receiver.answer(outcome)
