@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from stormproof.sim import parse_scenario, run, strategies_for
 from stormproof.sim._series import Names
 
@@ -107,3 +109,21 @@ def test_open_connections_keep_working_through_a_dns_outage_until_they_close() -
 def test_without_kept_connections_every_attempt_needs_the_name_after_its_ttl() -> None:
     share = per_second_success(0)
     assert max(share[52:149]) == 0.0  # two seconds in: every cached address expired
+
+
+def test_a_kept_connection_adds_exactly_the_round_trip() -> None:
+    # Constant service time and round trip, connections open: every answered request's
+    # latency is the service time plus the round trip, to the float.
+    text = (
+        PLAIN.replace("{recovery}", "0")
+        .replace("duration = 400", "duration = 40")
+        .replace("start = 50\nend = 150", "start = 30\nend = 35")
+        .replace("attempt_timeout = 1.0", "attempt_timeout = 1.0\nconnection_lifetime = 1000")
+        .replace(
+            'hostname = "east"\ncapacity = 200', 'hostname = "east"\nrtt = 0.08\ncapacity = 200'
+        )
+    )
+    scenario = parse_scenario(text, "rtt.toml")
+    result = run(scenario, strategies_for(scenario)["plain"])
+    assert result.summary["p50_latency_s"] == pytest.approx(0.09, abs=1e-9)
+    assert result.summary["success_rate"] > 0.85  # connections outlive the 5 s outage
