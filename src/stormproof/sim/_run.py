@@ -309,22 +309,20 @@ def _latency_series(series: Series, recorder: _Recorder, step: int) -> None:
     groups: list[list[float]] = [[] for _ in range(seconds)]
     for second, latency in zip(recorder.answered_at, recorder.answered_latency, strict=True):
         groups[second].append(latency)
-    for group in groups:
-        group.sort()
-    nan = math.nan
-    for q in Names.LATENCY_QUANTILES:
-        values = [_quantile(group, q) for group in groups]
-        series.data[Names.latency(q)] = [nan if v is None else v for v in values]
-    if step == 1:
-        return
-    buckets: list[list[float]] = []
-    for start in range(0, seconds, step):
-        bucket = [v for group in groups[start : start + step] for v in group]
-        bucket.sort()
-        buckets.append(bucket)
-    for q in Names.LATENCY_QUANTILES:
-        values = [_quantile(bucket, q) for bucket in buckets]
-        series.data[Names.latency(q, step)] = [nan if v is None else v for v in values]
+    sizes = [1] if step == 1 else [1, step]
+    for size in sizes:
+        buckets = groups
+        if size > 1:
+            buckets = [
+                [v for group in groups[start : start + size] for v in group]
+                for start in range(0, seconds, size)
+            ]
+        for bucket in buckets:
+            bucket.sort()
+        for q in Names.LATENCY_QUANTILES:
+            values = [_quantile(bucket, q) for bucket in buckets]
+            name = Names.latency(q) if size == 1 else Names.latency(q, size)
+            series.data[name] = [math.nan if v is None else v for v in values]
 
 
 def summarize(
