@@ -42,6 +42,7 @@ from .sim import (
     robustness_document,
     robustness_html,
     robustness_table,
+    run_labels,
     run_strategies,
     run_sweep,
     run_with_variants,
@@ -405,8 +406,11 @@ class _Progress:
     strategy as it finishes (its name, the time since the start) and, on a terminal,
     a bar redrawn in place that fits the terminal's width."""
 
-    def __init__(self, names: Sequence[str], stream: TextIO | None = None) -> None:
+    def __init__(
+        self, names: Sequence[str], stream: TextIO | None = None, what: str = "strategies"
+    ) -> None:
         self.names = list(names)
+        self.what = what  # what the names are: "strategies", "runs"
         self.stream = sys.stderr if stream is None else stream
         isatty = getattr(self.stream, "isatty", None)
         self.live = bool(isatty is not None and isatty())
@@ -417,7 +421,7 @@ class _Progress:
 
     @property
     def count(self) -> int:
-        """How many strategies have finished."""
+        """How many have finished."""
         return sum(self.finished)
 
     def __call__(self, shares: list[float]) -> None:
@@ -459,14 +463,14 @@ class _Progress:
         """The run finished: say how long it took."""
         self._clear()
         elapsed = time.monotonic() - self.started
-        self.stream.write(f"simulated {len(self.names)} strategies in {elapsed:.1f} s\n")
+        self.stream.write(f"simulated {len(self.names)} {self.what} in {elapsed:.1f} s\n")
         self.stream.flush()
 
     def interrupted(self) -> None:
         """The run was stopped (Ctrl-C): say how far it got."""
         self._clear()
         self.stream.write(
-            f"\ninterrupted: {self.count} of {len(self.names)} strategies finished; "
+            f"\ninterrupted: {self.count} of {len(self.names)} {self.what} finished; "
             "nothing written\n"
         )
         self.stream.flush()
@@ -522,7 +526,10 @@ def _simulate(name: str, args: argparse.Namespace) -> int:
     outputs = _Outputs.check(args)
     print(f"{scenario.title or scenario.name}: {_size(scenario, names, repeat)}", file=sys.stderr)
     robustness = None
-    progress = _Progress(names)
+    if scenario.sweep is None and scenario.variants:
+        progress = _Progress(run_labels(scenario, names), what="runs")
+    else:
+        progress = _Progress(names)
     chosen = [known[n] for n in names]
     try:
         if scenario.sweep is not None:

@@ -17,6 +17,7 @@ from stormproof.sim._robustness import (
     robustness_document,
     robustness_html,
     robustness_table,
+    run_labels,
     run_with_variants,
 )
 from stormproof.sim._variant_spec import set_field
@@ -235,6 +236,13 @@ def test_the_cli_runs_the_variants_and_reports_them(
     assert main(["simulate", str(path), "--out", str(out), "--workers", "1"]) == 0
     printed = capsys.readouterr()
     assert "as written and in 3 variants (12 runs)" in printed.err
+    # Without a terminal, a line per run as it finishes: each strategy as written and
+    # in each variant, so a long run says how far it is.
+    finished = [line for line in printed.err.splitlines() if ": finished after " in line]
+    assert len(finished) == 12
+    assert finished[-1].endswith("(12 of 12)")
+    assert any(line.startswith("aws-2026 (outage length: 30 s): ") for line in finished)
+    assert "simulated 12 runs in " in printed.err
     assert "Robustness: 3 variants of 2 assumptions" in printed.out
     document = json.loads((out / "results.json").read_text())
     assert [v["name"] for v in document["robustness"]["variants"]] == [
@@ -261,6 +269,25 @@ def test_quick_needs_a_quick_version(tmp_path: Path, capsys: pytest.CaptureFixtu
     path.write_text(BASE)
     assert main(["simulate", str(path), "--out", str(tmp_path), "--quick"]) == 2
     assert "has no quick version (no [quick] table)" in capsys.readouterr().err
+
+
+def test_run_labels_follow_the_progress_order() -> None:
+    read = scenario()
+    assert run_labels(read, ["a", "b"]) == [
+        "a",
+        "b",
+        "a (outage length: 30 s)",
+        "b (outage length: 30 s)",
+        "a (replica capacity: as written, restated)",
+        "b (replica capacity: as written, restated)",
+        "a (replica capacity: none to speak of)",
+        "b (replica capacity: none to speak of)",
+    ]
+    shares: list[list[float]] = []
+    known = strategies_for(read)
+    run_with_variants(read, [known["naive"], known["aws-2026"]], workers=1, progress=shares.append)
+    assert [sum(s) for s in shares] == list(range(1, 9))
+    assert shares[0] == [1.0] + [0.0] * 7  # naive as written first
 
 
 def test_ranks_count_the_strategies_shown_better() -> None:

@@ -171,6 +171,7 @@ PUBLIC = {
         "robustness_html",
         "robustness_table",
         "run",
+        "run_labels",
         "run_strategies",
         "run_with_variants",
         "run_sweep",

@@ -69,6 +69,7 @@ from ._robustness import (
     robustness_document,
     robustness_html,
     robustness_table,
+    run_labels,
     run_with_variants,
 )
 from ._run import run
@@ -120,6 +121,7 @@ __all__ = [
     "robustness_html",
     "robustness_table",
     "run",
+    "run_labels",
     "run_strategies",
     "run_sweep",
     "run_with_variants",

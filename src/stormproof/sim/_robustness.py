@@ -39,6 +39,7 @@ __all__ = [
     "robustness_document",
     "robustness_html",
     "robustness_table",
+    "run_labels",
     "run_with_variants",
 ]
 
@@ -125,13 +126,13 @@ def run_with_variants(
     progress: Callable[[list[float]], None] | None = None,
 ) -> Robustness:
     """Run every strategy on ``scenario`` as written and on each of its variants, in
-    parallel processes when there are cores for it. ``progress`` receives, per strategy,
-    the share of its runs done."""
+    parallel processes when there are cores for it. ``progress`` receives, per run (in
+    the order of ``run_labels``), 1.0 once it is done, else 0.0."""
     variants: tuple[Variant, ...] = scenario.variants
     per_strategy = 1 + len(variants)
     tasks = [(v, s) for v in range(per_strategy) for s in range(len(strategies))]
     outcomes: dict[tuple[int, int], Any] = {}
-    done = [0] * len(strategies)
+    done = [0.0] * len(tasks)
     cpu = 0.0
 
     def job(task: tuple[int, int]) -> tuple[Callable[..., tuple[Any, float]], tuple[Any, ...]]:
@@ -144,9 +145,9 @@ def run_with_variants(
         nonlocal cpu
         outcomes[task] = outcome[0]
         cpu += outcome[1]
-        done[task[1]] += 1
+        done[task[0] * len(strategies) + task[1]] = 1.0
         if progress is not None:
-            progress([d / per_strategy for d in done])
+            progress(list(done))
 
     if workers is None:
         workers = min(len(tasks), os.cpu_count() or 1)
@@ -170,6 +171,12 @@ def run_with_variants(
         [[outcomes[(v, s)] for s in range(len(strategies))] for v in range(1, per_strategy)],
         cpu,
     )
+
+
+def run_labels(scenario: Scenario, names: Sequence[str]) -> list[str]:
+    """The runs of ``run_with_variants``, named in the order its ``progress`` gives them:
+    each strategy as written, then each strategy in each variant."""
+    return [*names, *(f"{name} ({v.label})" for v in scenario.variants for name in names)]
 
 
 def _cost(scenario: Scenario) -> float:
