@@ -4,6 +4,7 @@ each, and what holds across them."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 from pathlib import Path
 
 import pytest
@@ -303,3 +304,15 @@ def test_ranks_count_the_strategies_shown_better() -> None:
     values = [0.5, 0.119501, 0.119499, 0.1]
     robustness.value = lambda variant, strategy, metric: values[strategy]  # type: ignore[method-assign]
     assert robustness.ranks(0) == [1, 2, 2, 4]
+
+
+def test_an_interrupt_stops_the_variants_workers() -> None:
+    read = scenario()
+    known = strategies_for(read)
+
+    def stop(_: list[float]) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_with_variants(read, [known[n] for n in read.strategies], workers=2, progress=stop)
+    assert multiprocessing.active_children() == []
