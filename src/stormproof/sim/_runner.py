@@ -57,8 +57,18 @@ def _stop(pool: ProcessPoolExecutor) -> None:
     if terminate is not None:  # pragma: no cover - Python 3.14
         terminate()
     else:
-        for process in list((getattr(pool, "_processes", None) or {}).values()):
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        for process in processes:
             process.terminate()
+        for process in processes:
+            process.join()
+        # A worker killed while sending its result leaves half a message in the results
+        # pipe, and the pool's reader waits for the rest for ever (shutdown would wait
+        # for it): with the workers gone, closing this process's end of the pipe turns
+        # that wait into an end of file, which the pool reads as broken and stops.
+        writer = getattr(getattr(pool, "_result_queue", None), "_writer", None)
+        if writer is not None:
+            writer.close()
     pool.shutdown(wait=True, cancel_futures=True)
 
 
