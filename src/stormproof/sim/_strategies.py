@@ -344,13 +344,19 @@ class ComposedClient:
         """Start a request, arrived now: the outcomes' ``finish`` is called once, perhaps
         at once. Strategies with nothing between the retry and the attempt and no cache
         (``immediate``) run it as a chain of calls; the others as a process."""
-        self._start(op, key, self._attempt_now)
+        if not self.immediate:
+            arrived = self.sim.now
+            process = self.handle(op, key, arrived + self.deadline)
+            self.sim.start(finishing(process, arrived, self.done))
+            return
+        sim = self.sim
+        deadline = sim.now + self.deadline if self.honours else None
+        RetryCall(sim, self.retry, self._attempt_now, deadline, self.done, self._judged)
 
     def _handle_now_by_op(self, op: str, key: int) -> None:
-        """``handle_now`` toward services whose service times depend on the operation."""
-        self._start(op, key, self._attempt_now if op == "read" else self._attempt_write_now)
-
-    def _start(self, op: str, key: int, attempt: Any) -> None:
+        """``handle_now`` toward services whose service times depend on the operation
+        (its own copy: this runs for every request)."""
+        attempt = self._attempt_now if op == "read" else self._attempt_write_now
         if not self.immediate:
             arrived = self.sim.now
             process = self.handle(op, key, arrived + self.deadline)

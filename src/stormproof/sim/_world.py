@@ -172,6 +172,7 @@ class Route:
         "_expired",
         "_full",
         "_full_timed_out",
+        "_opening",
         "_rtt",
         "_schedule",
         "_sim",
@@ -201,6 +202,7 @@ class Route:
         self._full_timed_out = timed_out(self.hostname, self._full)
         self._timeouts = world._timeouts
         self._rtt = region.rtt
+        self._opening = False  # a kept connection is being opened (``PooledRoute``)
         self._schedule = world.sim.schedule
         # What an attempt with no time left before the caller's deadline ends with (it
         # is not sent): the library's error, as a deadline's check raises it.
@@ -333,7 +335,10 @@ class Route:
                 outcome = self._connect_now(deadline, receiver, op)
                 if outcome is not None:
                     return outcome
-        setup = self._setup()
+        due = self.setups_due  # `_setup`, inlined: this runs for every attempt
+        if due:
+            self.setups_due = due - 1
+        setup = due > 0 or self._opening
         service = self.service
         if self._rtt is not None:
             return self._far_now(deadline, receiver, op, setup, self._rtt())
@@ -409,7 +414,7 @@ class PooledRoute(Route):
     open when the run starts, with their remaining lives drawn afresh (memoryless: the
     same law); connections to the others open on first use."""
 
-    __slots__ = ("_expires", "_lifetime", "_opening", "_slot")
+    __slots__ = ("_expires", "_lifetime", "_slot")
 
     def __init__(self, world: World, instance: Instance, region: Region, primary: bool) -> None:
         super().__init__(world, instance, region)
@@ -422,7 +427,6 @@ class PooledRoute(Route):
             self._lifetime() if primary else -math.inf for _ in range(instance.connections)
         ]
         self._slot = 0
-        self._opening = False  # the attempt under way opens its connection
         self._address_until = math.inf  # never "expired": each attempt looks at its slot
 
     def lose_connections(self) -> None:
