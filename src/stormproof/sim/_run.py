@@ -69,8 +69,8 @@ class _Recorder:
         self.fallback = series.counter(Names.FALLBACK)
         self.errors = series.counter(Names.ERRORS)
         self.latencies = array("d")
-        self.answered_at = array("l")  # the arrival second of each answered request
-        self.answered_latency = array("d")  # and its latency
+        # The latencies of the requests answered, by the second they arrived.
+        self.answered: list[list[float]] = [[] for _ in range(series.seconds)]
 
     def request(self, client: Client, op: str, key: int) -> Generator[Any, Any, None]:
         """A request as a process that ends when its outcome is recorded (closed-loop
@@ -89,8 +89,7 @@ class _Recorder:
         self.latencies.append(latency)
         if outcome is None or outcome is STALE:
             self.successes[second] += 1
-            self.answered_at.append(second)
-            self.answered_latency.append(latency)
+            self.answered[second].append(latency)
             if outcome is STALE:
                 self.stale[second] += 1
             if latency <= self.deadline:
@@ -306,9 +305,7 @@ def _latency_series(series: Series, recorder: _Recorder, step: int) -> None:
     """Record the quantiles of answered requests' latency (``Names.latency``) per second
     and, if ``step`` is more than 1, per ``step`` seconds."""
     seconds = series.seconds
-    groups: list[list[float]] = [[] for _ in range(seconds)]
-    for second, latency in zip(recorder.answered_at, recorder.answered_latency, strict=True):
-        groups[second].append(latency)
+    groups = recorder.answered
     sizes = [1] if step == 1 else [1, step]
     for size in sizes:
         buckets = groups
