@@ -483,29 +483,14 @@ class Service:
         excess = load - slowdown.above
         return 1.0 + slowdown.factor * excess / slowdown.above if excess > 0 else 1.0
 
-    def _slowed(self, duration: float) -> float:
-        """``duration`` under the slowdown in force now."""
-        slowdown = self.slowdown
-        assert slowdown is not None
-        if self._counts_rate:
-            # Arrivals within the window before the latest arrival (pruned here rather
-            # than on each arrival: the same count, read less often than written).
-            recent = self._recent
-            if recent:
-                horizon = recent[-1] - slowdown.window
-                while recent[0] <= horizon:
-                    recent.popleft()
-            if len(recent) / slowdown.window > slowdown.above:
-                return duration * slowdown.factor
-            return duration
-        return duration * self._load_factor(slowdown)
-
     def _start(self, job: Job) -> None:
         self._busy += 1
         duration = self._sample()
         slowdown = self.slowdown
         if slowdown is not None:
-            if self._counts_rate:  # `_slowed`, inlined: this runs for every request
+            if self._counts_rate:
+                # Arrivals within the window before the latest arrival (pruned here rather
+                # than on each arrival: the same count, read less often than written).
                 recent = self._recent
                 if recent:
                     horizon = recent[-1] - slowdown.window
@@ -526,20 +511,10 @@ class Service:
         self._schedule(end, self._on_finish, job)
 
     def _start_by_op(self, job: Job) -> None:
-        """``_start`` with service times by the job's operation."""
-        self._busy += 1
-        duration = self._samples[job.op]()
-        if self.slowdown is not None:
-            duration = self._slowed(duration)
-        if job.setup:
-            duration += self.setup_time
-        now = self.sim.now
-        self.busy_time += duration
-        end = now + duration
-        deadline = job.deadline
-        if end > deadline:  # the client gives up before the answer is ready
-            self.wasted_time += duration if now >= deadline else end - deadline
-        self._schedule(end, self._on_finish, job)
+        """``_start`` with service times by the job's operation: its sampler, then the
+        same start."""
+        self._sample = self._samples[job.op]
+        Service._start(self, job)
 
     def _finish(self, job: Job) -> None:
         self._busy -= 1
