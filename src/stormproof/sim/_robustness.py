@@ -77,13 +77,12 @@ class Robustness:
         """The variants' names, the scenario as written first."""
         return [AS_WRITTEN, *(v.label for v in self.scenario.variants)]
 
-    def summaries(self) -> list[list[dict[str, Any]]]:
-        """Per variant (as written first), each strategy's summary."""
-        return [[r.summary for r in self.base], *self.variants]
-
     def value(self, variant: int, strategy: int, metric: Metric) -> float | None:
         """``metric`` of ``strategy`` in ``variant`` (0: as written)."""
-        value = self.summaries()[variant][strategy].get(metric.name)
+        summary = (
+            self.base[strategy].summary if variant == 0 else self.variants[variant - 1][strategy]
+        )
+        value = summary.get(metric.name)
         return None if value is None else float(value)
 
     def ranks(self, variant: int, metric: Metric = RANKED_BY) -> list[int]:
@@ -135,11 +134,11 @@ def run_with_variants(
     done = [0.0] * len(tasks)
     cpu = 0.0
 
+    runs = [scenario, *(v.scenario for v in variants)]
+
     def job(task: tuple[int, int]) -> tuple[Callable[..., tuple[Any, float]], tuple[Any, ...]]:
-        v, s = task
-        if v == 0:
-            return _whole, (scenario, strategies[s], seed)
-        return _summary, (variants[v - 1].scenario, strategies[s], seed)
+        v, s = task  # the scenario as written is run whole: the report charts its series
+        return (_whole if v == 0 else _summary), (runs[v], strategies[s], seed)
 
     def record(task: tuple[int, int], outcome: tuple[Any, float]) -> None:
         nonlocal cpu
@@ -157,7 +156,7 @@ def run_with_variants(
             record(task, function(*arguments))
     else:
         # The longest runs first, so the pool ends evenly.
-        order = sorted(tasks, key=lambda t: -_cost(job(t)[1][0]))
+        order = sorted(tasks, key=lambda t: -_cost(runs[t[0]]))
         run_in_pool(
             workers,
             [job(task) for task in order],
