@@ -641,13 +641,13 @@ class CircuitBreaker(Policy, Configured[BreakerOptions]):
         window = self._window
         if not isinstance(window, _CountWindow) or self._slow_call_duration is not None:
             return super()._sync_decorator(fn)
-        run = self._run
         first = FirstResult(self, fn)
         breaker = self
+        plain = CircuitBreaker  # a metered breaker (another class) takes its own driver
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if breaker._state is not _CLOSED:
-                result = run(fn, args, kwargs)
+            if breaker._state is not _CLOSED or type(breaker) is not plain:
+                result = breaker._run(fn, args, kwargs)
             else:
                 permit = breaker._epoch
                 try:

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from . import _metering
 from ._classify import THROTTLING, TIMEOUT, ErrorClass
 from ._core.errors import BudgetExhausted, ConfigError
 from ._core.options import Configured, Options
@@ -104,12 +105,14 @@ _TB = TokenBucketOptions()
 class _Budget(ABC):
     """Shared by the built-in budgets: a name and the raising form of ``try_retry``."""
 
-    __slots__ = ("_lock", "_name", "_options")
+    __slots__ = ("__weakref__", "_lock", "_name", "_options")
 
     def _start(self, name: str) -> None:
-        """A name, and a lock of its own (every built-in budget's state is guarded)."""
+        """A name, and a lock of its own (every built-in budget's state is guarded);
+        its level is a gauge while metrics are exported."""
         self._name = name
         self._lock = threading.Lock()
+        _metering.register_budget(self)
 
     @property
     def name(self) -> str:

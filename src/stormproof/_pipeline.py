@@ -75,12 +75,16 @@ class Pipeline(Policy):
             outer_retry = outer_retry or (position, policy)
         self._policies = tuple(flat)
         self._size = len(flat)
-        # Bound once: the hot path does no attribute lookups it can avoid.
-        self._runners = tuple(policy._run for policy in flat)
-        self._arunners = tuple(policy._arun for policy in flat)
+        self._bind_stages()
         self._step_bound = self._step
         self._astep_bound = self._astep
         self._name = check_name("name", name, "pipeline")
+
+    def _bind_stages(self) -> None:
+        """Bound once (and again when metering changes the stages' classes): the hot
+        path does no attribute lookups it can avoid."""
+        self._runners = tuple(policy._run for policy in self._policies)
+        self._arunners = tuple(policy._arun for policy in self._policies)
 
     @property
     def policies(self) -> tuple[Policy, ...]:

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from types import CoroutineType
 from typing import Any, ClassVar, ParamSpec, TypeVar, cast
 
+from . import _metering
 from ._core.errors import ConfigError
 
 __all__ = [
@@ -126,10 +127,17 @@ class Policy(ABC):
     kwargs)`` (async), which call ``fn(*args, **kwargs)`` under the policy.
     """
 
-    __slots__ = ()
+    __slots__ = ("__weakref__", "_meter")
 
     supports_sync: ClassVar[bool] = True
     """False for policies that only make sense around async calls (``Hedge``)."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        # Every policy is known (weakly) to metering, which meters it while an exporter
+        # is on (see ``_metering``); a policy nobody exports costs nothing per call.
+        policy = super().__new__(cls)
+        _metering.register(policy)
+        return policy
 
     @property
     def name(self) -> str:
@@ -144,11 +152,11 @@ class Policy(ABC):
         if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
             raise ConfigError("fn", "a function or coroutine function, not a generator", fn)
         if is_async(fn):
-            arun = self._arun
+            policy = self
             afn = cast(Callable[..., Awaitable[Any]], fn)
 
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                return await arun(afn, args, kwargs)
+                return await policy._arun(afn, args, kwargs)
 
             return cast(Callable[P, R], functools.update_wrapper(async_wrapper, fn))
         self._require_sync(fn)
@@ -156,12 +164,13 @@ class Policy(ABC):
 
     def _sync_decorator(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """The function that runs a decorated sync ``fn`` under this policy. A policy
-        may build a faster one of its own (the breaker does, for its closed state)."""
-        run = self._run
+        may build a faster one of its own (the breaker does, for its closed state).
+        ``_run`` is looked up at each call: metering may change the policy's class."""
+        policy = self
         first = FirstResult(self, fn)
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            result = run(fn, args, kwargs)
+            result = policy._run(fn, args, kwargs)
             return result if first.checked else first.check(result)
 
         return wrapper
