@@ -20,6 +20,7 @@ an attempt bucket and ``error_type``'s classes; never a message or an argument.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import weakref
 from bisect import bisect_right
@@ -633,9 +634,12 @@ def _rebind_pipelines() -> None:
 
 
 def reset() -> None:
-    """Forget every count (tests; a process that wants fresh totals)."""
+    """Forget every count (for tests, and a process that wants fresh totals)."""
     with _state.lock:
         _state.meters.clear()
+        for policy in list(_state.policies):
+            with contextlib.suppress(AttributeError):
+                del policy._meter  # found again, new, at its next call
 
 
 # -- what exporters read --------------------------------------------------------------------

@@ -21,8 +21,10 @@ __all__ = [
     "CACHE_LOOKUPS",
     "CALLS",
     "CALL_DURATION",
+    "DESCRIPTIONS",
     "ERROR_TYPE",
     "FAILOVER_SWITCHES",
+    "KINDS",
     "OUTCOME",
     "POLICY",
     "POLICY_KIND",
@@ -31,6 +33,9 @@ __all__ = [
     "RESULT",
     "RETRIES",
     "STATE",
+    "UNITS",
+    "prometheus_label",
+    "prometheus_name",
 ]
 
 # -- instruments -------------------------------------------------------------------------
@@ -54,7 +59,7 @@ REJECTIONS = "stormproof.rejections"
 ``bulkhead_full``, ``deadline``)."""
 
 BREAKER_STATE = "stormproof.breaker.state"
-"""A circuit breaker's state: a gauge, unit ``1``, 1 for the state it is in and 0 for
+"""A circuit breaker's state: a gauge, unit ``{state}``, 1 for the state it is in and 0 for
 the others. Attributes: ``policy``, ``state`` (``closed``, ``open``, ``half_open``)."""
 
 BREAKER_TRANSITIONS = "stormproof.breaker.transitions"
@@ -62,11 +67,11 @@ BREAKER_TRANSITIONS = "stormproof.breaker.transitions"
 Attributes: ``policy``, ``state`` (the state entered)."""
 
 BUDGET_AVAILABLE = "stormproof.budget.available"
-"""What a retry budget has left (tokens, or retries allowed): a gauge, unit ``1``.
+"""What a retry budget has left (tokens, or retries allowed): a gauge, unit ``{token}``.
 Attributes: ``policy``, ``policy.kind``."""
 
 BULKHEAD_IN_FLIGHT = "stormproof.bulkhead.in_flight"
-"""Calls a bulkhead holds at once: a gauge (an up-down counter), unit ``{call}``.
+"""Calls a bulkhead holds at once: a gauge, unit ``{call}``.
 Attributes: ``policy``."""
 
 CACHE_LOOKUPS = "stormproof.cache.lookups"
@@ -110,3 +115,66 @@ RESULT = "result"
 
 STATE = "state"
 """A circuit breaker's state (see ``BREAKER_STATE``)."""
+
+# -- what exporters need ----------------------------------------------------------------
+
+KINDS: dict[str, str] = {
+    CALLS: "counter",
+    ATTEMPTS: "counter",
+    RETRIES: "counter",
+    REJECTIONS: "counter",
+    BREAKER_TRANSITIONS: "counter",
+    CACHE_LOOKUPS: "counter",
+    FAILOVER_SWITCHES: "counter",
+    BREAKER_STATE: "gauge",
+    BUDGET_AVAILABLE: "gauge",
+    BULKHEAD_IN_FLIGHT: "gauge",
+    CALL_DURATION: "histogram",
+    ATTEMPT_DURATION: "histogram",
+}
+"""Each instrument's type: ``counter``, ``gauge`` or ``histogram``."""
+
+UNITS: dict[str, str] = {
+    CALLS: "{call}",
+    ATTEMPTS: "{attempt}",
+    RETRIES: "{retry}",
+    REJECTIONS: "{call}",
+    BREAKER_TRANSITIONS: "{transition}",
+    CACHE_LOOKUPS: "{lookup}",
+    FAILOVER_SWITCHES: "{switch}",
+    BREAKER_STATE: "{state}",
+    BUDGET_AVAILABLE: "{token}",
+    BULKHEAD_IN_FLIGHT: "{call}",
+    CALL_DURATION: "s",
+    ATTEMPT_DURATION: "s",
+}
+"""Each instrument's unit, in UCUM as OpenTelemetry writes it. Annotations in braces
+rather than ``1`` for the two gauges: the OpenTelemetry Collector's Prometheus
+exporter adds ``_ratio`` to a gauge of unit ``1``, and the names must be the same on
+both paths."""
+
+DESCRIPTIONS: dict[str, str] = {
+    CALLS: "Calls made through a policy.",
+    ATTEMPTS: "Attempts a policy sent: the first try and every retry.",
+    RETRIES: "Retries a policy decided to make, by the class of error retried.",
+    REJECTIONS: "Calls or retries refused without trying, by reason.",
+    BREAKER_TRANSITIONS: "A circuit breaker's changes of state, by the state entered.",
+    CACHE_LOOKUPS: "Cache lookups, by result: hit, stale, miss, negative.",
+    FAILOVER_SWITCHES: "Times a failover moved calls to another region.",
+    BREAKER_STATE: "A circuit breaker's state: 1 for the state it is in, 0 for the others.",
+    BUDGET_AVAILABLE: "What a retry budget has left: tokens, or retries allowed now.",
+    BULKHEAD_IN_FLIGHT: "Calls a bulkhead holds at once.",
+    CALL_DURATION: "A call's duration through a policy, retries and waits included.",
+    ATTEMPT_DURATION: "One attempt's duration.",
+}
+
+
+def prometheus_name(instrument: str) -> str:
+    """``stormproof.call.duration`` -> ``stormproof_call_duration_seconds``; counters'
+    ``_total`` is added to their samples."""
+    name = instrument.replace(".", "_")
+    return name + "_seconds" if UNITS[instrument] == "s" else name
+
+
+def prometheus_label(attribute: str) -> str:
+    return attribute.replace(".", "_")

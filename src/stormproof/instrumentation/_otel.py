@@ -20,8 +20,7 @@ from typing import Any
 
 from stormproof import _metering
 from stormproof._core.errors import ConfigError
-
-from ._names import DESCRIPTIONS, KINDS, UNITS
+from stormproof._metric_names import DESCRIPTIONS, KINDS, UNITS
 
 __all__ = ["enable_otel"]
 
@@ -49,19 +48,21 @@ def _sdk() -> Any:
 
 
 class _Snapshots:
-    """One snapshot per collection: every callback of a collection reads the same."""
+    """The counts as of the collection in progress: taken when a reader starts
+    collecting, so that every instrument of one collection reports the same moment."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._taken = -1.0
         self._points: list[_metering.Point] = []
+
+    def take(self) -> list[_metering.Point]:
+        points = _metering.snapshot()
+        with self._lock:
+            self._points = points
+        return points
 
     def points(self, instrument: str) -> list[_metering.Point]:
         with self._lock:
-            now = time.monotonic()
-            if now - self._taken > 0.05:
-                self._points = _metering.snapshot()
-                self._taken = now
             return [point for point in self._points if point.instrument == instrument]
 
 
@@ -106,7 +107,7 @@ def enable_otel(meter_provider: Any = None) -> Callable[[], None]:
             for name, kind in KINDS.items()
             if kind != "histogram"
         ]
-        bridges = [_HistogramBridge(reader, provider) for reader in readers]
+        bridges = [_HistogramBridge(reader, provider, snapshots) for reader in readers]
         handle = _metering.start()
 
     def stop() -> None:
@@ -168,10 +169,12 @@ def _observable(meter: Any, instrument: str, snapshots: _Snapshots) -> _Callback
 
 
 class _HistogramBridge:
-    """Adds the duration histograms to each collection of one reader."""
+    """Takes the snapshot each collection of one reader reports, and adds the
+    duration histograms to what it collected."""
 
-    def __init__(self, reader: Any, provider: Any) -> None:
+    def __init__(self, reader: Any, provider: Any, snapshots: _Snapshots) -> None:
         self.reader = reader
+        self.snapshots = snapshots
         self.resource = provider._sdk_config.resource
         self.original = reader._collect
         self.start_ns = time.time_ns()
@@ -185,11 +188,12 @@ class _HistogramBridge:
             self.reader._collect = self.original
 
     def collect(self, reader: Any, timeout_millis: float = 10_000) -> Any:
+        points = self.snapshots.take()  # read by the callbacks the collection runs
         data = self.original(reader, timeout_millis=timeout_millis)
-        metrics = self.metrics()
+        metrics = self.metrics(points)
         return data if not metrics else _with(data, metrics, self.resource)
 
-    def metrics(self) -> list[Any]:
+    def metrics(self, points: list[_metering.Point]) -> list[Any]:
         from opentelemetry.sdk.metrics import Histogram as HistogramInstrument
         from opentelemetry.sdk.metrics.export import (
             AggregationTemporality,
@@ -198,11 +202,16 @@ class _HistogramBridge:
             Metric,
         )
 
-        temporality = self.reader._instrument_class_temporality.get(
-            HistogramInstrument, AggregationTemporality.CUMULATIVE
+        temporality = next(
+            (
+                chosen
+                for instrument, chosen in self.reader._instrument_class_temporality.items()
+                if issubclass(instrument, HistogramInstrument)
+            ),
+            AggregationTemporality.CUMULATIVE,
         )
         delta = temporality == AggregationTemporality.DELTA
-        points = [p for p in _metering.snapshot() if p.histogram is not None]
+        points = [p for p in points if p.histogram is not None]
         now_ns = time.time_ns()
         by_name: dict[str, list[Any]] = {}
         with self.lock:

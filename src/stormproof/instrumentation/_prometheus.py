@@ -18,8 +18,7 @@ from typing import Any
 from stormproof import _metering
 from stormproof import _metric_names as names
 from stormproof._core.errors import ConfigError
-
-from ._names import DESCRIPTIONS, KINDS, prometheus_label, prometheus_name
+from stormproof._metric_names import DESCRIPTIONS, KINDS, prometheus_label, prometheus_name
 
 __all__ = ["PrometheusCollector", "enable_prometheus"]
 
