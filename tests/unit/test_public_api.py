@@ -59,6 +59,7 @@ PUBLIC = {
         "stormproof_fake_clock",
     },
     "stormproof.testing": {"CapturedEvents", "FakeClock", "capture_events"},
+    "stormproof.instrumentation": {"enable_logging"},
     "stormproof.retry": {
         "Attempt",
         "GiveUpReason",
