@@ -9,6 +9,9 @@ Fixtures (each name starts with ``stormproof_``, so none clashes with a project'
 - ``stormproof_chaos``: fault injectors on the test's ``stormproof_fake_clock``:
   ``.fault(rate, error)``, ``.latency(rate, seconds)``, ``.outcome(rate, value)``,
   plus ``.dns`` (the test's ``stormproof_dns``).
+- ``stormproof_events``: every event emitted while the test runs, from every policy
+  (a ``CapturedEvents``: ``.of(RetryScheduled)``, ``.kinds()``,
+  ``.assert_emitted(RetryScheduled, policy="db", attempt=1)``, ...).
 
 The former names, ``fake_clock``, ``dns`` and ``chaos``, still work for this release:
 each gives the same object as its new name and warns (``DeprecationWarning``) with the
@@ -24,6 +27,7 @@ from typing import Any
 
 import pytest
 
+from ._capture import CapturedEvents, capture_events
 from ._chaos import Chaos
 from ._dns import Mode, dns_outage, resolve
 from ._testing import FakeClock
@@ -36,6 +40,7 @@ __all__ = [
     "fake_clock",
     "stormproof_chaos",
     "stormproof_dns",
+    "stormproof_events",
     "stormproof_fake_clock",
 ]
 
@@ -95,6 +100,13 @@ def stormproof_dns() -> Iterator[DNSControl]:
         yield control
     finally:
         control.restore()
+
+
+@pytest.fixture
+def stormproof_events() -> Iterator[CapturedEvents]:
+    """Every event emitted during the test, from every policy (subscribed globally)."""
+    with capture_events() as events:
+        yield events
 
 
 @pytest.fixture

@@ -3,9 +3,23 @@ fixture names still do, with a DeprecationWarning that names the new one."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
+import stormproof
+
 pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(autouse=True)
+def _the_package_under_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pytest run in a subprocess imports the stormproof these tests import (a
+    relative ``PYTHONPATH`` would not reach it from the subprocess's directory)."""
+    source = str(Path(stormproof.__file__).resolve().parent.parent)
+    rest = os.environ.get("PYTHONPATH")
+    monkeypatch.setenv("PYTHONPATH", source if not rest else source + os.pathsep + rest)
 
 
 def test_plugin_fixtures(pytester: pytest.Pytester) -> None:
@@ -123,3 +137,45 @@ def test_a_deprecated_name_fails_where_warnings_are_errors(pytester: pytest.Pyte
     )
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*use 'stormproof_fake_clock'*"])
+
+
+def test_the_events_fixture_captures_each_test_and_explains_a_failure(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        from stormproof import Fallback, Retry
+        from stormproof.events import FallbackUsed, RetryScheduled
+        from stormproof.testing import CapturedEvents
+
+
+        def down():
+            raise ConnectionError("reset")
+
+
+        def test_captures(stormproof_events, stormproof_fake_clock):
+            assert isinstance(stormproof_events, CapturedEvents)
+            Fallback("cached", clock=stormproof_fake_clock, name="prices").call(down)
+            stormproof_events.assert_emitted(FallbackUsed, policy="prices")
+
+
+        def test_starts_empty(stormproof_events):
+            assert len(stormproof_events) == 0
+
+
+        def test_fails_with_the_listing(stormproof_events, stormproof_fake_clock):
+            Fallback("cached", clock=stormproof_fake_clock, name="prices").call(down)
+            stormproof_events.assert_emitted(RetryScheduled, policy="db")
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*AssertionError: expected a RetryScheduled event with policy='db'; "
+            "the one event captured does not match:",
+            "*1. fallback.used policy='prices' time=0.0 error=ConnectionError('reset')",
+        ]
+    )

@@ -5,6 +5,7 @@ import logging
 import pytest
 
 from stormproof import ConfigError, Retry
+from stormproof._core import events
 from stormproof.events import LoggingListener, Recorder, RetryScheduled, subscribe, unsubscribe
 from stormproof.testing import FakeClock
 
@@ -77,3 +78,25 @@ def test_listeners_option_is_validated() -> None:
         Retry(on=ConnectionError, listeners=42)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="listener must be a callable taking one argument"):
         subscribe(42)  # type: ignore[arg-type]
+
+
+def test_recorder_keeps_its_behaviour() -> None:
+    recorder = Recorder()
+    with recorder as entered:
+        assert entered is recorder
+        Retry(on=ConnectionError, clock=FakeClock(), listeners=[recorder]).call(failing_twice())  # type: ignore[arg-type]
+    # A Recorder keeps what it hears, as often as it hears it.
+    assert recorder.kinds() == ["retry.scheduled"] * 4
+    assert len(recorder.of(RetryScheduled)) == 4
+    assert list(recorder) == recorder.events
+    recorder.clear()
+    assert len(recorder) == 0
+    assert recorder not in events._registry.listeners
+
+
+def test_recorder_nested_blocks_leave_nothing_subscribed() -> None:
+    recorder = Recorder()
+    with recorder, recorder:
+        pass
+    assert recorder not in events._registry.listeners
+    recorder.__exit__(None, None, None)  # an extra exit does nothing

@@ -55,9 +55,11 @@ PUBLIC = {
         "fake_clock",
         "stormproof_chaos",
         "stormproof_dns",
+        "stormproof_events",
         "stormproof_fake_clock",
     },
-    "stormproof.testing": {"FakeClock"},
+    "stormproof.testing": {"CapturedEvents", "FakeClock", "capture_events"},
+    "stormproof.instrumentation": {"enable_logging"},
     "stormproof.retry": {
         "Attempt",
         "GiveUpReason",

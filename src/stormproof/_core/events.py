@@ -157,39 +157,51 @@ class Recorder:
     """Collects events, for tests and notebooks.
 
     Pass it as a policy's ``listeners=`` or use it as a context manager, which
-    subscribes it globally for the duration of the block.
+    subscribes it globally for the duration of the block. Thread-safe: events may
+    arrive from any thread, and what it answers is a snapshot taken under its lock.
     """
 
     def __init__(self) -> None:
         self.events: list[Event] = []
         self._lock = threading.Lock()
-        self._unsubscribe: Callable[[], None] | None = None
+        self._subscriptions: list[Callable[[], None]] = []
 
     def __call__(self, event: Event) -> None:
         with self._lock:
             self.events.append(event)
 
+    def _snapshot(self) -> list[Event]:
+        """The events received so far, as a list of their own."""
+        with self._lock:
+            return list(self.events)
+
     def kinds(self) -> list[str]:
-        return [event.kind for event in self.events]
+        return [event.kind for event in self._snapshot()]
 
     def of(self, event_type: type[E]) -> list[E]:
-        return [event for event in self.events if isinstance(event, event_type)]
+        return [event for event in self._snapshot() if isinstance(event, event_type)]
 
     def clear(self) -> None:
         with self._lock:
             self.events.clear()
 
     def __iter__(self) -> Iterator[Event]:
-        return iter(list(self.events))
+        return iter(self._snapshot())
 
     def __len__(self) -> int:
         return len(self.events)
 
     def __enter__(self) -> Recorder:
-        self._unsubscribe = subscribe(self)
+        self._subscribe()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
+        self._unsubscribe()
+
+    def _subscribe(self) -> None:
+        # One entry per ``with``: nested blocks each undo their own subscription.
+        self._subscriptions.append(subscribe(self))
+
+    def _unsubscribe(self) -> None:
+        if self._subscriptions:
+            self._subscriptions.pop()()
