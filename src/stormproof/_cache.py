@@ -393,10 +393,7 @@ class Cache(Policy, Configured[CacheOptions]):
     def lookup(self, key: Hashable, now: float | None = None) -> tuple[CacheEntry | None, bool]:
         """The entry for ``key`` that can still be used (fresh, or within its stale
         window), and whether it is fresh. ``(None, False)`` is a miss."""
-        entry = self._store.get(key)
-        if entry is None:
-            return None, False
-        return self._usable(entry, self._now() if now is None else now)
+        return self._usable(self._store.get(key), self._now() if now is None else now)
 
     @staticmethod
     def _usable(entry: CacheEntry | None, now: float) -> tuple[CacheEntry | None, bool]:

@@ -33,6 +33,7 @@ from typing import Any
 from . import _metric_names as names
 from ._classify import classify
 from ._core import events
+from ._core.context import DETACHED
 from ._core.errors import BudgetExhausted, DeadlineExceeded, Rejected, Throttled
 
 __all__ = [
@@ -538,10 +539,10 @@ def _cache_drivers(cls: type, run: Any, arun: Any) -> dict[str, Any]:
     ``negative`` (a fresh cached failure), or ``miss`` (nothing fresh: the origin is
     asked); a miss answered from an expired entry counts as ``stale`` instead (told by
     the ``CacheStaleServed`` event)."""
-    plain_lookup = cls.lookup  # type: ignore[attr-defined]
+    usable = cls._usable  # type: ignore[attr-defined]  # what every lookup ends in
 
-    def lookup(self: Any, key: Any, now: float | None = None) -> Any:
-        found = plain_lookup(self, key, now)
+    def _usable(self: Any, entry: Any, now: float) -> Any:
+        found = usable(entry, now)
         try:
             meter = self._meter[0]
         except AttributeError:
@@ -551,7 +552,7 @@ def _cache_drivers(cls: type, run: Any, arun: Any) -> dict[str, Any]:
         return found
 
     drivers = _drivers_for(run, arun)
-    drivers["lookup"] = lookup
+    drivers["_usable"] = _usable
     return drivers
 
 
@@ -582,7 +583,9 @@ def _on_event(event: events.Event) -> None:
         )
     elif kind == "failover.switched":
         meter_for(event.policy, "failover").add(names.FAILOVER_SWITCHES, ())
-    elif kind == "cache.stale_served":  # a miss after all answered (see _cache_drivers)
+    elif kind == "cache.stale_served" and not DETACHED.get():
+        # a miss answered after all (see _cache_drivers); a background refresh that
+        # failed answers nobody: its caller was served (and counted) already
         meter_for(event.policy, "cache").add(names.CACHE_LOOKUPS, _LOOKUP["stale"])
 
 

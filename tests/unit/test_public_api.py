@@ -59,7 +59,12 @@ PUBLIC = {
         "stormproof_fake_clock",
     },
     "stormproof.testing": {"CapturedEvents", "FakeClock", "capture_events"},
-    "stormproof.instrumentation": {"enable_logging"},
+    "stormproof.instrumentation": {
+        "PrometheusCollector",
+        "enable_logging",
+        "enable_otel",
+        "enable_prometheus",
+    },
     "stormproof.retry": {
         "Attempt",
         "GiveUpReason",

@@ -8,11 +8,16 @@ from contextvars import ContextVar
 
 from .deadline import _CURRENT as _CURRENT_DEADLINE
 
-__all__ = ["RETRYING", "detached"]
+__all__ = ["DETACHED", "RETRYING", "detached"]
 
 RETRYING: ContextVar[bool] = ContextVar("stormproof.retry.active", default=False)
 """Set while a Retry runs the caller's code, so a Retry nested on the same call stack
 makes a single attempt and leaves the decision to the outer one."""
+
+
+DETACHED: ContextVar[bool] = ContextVar("stormproof.detached", default=False)
+"""True in work a policy started on its own behalf (see ``detached``): what happens
+there answers no caller (metering does not count a refresh's stale value as a lookup)."""
 
 
 def detached() -> contextvars.Context:
@@ -27,3 +32,4 @@ def detached() -> contextvars.Context:
 def _forget_the_caller() -> None:
     _CURRENT_DEADLINE.set(None)
     RETRYING.set(False)
+    DETACHED.set(True)
