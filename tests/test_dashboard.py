@@ -48,7 +48,7 @@ VALUES = {
     label(names.OUTCOME): {"success", "failure"},
     label(names.ERROR_TYPE): ERROR_TYPES,
     label(names.ATTEMPT): {"1", "2", "3", "4+"},
-    label(names.STATE): {"closed", "open", "half_open"},
+    label(names.STATE): {"closed", "open", "half_open", "forced_open", "disabled", "metrics_only"},
     label(names.RESULT): {"hit", "stale", "miss", "negative"},
 }
 """Label values a query may name, where they are a fixed set (``reason`` depends on the
@@ -107,9 +107,15 @@ CUMULATIVE = {name for name in SERIES if name.endswith(("_total", "_bucket", "_s
 
 def test_every_instrument_is_exported_under_one_name() -> None:
     instruments = {
-        getattr(names, n) for n in names.__all__ if getattr(names, n).startswith("stormproof.")
+        value
+        for value in vars(names).values()
+        if isinstance(value, str) and value.startswith("stormproof.") and value != names.__name__
     }
-    assert instruments == set(COUNTERS) | set(GAUGES) | set(HISTOGRAMS)
+    assert instruments == set(COUNTERS) | set(GAUGES) | set(HISTOGRAMS) == set(names.KINDS)
+    for kinds, kind in ((COUNTERS, "counter"), (GAUGES, "gauge"), (HISTOGRAMS, "histogram")):
+        assert {instrument for instrument in kinds if names.KINDS[instrument] == kind} == set(kinds)
+    for instrument in HISTOGRAMS:
+        assert names.prometheus_name(instrument) == base(instrument) + "_seconds"
     assert "stormproof_calls_total" in SERIES
     assert "stormproof_call_duration_seconds_bucket" in SERIES
     assert "error_type" in SERIES["stormproof_calls_total"]
