@@ -74,6 +74,10 @@ service) to a minute (a call retried through an outage)."""
 
 _SUCCESS = (("outcome", "success"),)
 
+NO_ARGUMENTS: dict[str, Any] = {}
+"""The keyword arguments a metered Retry hands its attempts (which hold the caller's
+own); never mutated."""
+
 
 def attempt_bucket(number: int) -> str:
     """An attempt's number as an attribute value: ``1``, ``2``, ``3`` or ``4+``."""
@@ -424,9 +428,10 @@ def _attempt_drivers(run: Any, arun: Any) -> dict[str, Any]:
 
 
 def _attempt_run(run: Any) -> Callable[..., Any]:
-    """A metered Retry's sync driver. A call that succeeds at its first attempt reads
-    the clock twice: the attempt's start and end are the call's (the Retry's own
-    work around them is a few hundred nanoseconds)."""
+    """A metered Retry's sync driver: the Retry is handed ``attempt``, a function of
+    no arguments that makes one attempt with the caller's. A call that succeeds at its
+    first attempt reads the clock twice: the attempt's start and end are the call's
+    (the Retry's own work around them is a few hundred nanoseconds)."""
 
     def _run(
         self: Any, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -438,7 +443,7 @@ def _attempt_run(run: Any) -> Callable[..., Any]:
         number = 0
         first_ended: float | None = None  # when the first attempt returned
 
-        def attempt(*args: Any, **kwargs: Any) -> Any:
+        def attempt() -> Any:
             nonlocal number, first_ended
             number += 1
             begun = start if number == 1 else now()
@@ -457,7 +462,7 @@ def _attempt_run(run: Any) -> Callable[..., Any]:
 
         start = now()
         try:
-            result = run(self, attempt, args, kwargs)
+            result = run(self, attempt, (), NO_ARGUMENTS)
         except Exception as error:
             if first_ended is not None:  # a first value the Retry judged a failure
                 meter.first.add(first_ended - start)
@@ -478,9 +483,10 @@ def _attempt_run(run: Any) -> Callable[..., Any]:
 
 
 def _attempt_arun(arun: Any) -> Callable[..., Any]:
-    """A metered Retry's async driver. A call that succeeds at its first attempt reads
-    the clock twice: the attempt's start and end are the call's (the Retry's own
-    work around them is a few hundred nanoseconds)."""
+    """A metered Retry's async driver: the Retry is handed ``attempt``, a function of
+    no arguments that makes one attempt with the caller's. A call that succeeds at its
+    first attempt reads the clock twice: the attempt's start and end are the call's
+    (the Retry's own work around them is a few hundred nanoseconds)."""
 
     async def _arun(
         self: Any, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -492,7 +498,7 @@ def _attempt_arun(arun: Any) -> Callable[..., Any]:
         number = 0
         first_ended: float | None = None  # when the first attempt returned
 
-        async def attempt(*args: Any, **kwargs: Any) -> Any:
+        async def attempt() -> Any:
             nonlocal number, first_ended
             number += 1
             begun = start if number == 1 else now()
@@ -511,7 +517,7 @@ def _attempt_arun(arun: Any) -> Callable[..., Any]:
 
         start = now()
         try:
-            result = await arun(self, attempt, args, kwargs)
+            result = await arun(self, attempt, (), NO_ARGUMENTS)
         except Exception as error:
             if first_ended is not None:  # a first value the Retry judged a failure
                 meter.first.add(first_ended - start)

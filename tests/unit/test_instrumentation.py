@@ -603,3 +603,22 @@ def test_a_failed_background_refresh_is_not_a_second_stale_lookup(
         if p.attributes["policy"] == "swr"
     }
     assert lookups == {"miss": 1, "stale": 1}
+
+
+def test_opentelemetry_instrument_finds_and_runs_the_instrumentor(clock: FakeClock) -> None:
+    from importlib.metadata import entry_points
+
+    (entry,) = [
+        e for e in entry_points(group="opentelemetry_instrumentor") if e.name == "stormproof"
+    ]
+    instrumentor = entry.load()()
+    reader = InMemoryMetricReader()
+    instrumentor.instrument(meter_provider=MeterProvider(metric_readers=[reader]))
+    try:
+        retry = Retry(on=ConnectionError, clock=clock, name="auto")
+        assert retry.call(lambda: "ok") == "ok"
+        otel = Otel(reader)
+        assert otel.value(names.CALLS, policy="auto", policy__kind="retry", outcome="success") == 1
+    finally:
+        instrumentor.uninstrument()
+    assert type(retry) is Retry
