@@ -622,3 +622,19 @@ def test_opentelemetry_instrument_finds_and_runs_the_instrumentor(clock: FakeClo
     finally:
         instrumentor.uninstrument()
     assert type(retry) is Retry
+
+
+def test_the_docs_list_every_metric_with_its_prometheus_name_type_and_unit() -> None:
+    from pathlib import Path
+
+    page = Path(__file__).parents[2] / "docs" / "observability.md"
+    rows = {}
+    for line in page.read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].startswith("`stormproof."):
+            rows[cells[0].strip("`")] = cells[1:]
+    assert set(rows) == set(names.KINDS)
+    for instrument, (prometheus, kind_and_unit, _) in rows.items():
+        suffix = "_total" if names.KINDS[instrument] == "counter" else ""
+        assert prometheus == f"`{names.prometheus_name(instrument)}{suffix}`"
+        assert kind_and_unit == f"{names.KINDS[instrument]}, `{names.UNITS[instrument]}`"
