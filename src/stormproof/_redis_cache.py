@@ -171,13 +171,9 @@ def _check_client(parameter: str, client: Any) -> Any:
     """``client``, if a slow or absent Redis cannot hold up a caller for long: socket
     and connect timeouts set and at most ``MAX_TIMEOUT``, and no retries."""
     try:
-        options = client.connection_pool.connection_kwargs
+        timeout, connect, retries = _settings(client)
     except AttributeError:
         raise ConfigError(parameter, "a redis-py client (redis.Redis)", client) from None
-    timeout = options.get("socket_timeout")
-    connect = options.get("socket_connect_timeout")
-    if connect is None:
-        connect = timeout
     for setting, value in (("socket_timeout", timeout), ("socket_connect_timeout", connect)):
         if not isinstance(value, (int, float)) or not 0 < value <= MAX_TIMEOUT:
             raise ConfigError(
@@ -185,8 +181,6 @@ def _check_client(parameter: str, client: Any) -> Any:
                 f"set, at most {MAX_TIMEOUT:g} s (a slow Redis must not hold up the cache)",
                 value,
             )
-    retry = options.get("retry")
-    retries = 0 if retry is None else retry.get_retries()
     if retries:
         raise ConfigError(
             f"{parameter}'s retry",
@@ -194,6 +188,22 @@ def _check_client(parameter: str, client: Any) -> Any:
             retries,
         )
     return client
+
+
+def _settings(client: Any) -> tuple[Any, Any, int]:
+    """A client's socket timeout, connect timeout and retries, as its connections will
+    have them (redis-py fills in defaults when it makes a connection: one is made here,
+    never connected, to read them)."""
+    pool = client.connection_pool
+    options = pool.connection_kwargs
+    try:
+        probe = pool.connection_class(**options)
+    except Exception:  # a pool of another kind: what its options say
+        timeout = options.get("socket_timeout")
+        retry = options.get("retry")
+        retries = 0 if retry is None else retry.get_retries()
+        return timeout, options.get("socket_connect_timeout", timeout), retries
+    return probe.socket_timeout, probe.socket_connect_timeout, probe.retry.get_retries()
 
 
 # -- keys ---------------------------------------------------------------------------------
@@ -351,6 +361,8 @@ class RedisCacheStore:
         if not callable(wall):
             raise ConfigError("wall", "a function returning wall-clock seconds", wall)
         self._conn = _Connection(url, client, async_client)
+        if url is not None:
+            self._conn.sync()  # no connection yet: the URL's options are checked now
         self._serializer = serializer
         self._exact_json = type(serializer) is JSONSerializer
         self._lock_ttl = check_number("lock_ttl", lock_ttl, low=0.001, high=3600.0)
