@@ -316,8 +316,8 @@ def test_real_processes_with_shifted_monotonic_clocks_agree_on_freshness(
     cache = _redis_fleet.prices(redis_url, here)
     store = cache.store
     now = here.now()
-    store.set("fresh", CacheEntry("f", now + 30, now + 130))
-    store.set("stale", CacheEntry("s", now - 30, now + 70))
+    store.set("fresh", CacheEntry("f", now + 300, now + 400))
+    store.set("stale", CacheEntry("s", now - 300, now + 100))
     context = spawn()
     answers = context.Queue()
     child = context.Process(
@@ -329,10 +329,11 @@ def test_real_processes_with_shifted_monotonic_clocks_agree_on_freshness(
         fresh, stale, absent = answers.get(timeout=60)
     finally:
         child.join(timeout=60)
+    elapsed = here.now() - now  # the child's start: the time that passed meanwhile
     assert fresh[:2] == ("f", True)
-    assert 0 < fresh[2] <= 30
+    assert 300 - elapsed - 1 < fresh[2] < 301  # on the child's clock, a million s away
     assert stale[:2] == ("s", False)
-    assert -31 < stale[2] < -29
+    assert -300 - elapsed - 1 < stale[2] < -299
     assert absent is None
     close(cache)
 
