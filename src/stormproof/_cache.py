@@ -45,9 +45,11 @@ __all__ = [
     "CacheEntry",
     "CacheStaleServed",
     "CacheStore",
+    "CacheStoreFailed",
     "JSONSerializer",
     "MemoryStore",
     "Serializer",
+    "SharedCacheStore",
 ]
 
 R = TypeVar("R")
@@ -79,6 +81,27 @@ class CacheStore(Protocol):
     async def aset(self, key: Hashable, entry: CacheEntry) -> None: ...
 
     async def adelete(self, key: Hashable) -> None: ...
+
+
+@runtime_checkable
+class SharedCacheStore(CacheStore, Protocol):
+    """A store that the processes of a fleet share (Redis). A Cache given one hands it
+    its name, clock and listeners (``for_cache``) and uses the store it returns; before
+    calling the origin for a key it ``claim``s the key's refresh for the fleet: a token
+    means "go ahead" (``""``: go ahead, nothing to release), None "another process is
+    refreshing it". A token is ``release``d after the origin call."""
+
+    def for_cache(
+        self, name: str, clock: Clock, listeners: tuple[Listener, ...]
+    ) -> SharedCacheStore: ...
+
+    def claim(self, key: Hashable) -> str | None: ...
+
+    async def aclaim(self, key: Hashable) -> str | None: ...
+
+    def release(self, key: Hashable, token: str) -> None: ...
+
+    async def arelease(self, key: Hashable, token: str) -> None: ...
 
 
 class MemoryStore:
@@ -176,6 +199,17 @@ class CacheStaleServed(Event):
     age: float
     reason: str
     error: BaseException | None
+
+
+@dataclass(frozen=True, slots=True)
+class CacheStoreFailed(Event):
+    """A shared store (Redis) failed or was too slow: the cache carried on without it
+    (a read was a miss, or the local copy; a write was dropped)."""
+
+    kind: ClassVar[str] = "cache.store_failed"
+    operation: str
+    key: str
+    error: BaseException
 
 
 class _Flight:
@@ -292,6 +326,7 @@ class Cache(Policy, Configured[CacheOptions]):
         "_now",
         "_options",
         "_refreshing",
+        "_shared",
         "_stale_ttl",
         "_store",
         "_swr",
@@ -347,13 +382,16 @@ class Cache(Policy, Configured[CacheOptions]):
         self._coalesce = options.coalesce
         self._swr = options.stale_while_revalidate
         self._key = options.key
-        store = MemoryStore(options.max_entries) if options.store is None else options.store
-        self._store = store
-        self._async_store = not isinstance(store, MemoryStore)
         self._clock = options.clock
         self._now = now_function(self._clock)
         self._name = options.name
         self._listeners = events.check_listeners(options.listeners)
+        store = MemoryStore(options.max_entries) if options.store is None else options.store
+        self._shared: SharedCacheStore | None = None
+        if isinstance(store, SharedCacheStore):  # the fleet's store, for this cache
+            store = self._shared = store.for_cache(self._name, self._clock, self._listeners)
+        self._store = store
+        self._async_store = not isinstance(store, MemoryStore)
         self._lock = threading.Lock()
         self._flights: dict[Hashable, _Flight] = {}
         self._refreshing = 0
@@ -577,7 +615,37 @@ class Cache(Policy, Configured[CacheOptions]):
                 return outcome
             # The caller making the call was interrupted: this one makes it instead.
 
-    def _origin(self, key: Hashable, entry: CacheEntry | None) -> Core:
+    def _origin(self, key: Hashable, entry: CacheEntry | None, refresh: bool = False) -> Core:
+        """One origin call (see ``_call_origin``); with a shared store, one for the
+        fleet: the process that claims the key's refresh calls the origin, the others
+        serve ``entry`` stale, or (nothing to serve) call the origin at once. A
+        background ``refresh`` that finds the key claimed just ends (its caller was
+        served already)."""
+        shared = self._shared
+        if shared is None:
+            return (yield from self._call_origin(key, entry))
+        token = yield Io(shared.claim, shared.aclaim, (key,))
+        if token is None:  # another process is refreshing the key
+            if entry is not None and entry.error is None:
+                return entry.value if refresh else self._serve_stale(key, entry)
+            return (yield from self._call_origin(key, entry))
+        if token:  # claimed: the refresh of the process that held it may have landed
+            latest = yield Io(shared.get, shared.aget, (key,))
+            latest, fresh = self._usable(latest, self._now())
+            if fresh:
+                assert latest is not None
+                yield Io(shared.release, shared.arelease, (key, token))
+                if latest.error is None:
+                    return latest.value
+                return Failure(fresh_copy(latest.error))  # type: ignore[arg-type]
+            if latest is not None:
+                entry = latest
+        outcome = yield from self._call_origin(key, entry)
+        if token:
+            yield Io(shared.release, shared.arelease, (key, token))
+        return outcome
+
+    def _call_origin(self, key: Hashable, entry: CacheEntry | None) -> Core:
         """One origin call: its value is stored; a failure is cached if it means "not
         found", answered by ``entry`` if it may be served stale, or the call's outcome."""
         outcome = yield CALL
@@ -604,7 +672,7 @@ class Cache(Policy, Configured[CacheOptions]):
     def _lead(self, key: Hashable, flight: _Flight, entry: CacheEntry | None) -> Core:
         """The origin call that the callers of ``flight`` share."""
         try:
-            outcome = yield from self._origin(key, entry)
+            outcome = yield from self._origin(key, entry, flight.refresh)
         except BaseException:
             self._land(key, flight, abandoned=True)  # interrupted: a waiter takes over
             raise

@@ -6,7 +6,7 @@ own. ``LoggingListener`` logs one line per event; ``Recorder`` collects them.
 
 from ._breaker import BreakerRejected, BreakerStateChanged
 from ._bulkhead import BulkheadRejected
-from ._cache import CacheStaleServed
+from ._cache import CacheStaleServed, CacheStoreFailed
 from ._chaos import ChaosInjected
 from ._core.events import Event, Listener, LoggingListener, Recorder, subscribe, unsubscribe
 from ._failover import FailoverSwitched
@@ -21,6 +21,7 @@ __all__ = [
     "BreakerStateChanged",
     "BulkheadRejected",
     "CacheStaleServed",
+    "CacheStoreFailed",
     "ChaosInjected",
     "Event",
     "FailoverSwitched",

@@ -44,7 +44,9 @@ PUBLIC = {
         "CacheStore",
         "JSONSerializer",
         "MemoryStore",
+        "RedisCacheStore",
         "Serializer",
+        "SharedCacheStore",
         "copy_error",
     },
     "stormproof.pytest_plugin": {
@@ -198,6 +200,7 @@ PUBLIC = {
         "BreakerStateChanged",
         "BulkheadRejected",
         "CacheStaleServed",
+        "CacheStoreFailed",
         "ChaosInjected",
         "Event",
         "FailoverSwitched",
