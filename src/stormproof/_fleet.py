@@ -75,7 +75,10 @@ class FleetRecovered(Event):
 Store = dict[str, tuple[float, dict[str, int]]]
 """MemoryBackend's keys: key -> (expiry in ms on its clock, hash fields)."""
 
-LocalScript = Callable[["MemoryStore", Sequence[str], Sequence[int], int], list[int]]
+Args = Sequence[int | str]
+"""A script's arguments: integers, and strings (an identity)."""
+
+LocalScript = Callable[["MemoryStore", Sequence[str], Args, int], list[int]]
 
 
 @dataclass(frozen=True)
@@ -132,11 +135,11 @@ class FleetPolicy(Protocol):
 
     def _fleet_script(self) -> Script: ...
 
-    def _fleet_request(self, closing: bool) -> list[int] | None: ...
+    def _fleet_request(self, closing: bool) -> Args | None: ...
 
-    def _fleet_reply(self, request: list[int], reply: list[int]) -> None: ...
+    def _fleet_reply(self, request: Args, reply: list[int]) -> None: ...
 
-    def _fleet_lost(self, request: list[int]) -> None: ...
+    def _fleet_lost(self, request: Args) -> None: ...
 
     def _fleet_degraded(self, degraded: bool) -> None: ...
 
@@ -209,7 +212,7 @@ class FleetBackend(ABC):
     # -- what the backend does; Redis and memory differ only here
 
     @abstractmethod
-    def _run(self, script: Script, policy: str, args: Sequence[int]) -> list[int]:
+    def _run(self, script: Script, policy: str, args: Args) -> list[int]:
         """Run one exchange for ``policy`` (one round trip); raise if it failed. The
         script's arguments are ``args`` followed by the keys' time to live in ms."""
 
@@ -467,7 +470,7 @@ class MemoryBackend(FleetBackend):
     def _key(self, policy: str, suffix: str) -> str:
         return f"{{{self._namespace}:{policy}}}:{suffix}"
 
-    def _run(self, script: Script, policy: str, args: Sequence[int]) -> list[int]:
+    def _run(self, script: Script, policy: str, args: Args) -> list[int]:
         if self.unreachable:
             raise ConnectionError("MemoryBackend.unreachable is set")
         keys = [self._key(policy, suffix) for suffix in script.suffixes]

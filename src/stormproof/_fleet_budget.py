@@ -11,6 +11,7 @@ hold tokens, as after a Redis restart).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ from ._classify import THROTTLING, TIMEOUT, ErrorClass
 from ._core.errors import ConfigError
 from ._core.options import Configured, Options
 from ._core.validate import check_int, check_number
-from ._fleet import FleetBackend, MemoryStore, Script, check_key_part
+from ._fleet import Args, FleetBackend, MemoryStore, Script, check_key_part
 
 __all__ = ["BUDGET_SCRIPT", "FleetBudget", "FleetBudgetOptions"]
 
@@ -27,54 +28,107 @@ __all__ = ["BUDGET_SCRIPT", "FleetBudget", "FleetBudgetOptions"]
 # -- the exchange ---------------------------------------------------------------------
 
 _LUA = """
--- KEYS[1]: the fleet's bucket, a hash {tokens, unit, updated_ms}
--- ARGV: capacity, unit, reward, want (all in units: 1/unit of a token), ttl_ms
+-- KEYS[1] the fleet's bucket, a hash: tokens (not leased), unit, leased (held by
+--   processes), updated_ms
+-- KEYS[2] a hash: process id -> tokens it holds; KEYS[3] a sorted set: process id ->
+--   its last exchange (ms, server time)
+-- ARGV: capacity, unit, reward, want, held (in units: 1/unit of a token), lease_ttl
+--   (ms), the process id, the keys' ttl (ms)
 local capacity = tonumber(ARGV[1])
 local unit = tonumber(ARGV[2])
 local reward = tonumber(ARGV[3])
 local want = tonumber(ARGV[4])
-local ttl = tonumber(ARGV[5])
-local stored = redis.call('HMGET', KEYS[1], 'tokens', 'unit')
-local tokens = tonumber(stored[1])
-if tokens == nil then
-  tokens = capacity
-elseif tonumber(stored[2]) ~= unit then
-  tokens = math.floor(tokens * unit / tonumber(stored[2]))
-end
-tokens = math.min(capacity, tokens + reward)
-local granted = math.min(want, tokens)
-tokens = tokens - granted
+local held = tonumber(ARGV[5])
+local lease_ttl = tonumber(ARGV[6])
+local id = ARGV[7]
+local ttl = tonumber(ARGV[8])
 local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-redis.call('HSET', KEYS[1], 'tokens', tokens, 'unit', unit, 'updated_ms', now_ms)
-redis.call('PEXPIRE', KEYS[1], ttl)
-return {granted, tokens}
+local stored = redis.call('HMGET', KEYS[1], 'tokens', 'unit', 'leased')
+local tokens = tonumber(stored[1])
+local leased = tonumber(stored[3]) or 0
+if tokens == nil or tonumber(stored[2]) ~= unit then
+  -- a new bucket, full; or other costs: rescaled, and leases counted afresh
+  if tokens == nil then
+    tokens = capacity
+  else
+    tokens = math.floor(tokens * unit / tonumber(stored[2]))
+  end
+  leased = 0
+  redis.call('DEL', KEYS[2], KEYS[3])
+end
+local gone = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now_ms - lease_ttl)
+for _, other in ipairs(gone) do
+  leased = leased - (tonumber(redis.call('HGET', KEYS[2], other)) or 0)
+  redis.call('HDEL', KEYS[2], other)
+  redis.call('ZREM', KEYS[3], other)
+end
+leased = math.max(0, leased - (tonumber(redis.call('HGET', KEYS[2], id)) or 0)) + held
+tokens = math.max(0, math.min(capacity - leased, tokens + reward))
+local granted = math.min(want, tokens)
+tokens = tokens - granted
+held = held + granted
+leased = leased + granted
+if held > 0 then
+  redis.call('HSET', KEYS[2], id, held)
+  redis.call('ZADD', KEYS[3], now_ms, id)
+else
+  redis.call('HDEL', KEYS[2], id)
+  redis.call('ZREM', KEYS[3], id)
+end
+redis.call('HSET', KEYS[1], 'tokens', tokens, 'unit', unit, 'leased', leased,
+  'updated_ms', now_ms)
+for i = 1, 3 do
+  redis.call('PEXPIRE', KEYS[i], ttl)
+end
+return {granted, tokens, leased}
 """
 
 
-def _exchange(
-    store: MemoryStore, keys: Sequence[str], args: Sequence[int], now_ms: int
-) -> list[int]:
+def _exchange(store: MemoryStore, keys: Sequence[str], args: Args, now_ms: int) -> list[int]:
     """The Lua script above, in Python, for ``MemoryBackend``."""
-    capacity, unit, reward, want, ttl = args
+    capacity, unit, reward, want, held, lease_ttl = (int(arg) for arg in args[:6])
+    key = str(args[6])
+    ttl = int(args[7])
     stored = store.get(keys[0], now_ms)
-    if stored is None:
-        tokens = capacity
-    elif stored["unit"] != unit:
-        tokens = stored["tokens"] * unit // stored["unit"]
+    holders = store.get(keys[1], now_ms) or {}
+    seen = store.get(keys[2], now_ms) or {}
+    if stored is None or stored["unit"] != unit:
+        tokens = capacity if stored is None else stored["tokens"] * unit // stored["unit"]
+        leased = 0
+        holders, seen = {}, {}
     else:
-        tokens = stored["tokens"]
-    tokens = min(capacity, tokens + reward)
+        tokens, leased = stored["tokens"], stored["leased"]
+    for other in [other for other, last in seen.items() if last <= now_ms - lease_ttl]:
+        leased -= holders.pop(other, 0)
+        del seen[other]
+    leased = max(0, leased - holders.get(key, 0)) + held
+    tokens = max(0, min(capacity - leased, tokens + reward))
     granted = min(want, tokens)
     tokens -= granted
-    store.put(keys[0], {"tokens": tokens, "unit": unit, "updated_ms": now_ms}, now_ms, ttl)
-    return [granted, tokens]
+    held += granted
+    leased += granted
+    if held > 0:
+        holders[key] = held
+        seen[key] = now_ms
+    else:
+        holders.pop(key, None)
+        seen.pop(key, None)
+    bucket = {"tokens": tokens, "unit": unit, "leased": leased, "updated_ms": now_ms}
+    for name, fields in zip(keys, (bucket, holders, seen), strict=True):
+        store.put(name, fields, now_ms, ttl)
+    return [granted, tokens, leased]
 
 
-BUDGET_SCRIPT = Script(name="budget", suffixes=("bucket",), lua=_LUA, local=_exchange)
-"""A budget's exchange: the reward goes into the fleet's bucket (made full from the
-caller's configuration if it does not exist, and capped at its capacity), then up to
-``want`` is granted from it; the reply is ``[granted, tokens left]``."""
+BUDGET_SCRIPT = Script(
+    name="budget", suffixes=("bucket", "leases", "seen"), lua=_LUA, local=_exchange
+)
+"""A budget's exchange. The fleet's bucket is made full from the caller's
+configuration if it does not exist. The caller says what it holds now (processes
+silent for ``lease_ttl`` no longer count); its reward goes into the bucket, which
+never holds more than ``capacity`` minus what processes hold; then up to ``want``
+is granted from it. The reply is ``[granted, tokens left, tokens held by the
+fleet's processes]``."""
 
 
 # -- options ------------------------------------------------------------------------------
@@ -97,6 +151,7 @@ class FleetBudgetOptions(Options):
     refund: bool = _TB.refund
     lease: int = 10
     flush_interval: float = 1.0
+    lease_ttl: float = 60.0
 
     def _check(self) -> None:
         if not isinstance(self.backend, FleetBackend):
@@ -123,6 +178,10 @@ class FleetBudgetOptions(Options):
             "flush_interval",
             check_number("flush_interval", self.flush_interval, low=0.01, high=3600.0),
         )
+        self._set(
+            "lease_ttl",
+            check_number("lease_ttl", self.lease_ttl, low=2 * self.flush_interval, high=1e9),
+        )
 
 
 # -- the budget -----------------------------------------------------------------------
@@ -133,7 +192,8 @@ class FleetBudget(_Budget, Configured[FleetBudgetOptions]):
 
     The fleet's bucket (``capacity`` tokens, the same costs and rewards as
     ``TokenBucketBudget``) lives in the backend. Each process holds a lease of up to
-    ``lease`` retries' worth of tokens (at the largest cost) taken from it, and spends
+    ``lease`` retries' worth of tokens (at ``retry_cost``; at least one retry of
+    any class) taken from it, and spends
     it locally; successes earn ``success_reward`` locally, handed to the fleet at the
     next exchange. A retry is refused when the lease cannot pay for it: the flusher
     tops the lease up, at most once per ``flush_interval`` seconds, at once after a
@@ -153,9 +213,12 @@ class FleetBudget(_Budget, Configured[FleetBudgetOptions]):
         "_costs",
         "_degraded",
         "_fleet",
+        "_fleet_held",
         "_fleet_interval",
         "_fleet_last",
         "_fleet_news",
+        "_id",
+        "_lease_ttl_ms",
         "_lease_units",
         "_local",
         "_pending",
@@ -180,6 +243,7 @@ class FleetBudget(_Budget, Configured[FleetBudgetOptions]):
         refund: bool = _TB.refund,
         lease: int = 10,
         flush_interval: float = 1.0,
+        lease_ttl: float = 60.0,
     ) -> None:
         self._configure(
             FleetBudgetOptions(
@@ -193,6 +257,7 @@ class FleetBudget(_Budget, Configured[FleetBudgetOptions]):
                 refund=refund,
                 lease=lease,
                 flush_interval=flush_interval,
+                lease_ttl=lease_ttl,
             )
         )
 
@@ -219,10 +284,14 @@ class FleetBudget(_Budget, Configured[FleetBudgetOptions]):
         self._costs = {key: units[key] for key in ("transient", TIMEOUT, THROTTLING)}
         self._transient = self._costs["transient"]
         self._reward = units["reward"]
-        self._lease_units = options.lease * max(self._costs.values())
+        # ``lease`` retries at the transient cost, and never less than any one retry.
+        self._lease_units = max(options.lease * self._transient, *self._costs.values())
         self._local = 0  # tokens leased and not spent
         self._pending = 0  # tokens earned for the fleet, not yet sent
         self._fleet = 0  # the fleet's bucket at the last exchange
+        self._fleet_held = 0  # what the fleet's processes held then
+        self._id = uuid.uuid4().hex  # this budget in this process, for the fleet
+        self._lease_ttl_ms = round(1000 * options.lease_ttl)
         self._synced = False  # has an exchange ever succeeded?
         self._degraded = False
         self._quiet = False  # fleet and lease full at the last exchange: nothing to count
@@ -284,9 +353,10 @@ class FleetBudget(_Budget, Configured[FleetBudgetOptions]):
     def _fleet_script(self) -> Script:
         return BUDGET_SCRIPT
 
-    def _fleet_request(self, closing: bool) -> list[int] | None:
-        """``[capacity, unit, reward, want]``: rewards out, a top-up of the lease in
-        (closing: the whole lease goes back, nothing comes in)."""
+    def _fleet_request(self, closing: bool) -> Args | None:
+        """``[capacity, unit, reward, want, held, lease_ttl_ms, id]``: rewards out,
+        what this process holds, a top-up of the lease in (closing: the whole lease
+        goes back, nothing comes in)."""
         with self._lock:
             if closing:
                 reward = self._pending + self._local
@@ -300,10 +370,11 @@ class FleetBudget(_Budget, Configured[FleetBudgetOptions]):
             else:
                 return None
             self._pending = 0
-        return [self._capacity, self._unit, reward, want]
+            held = self._local
+        return [self._capacity, self._unit, reward, want, held, self._lease_ttl_ms, self._id]
 
-    def _fleet_reply(self, request: list[int], reply: list[int]) -> None:
-        granted, fleet = reply
+    def _fleet_reply(self, request: Args, reply: list[int]) -> None:
+        granted, fleet, held = reply
         with self._lock:
             local = self._local + granted
             if local > self._lease_units:  # refunds came in meanwhile
@@ -311,12 +382,13 @@ class FleetBudget(_Budget, Configured[FleetBudgetOptions]):
                 local = self._lease_units
             self._local = local
             self._fleet = fleet
+            self._fleet_held = held
             self._synced = True
             full = local >= self._lease_units
-            self._quiet = fleet >= self._capacity and full and not self._pending
+            self._quiet = fleet + held >= self._capacity and full and not self._pending
             self._fleet_news = not full or self._pending > 0
 
-    def _fleet_lost(self, request: list[int]) -> None:
+    def _fleet_lost(self, request: Args) -> None:
         """The exchange failed; it may still have been applied (a paused server runs
         it when it wakes up), so its reward is not sent again: the fleet errs towards
         fewer tokens, never more."""
@@ -337,6 +409,7 @@ class FleetBudget(_Budget, Configured[FleetBudgetOptions]):
 
     def _fleet_forked(self) -> None:
         self._lock = type(self._lock)()
+        self._id = uuid.uuid4().hex
         self._local = 0
         self._pending = 0
         self._quiet = False

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from ._backoff import Backoff
@@ -17,7 +17,7 @@ from ._core.clock import Clock
 from ._core.errors import ConfigError
 from ._core.events import Listener
 from ._core.validate import check_name, check_number
-from ._fleet import KEY_TTL, RECONNECT, FleetBackend, Script, check_key_part
+from ._fleet import KEY_TTL, RECONNECT, Args, FleetBackend, Script, check_key_part
 
 __all__ = ["MAX_CLIENT_TIMEOUT", "RedisBackend"]
 
@@ -82,7 +82,7 @@ class RedisBackend(FleetBackend):
     def _key(self, policy: str, suffix: str) -> str:
         return f"{{{self._namespace}:{policy}}}:{suffix}"
 
-    def _run(self, script: Script, policy: str, args: Sequence[int]) -> list[int]:
+    def _run(self, script: Script, policy: str, args: Args) -> list[int]:
         from redis.exceptions import NoScriptError  # noqa: PLC0415 - redis only when used
 
         keys = [self._key(policy, suffix) for suffix in script.suffixes]
