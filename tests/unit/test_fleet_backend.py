@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from stormproof import Retry
+from stormproof._fleet_budget import BUDGET_SCRIPT
 from stormproof.events import Recorder
 from stormproof.fleet import (
     FleetBackend,
@@ -17,7 +18,6 @@ from stormproof.fleet import (
     MemoryBackend,
     RedisBackend,
 )
-from stormproof._fleet_budget import BUDGET_SCRIPT
 from stormproof.testing import FakeClock
 
 Make = Callable[..., FleetBackend]
@@ -226,7 +226,7 @@ def test_an_unreachable_backend_degrades_and_recovers(
     assert recovered.down_for == 60.0
 
 
-class unreachable:  # noqa: N801 - used as a with-block
+class unreachable:
     """The backend's store cannot be reached for the block: MemoryBackend's switch, or
     a Redis client pointed at a closed port."""
 
