@@ -11,6 +11,7 @@ hold tokens, as after a Redis restart).
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -408,7 +409,7 @@ class FleetBudget(_Budget, Configured[FleetBudgetOptions]):
                 self._pending = 0
 
     def _fleet_forked(self) -> None:
-        self._lock = type(self._lock)()
+        self._lock = threading.Lock()
         self._id = uuid.uuid4().hex
         self._local = 0
         self._pending = 0
