@@ -4,9 +4,9 @@ Each process leases a batch of tokens (``lease`` retries' worth) from the fleet'
 bucket and spends them locally: a retry never waits for the network. Rewards for
 successes are counted locally and go to the fleet's bucket at the next exchange,
 which also tops the lease up. During a total outage the fleet makes at most
-``capacity / retry_cost`` retries, however many processes it has (plus, at worst,
-``lease`` per process whenever the fleet's bucket is made afresh while processes
-hold tokens, as after a Redis restart).
+``capacity / retry_cost`` retries, however many processes it has, plus at worst one
+lease per process counted out while it held tokens (silent for ``lease_ttl``, a
+bucket made afresh, a start while the backend was unreachable): N x lease.
 """
 
 from __future__ import annotations
