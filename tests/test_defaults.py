@@ -15,6 +15,7 @@ import pytest
 
 import stormproof
 from stormproof import options as opts
+from stormproof.fleet import FleetBudget
 
 DOCS = Path(__file__).parent.parent / "docs"
 
@@ -31,6 +32,7 @@ TABLES: dict[type[opts.Options], tuple[Any, str, int]] = {
     opts.FailoverOptions: (stormproof.Failover, "failover.md", 0),
     opts.ChaosOptions: (stormproof.Chaos, "chaos.md", 0),
     opts.TokenBucketOptions: (stormproof.TokenBucketBudget, "budgets.md", 0),
+    opts.FleetBudgetOptions: (FleetBudget, "fleet.md", 0),
     opts.RatioBudgetOptions: (stormproof.RatioBudget, "budgets.md", 1),
     opts.RetryThrottleOptions: (stormproof.RetryThrottle, "budgets.md", 2),
     opts.AdaptiveThrottleOptions: (stormproof.AdaptiveThrottle, "throttling.md", 0),

@@ -278,6 +278,7 @@ _KINDS = {
     "Pipeline": "pipeline",
     "Failover": "failover",
     "TokenBucketBudget": "token_bucket",
+    "FleetBudget": "fleet_budget",
     "RetryThrottle": "retry_throttle",
     "AdaptiveThrottle": "adaptive_throttle",
     "RatioBudget": "ratio_budget",

@@ -11,6 +11,7 @@ from ._chaos import ChaosInjected
 from ._core.events import Event, Listener, LoggingListener, Recorder, subscribe, unsubscribe
 from ._failover import FailoverSwitched
 from ._fallback import FallbackUsed
+from ._fleet import FleetDegraded, FleetRecovered
 from ._hedge import HedgeStarted
 from ._retry import RetryGaveUp, RetryScheduled
 from ._throttle import ThrottleRejected
@@ -26,6 +27,8 @@ __all__ = [
     "Event",
     "FailoverSwitched",
     "FallbackUsed",
+    "FleetDegraded",
+    "FleetRecovered",
     "HedgeStarted",
     "Listener",
     "LoggingListener",
