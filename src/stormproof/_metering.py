@@ -21,6 +21,7 @@ an attempt bucket and ``error_type``'s classes; never a message or an argument.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import threading
 import weakref
 from bisect import bisect_right
@@ -33,7 +34,8 @@ from typing import Any
 from . import _metric_names as names
 from ._classify import classify
 from ._core import events
-from ._core.context import DETACHED
+from ._core.context import DETACHED, RETRYING
+from ._core.drive import CALL, Core, Failure
 from ._core.errors import BudgetExhausted, DeadlineExceeded, Rejected, Throttled
 
 __all__ = [
@@ -73,10 +75,6 @@ bucket holds everything above 60 s. From half a millisecond (a cache or a local
 service) to a minute (a call retried through an outage)."""
 
 _SUCCESS = (("outcome", "success"),)
-
-NO_ARGUMENTS: dict[str, Any] = {}
-"""The keyword arguments a metered Retry hands its attempts (which hold the caller's
-own); never mutated."""
 
 
 def attempt_bucket(number: int) -> str:
@@ -218,6 +216,11 @@ class Meter:
         key = (instrument, attributes)
         with self.lock:
             self.counters[key] = self.counters.get(key, 0) + amount
+
+    def fold(self) -> None:
+        """Fold the success path's waiting durations into their buckets."""
+        self.ok.fold()
+        self.first.fold()
 
     def ended(self, instrument: str, attributes: Attributes, duration: float) -> None:
         """A call or an attempt ended (``instrument``: ``CALLS`` or ``ATTEMPTS``)."""
@@ -361,15 +364,25 @@ def _metered_class(cls: type) -> type:
 # -- the metered drivers ------------------------------------------------------------------
 
 
-def _meter_of(policy: Any) -> tuple[Meter, Callable[[], float]]:
+Metered = tuple["Meter", Callable[[], float], list[float], list[float]]
+"""What a metered policy holds (in its ``_meter`` slot): its meter, its clock, and the
+lists its successes' durations and its first attempts' are appended to."""
+
+
+def _meter_of(policy: Any) -> Metered:
     """The policy's meter and clock, found at its first metered call (its name is set
     by then). Durations are read from the policy's clock, so a ``FakeClock`` makes
-    them exact in tests."""
+    them exact in tests. The drivers append to the meter's lists themselves: a method
+    call would cost more than everything else a success records."""
     now = getattr(policy, "_now", None)
-    found = policy._meter = (
-        meter_for(policy.name, kind_of(policy)),
+    meter = meter_for(policy.name, kind_of(policy))
+    found: Metered = (
+        meter,
         now if callable(now) else perf_counter,
+        meter.ok.pending,
+        meter.first.pending,
     )
+    policy._meter = found
     return found
 
 
@@ -378,7 +391,7 @@ def _drivers(cls: type) -> dict[str, Any]:
     arun = cls._arun  # type: ignore[attr-defined]
     kind = _KINDS.get(cls.__name__)
     if kind == "retry":
-        return _attempt_drivers(run, arun)
+        return _attempt_drivers(cls, run, arun)
     if kind == "cache":
         return _cache_drivers(cls, run, arun)
     return _drivers_for(run, arun)
@@ -391,151 +404,218 @@ def _drivers_for(run: Any, arun: Any) -> dict[str, Any]:
         self: Any, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         try:
-            meter, now = self._meter
+            meter, now, ok, _ = self._meter
         except AttributeError:
-            meter, now = _meter_of(self)
+            meter, now, ok, _ = _meter_of(self)
         start = now()
         try:
             result = run(self, fn, args, kwargs)
         except Exception as error:
             meter.ended(names.CALLS, _failure(error), now() - start)
             raise
-        meter.ok.add(now() - start)
+        ok.append(now() - start)
+        if len(ok) >= FOLD:
+            meter.fold()
         return result
 
     async def _arun(
         self: Any, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         try:
-            meter, now = self._meter
+            meter, now, ok, _ = self._meter
         except AttributeError:
-            meter, now = _meter_of(self)
+            meter, now, ok, _ = _meter_of(self)
         start = now()
         try:
             result = await arun(self, fn, args, kwargs)
         except Exception as error:
             meter.ended(names.CALLS, _failure(error), now() - start)
             raise
-        meter.ok.add(now() - start)
+        ok.append(now() - start)
+        if len(ok) >= FOLD:
+            meter.fold()
         return result
 
     return {"_run": _run, "_arun": _arun}
 
 
-def _attempt_drivers(run: Any, arun: Any) -> dict[str, Any]:
-    """Retry's: the call, and each attempt it makes (the function it is handed is
-    wrapped, so each call of it is one attempt, timed and counted)."""
-    return {"_run": _attempt_run(run), "_arun": _attempt_arun(arun)}
+def _attempt_drivers(cls: type, run: Any, arun: Any) -> dict[str, Any]:
+    """Retry's: the call, and each attempt it makes.
+
+    A call whose first attempt succeeds (the hot path) is timed like any call, and
+    that one attempt's duration is the call's: nothing else is added to it. A call
+    whose first attempt failed (or returned a value to retry) goes through the
+    Retry's ``_after_first``, which the metered class extends: it notes when and how
+    the first attempt ended (for the driver, in a context variable: set only on that
+    path), and wraps the rest of the call's core so that each later attempt (each
+    ``CALL`` it yields) is timed and counted as it is made.
+    """
+    after_first = cls._after_first  # type: ignore[attr-defined]
+
+    def _after_first(self: Any, opened: Any, outcome: Any) -> Any:
+        core = after_first(self, opened, outcome)
+        failed = type(outcome) is Failure
+        if core is None and not failed:
+            return None  # a success after all: the driver counts it
+        meter, now, _, _ = self._meter
+        record = _FirstAttempt(self, now(), _failure(outcome.error) if failed else _SUCCESS)
+        record.token = _FIRST_ATTEMPT.set(record)
+        return None if core is None else _attempts(core, meter, now)
+
+    return {
+        "_run": _attempt_run(run),
+        "_arun": _attempt_arun(arun),
+        "_after_first": _after_first,
+    }
+
+
+class _FirstAttempt:
+    """How a metered Retry's first attempt ended, when it did not simply succeed."""
+
+    __slots__ = ("attributes", "ended", "policy", "token")
+
+    def __init__(self, policy: object, ended: float, attributes: Attributes) -> None:
+        self.policy = policy
+        self.ended = ended
+        self.attributes = attributes
+        self.token: contextvars.Token[_FirstAttempt | None] | None = None
+
+
+_FIRST_ATTEMPT: contextvars.ContextVar[_FirstAttempt | None] = contextvars.ContextVar(
+    "stormproof_first_attempt", default=None
+)
+
+
+def _first_attempt(policy: object) -> _FirstAttempt | None:
+    """The record of ``policy``'s call that just ended, taken (the variable restored)."""
+    record = _FIRST_ATTEMPT.get()
+    if record is None or record.policy is not policy:
+        return None
+    assert record.token is not None
+    _FIRST_ATTEMPT.reset(record.token)
+    return record
+
+
+def _attempts(core: Core, meter: Meter, now: Callable[[], float]) -> Core:
+    """``core`` (a Retry's retries), with each attempt it asks for timed and counted."""
+    number = 1
+    value: Any = None
+    thrown: BaseException | None = None
+    while True:
+        try:
+            instruction = core.send(value) if thrown is None else core.throw(thrown)
+        except StopIteration as stop:
+            return stop.value
+        finally:
+            thrown = None
+        attempt = instruction is CALL
+        if attempt:
+            number += 1
+            begun = now()
+        try:
+            value = yield instruction
+        except BaseException as error:  # a cancellation: handed to the core
+            thrown, value = error, None
+            continue
+        if attempt:
+            bucket = _BUCKETS[number if number < 4 else 4]
+            failed = type(value) is Failure
+            attributes = _failure(value.error) if failed else _SUCCESS
+            meter.ended(names.ATTEMPTS, attributes + bucket, now() - begun)
 
 
 def _attempt_run(run: Any) -> Callable[..., Any]:
-    """A metered Retry's sync driver: the Retry is handed ``attempt``, a function of
-    no arguments that makes one attempt with the caller's. A call that succeeds at its
-    first attempt reads the clock twice: the attempt's start and end are the call's
-    (the Retry's own work around them is a few hundred nanoseconds)."""
+    """A metered Retry's sync driver (see ``_attempt_drivers``)."""
 
     def _run(
         self: Any, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         try:
-            meter, now = self._meter
+            meter, now, ok, first = self._meter
         except AttributeError:
-            meter, now = _meter_of(self)
-        number = 0
-        first_ended: float | None = None  # when the first attempt returned
-
-        def attempt() -> Any:
-            nonlocal number, first_ended
-            number += 1
-            begun = start if number == 1 else now()
-            try:
-                result = fn(*args, **kwargs)
-            except Exception as error:
-                bucket = _BUCKETS[number if number < 4 else 4]
-                meter.ended(names.ATTEMPTS, _failure(error) + bucket, now() - begun)
-                raise
-            if number == 1:
-                first_ended = now()
-            else:
-                bucket = _BUCKETS[number if number < 4 else 4]
-                meter.ended(names.ATTEMPTS, _SUCCESS + bucket, now() - begun)
-            return result
-
+            meter, now, ok, first = _meter_of(self)
         start = now()
         try:
-            result = run(self, attempt, (), NO_ARGUMENTS)
+            result = run(self, fn, args, kwargs)
         except Exception as error:
-            if first_ended is not None:  # a first value the Retry judged a failure
-                meter.first.add(first_ended - start)
-            meter.ended(names.CALLS, _failure(error), now() - start)
+            _failed_call(self, meter, start, now(), error)
             raise
-        if first_ended is None:  # (a Retry nested in another does not call it)
-            meter.ok.add(now() - start)
-        elif number == 1:
-            duration = first_ended - start
-            meter.first.add(duration)
-            meter.ok.add(duration)
+        except BaseException:  # cancelled: the call is not counted, its attempts are
+            _interrupted_call(self, meter, start)
+            raise
+        record = _FIRST_ATTEMPT.get()
+        if record is None or record.policy is not self:
+            duration = now() - start
+            ok.append(duration)
+            first.append(duration)
         else:
-            meter.first.add(first_ended - start)
-            meter.ok.add(now() - start)
+            _retried_call(self, meter, start)
+            ok.append(now() - start)
+        if len(ok) >= FOLD:
+            meter.fold()
         return result
 
     return _run
 
 
 def _attempt_arun(arun: Any) -> Callable[..., Any]:
-    """A metered Retry's async driver: the Retry is handed ``attempt``, a function of
-    no arguments that makes one attempt with the caller's. A call that succeeds at its
-    first attempt reads the clock twice: the attempt's start and end are the call's
-    (the Retry's own work around them is a few hundred nanoseconds)."""
+    """A metered Retry's async driver (see ``_attempt_drivers``)."""
 
     async def _arun(
         self: Any, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         try:
-            meter, now = self._meter
+            meter, now, ok, first = self._meter
         except AttributeError:
-            meter, now = _meter_of(self)
-        number = 0
-        first_ended: float | None = None  # when the first attempt returned
-
-        async def attempt() -> Any:
-            nonlocal number, first_ended
-            number += 1
-            begun = start if number == 1 else now()
-            try:
-                result = await fn(*args, **kwargs)
-            except Exception as error:
-                bucket = _BUCKETS[number if number < 4 else 4]
-                meter.ended(names.ATTEMPTS, _failure(error) + bucket, now() - begun)
-                raise
-            if number == 1:
-                first_ended = now()
-            else:
-                bucket = _BUCKETS[number if number < 4 else 4]
-                meter.ended(names.ATTEMPTS, _SUCCESS + bucket, now() - begun)
-            return result
-
+            meter, now, ok, first = _meter_of(self)
         start = now()
         try:
-            result = await arun(self, attempt, (), NO_ARGUMENTS)
+            result = await arun(self, fn, args, kwargs)
         except Exception as error:
-            if first_ended is not None:  # a first value the Retry judged a failure
-                meter.first.add(first_ended - start)
-            meter.ended(names.CALLS, _failure(error), now() - start)
+            _failed_call(self, meter, start, now(), error)
             raise
-        if first_ended is None:  # (a Retry nested in another does not call it)
-            meter.ok.add(now() - start)
-        elif number == 1:
-            duration = first_ended - start
-            meter.first.add(duration)
-            meter.ok.add(duration)
+        except BaseException:  # cancelled: the call is not counted, its attempts are
+            _interrupted_call(self, meter, start)
+            raise
+        record = _FIRST_ATTEMPT.get()
+        if record is None or record.policy is not self:
+            duration = now() - start
+            ok.append(duration)
+            first.append(duration)
         else:
-            meter.first.add(first_ended - start)
-            meter.ok.add(now() - start)
+            _retried_call(self, meter, start)
+            ok.append(now() - start)
+        if len(ok) >= FOLD:
+            meter.fold()
         return result
 
     return _arun
+
+
+def _retried_call(policy: Any, meter: Meter, start: float) -> None:
+    """A call that succeeded after its first attempt: that attempt, counted."""
+    record = _first_attempt(policy)
+    assert record is not None
+    meter.ended(names.ATTEMPTS, record.attributes + _BUCKETS[1], record.ended - start)
+
+
+def _interrupted_call(policy: Any, meter: Meter, start: float) -> None:
+    """A call interrupted (cancelled) after its first attempt failed: that attempt."""
+    record = _first_attempt(policy)
+    if record is not None:
+        meter.ended(names.ATTEMPTS, record.attributes + _BUCKETS[1], record.ended - start)
+
+
+def _failed_call(policy: Any, meter: Meter, start: float, ended: float, error: Exception) -> None:
+    """A call that failed: its first attempt (if one was made), and the call."""
+    record = _first_attempt(policy)
+    if record is not None:
+        meter.ended(names.ATTEMPTS, record.attributes + _BUCKETS[1], record.ended - start)
+    elif policy._defer_nested and RETRYING.get():
+        # Nested in another Retry: its one attempt was the call.
+        meter.ended(names.ATTEMPTS, _failure(error) + _BUCKETS[1], ended - start)
+    # else: refused before any attempt (the deadline had passed, or a budget said no)
+    meter.ended(names.CALLS, _failure(error), ended - start)
 
 
 _LOOKUP = {result: ((names.RESULT, result),) for result in ("hit", "stale", "miss", "negative")}

@@ -638,3 +638,125 @@ def test_the_docs_list_every_metric_with_its_prometheus_name_type_and_unit() -> 
         suffix = "_total" if names.KINDS[instrument] == "counter" else ""
         assert prometheus == f"`{names.prometheus_name(instrument)}{suffix}`"
         assert kind_and_unit == f"{names.KINDS[instrument]}, `{names.UNITS[instrument]}`"
+
+
+def test_attempts_are_counted_on_every_path_of_a_retry(
+    reader: InMemoryMetricReader, clock: FakeClock
+) -> None:
+    # a result judged retryable, then a good one
+    judged = Retry(
+        on=ConnectionError,
+        retry_on_result=lambda value: value == "busy",
+        backoff=NO_WAIT,
+        clock=clock,
+        name="judged",
+    )
+    assert judged.call(fails(clock, ["busy", "ok"], seconds=0.01)) == "ok"
+    # refused before any attempt: adaptive throttling that rejects everything
+    throttle = AdaptiveThrottle(k=1.0, minimum_requests=1, clock=clock, random=lambda: 0.0)
+    refused = Retry(on=ConnectionError, attempts=1, budget=throttle, clock=clock, name="refused")
+    made = 0
+
+    def counted() -> str:
+        nonlocal made
+        made += 1
+        raise ConnectionError("down")
+
+    for _ in range(20):
+        with pytest.raises((ConnectionError, Throttled)):
+            refused.call(counted)
+    # nested: the inner Retry makes one attempt and leaves the rest to the outer one
+    inner = Retry(on=ConnectionError, backoff=NO_WAIT, clock=clock, name="inner")
+    outer = Retry(on=ConnectionError, attempts=2, backoff=NO_WAIT, clock=clock, name="outer")
+    with pytest.raises(ConnectionError):
+        outer.call(lambda: inner.call(fails(clock, [ConnectionError("a")])))
+
+    otel = Otel(reader)
+    base = {"policy": "judged", "policy__kind": "retry"}
+    assert otel.value(names.ATTEMPTS, **base, outcome="success", attempt="1") == 1
+    assert otel.value(names.ATTEMPTS, **base, outcome="success", attempt="2") == 1
+    attempts = sum(
+        p.value for p in otel.points(names.ATTEMPTS) if p.attributes["policy"] == "refused"
+    )
+    assert attempts == made < 20  # refused calls made no attempt
+    assert (
+        otel.value(
+            names.ATTEMPTS,
+            policy="inner",
+            policy__kind="retry",
+            outcome="failure",
+            error__type="transient",
+            attempt="1",
+        )
+        == 2
+    )
+    assert (
+        otel.value(
+            names.CALLS,
+            policy="inner",
+            policy__kind="retry",
+            outcome="failure",
+            error__type="transient",
+        )
+        == 2
+    )
+    assert (
+        otel.value(
+            names.ATTEMPTS,
+            policy="outer",
+            policy__kind="retry",
+            outcome="failure",
+            error__type="transient",
+            attempt="2",
+        )
+        == 1
+    )
+
+
+def test_an_interrupted_retry_is_counted_and_leaves_nothing_behind(
+    reader: InMemoryMetricReader, clock: FakeClock
+) -> None:
+    class Interrupted(BaseException):
+        pass
+
+    retry = Retry(on=ConnectionError, attempts=5, backoff=NO_WAIT, clock=clock, name="stopped")
+    with pytest.raises(Interrupted):
+        retry.call(fails(clock, [ConnectionError("down"), Interrupted()]))
+    assert _metering._FIRST_ATTEMPT.get() is None
+    assert retry.call(lambda: "ok") == "ok"  # counted as a first-attempt success
+    otel = Otel(reader)
+    base = {"policy": "stopped", "policy__kind": "retry"}
+    assert (
+        otel.value(names.ATTEMPTS, **base, outcome="failure", error__type="transient", attempt="1")
+        == 1
+    )
+    assert otel.value(names.ATTEMPTS, **base, outcome="success", attempt="1") == 1
+    assert otel.value(names.CALLS, **base, outcome="success") == 1
+    assert {
+        p.attributes["outcome"]
+        for p in otel.points(names.CALLS)
+        if p.attributes["policy"] == "stopped"
+    } == {"success"}
+
+    async def cancelled() -> None:
+        outcomes: list[Any] = [ConnectionError("down")]
+
+        async def work() -> str:
+            if outcomes:
+                raise outcomes.pop()
+            await asyncio.Event().wait()  # the second attempt hangs until cancelled
+            return "never"
+
+        task = asyncio.ensure_future(retry.acall(work))
+        for _ in range(10):
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancelled())
+    otel = Otel(reader)
+    assert (
+        otel.value(names.ATTEMPTS, **base, outcome="failure", error__type="transient", attempt="1")
+        == 2
+    )
