@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, ClassVar, TypeVar
 
+from . import _metering
 from ._core import events
 from ._core.clock import MONOTONIC, Clock
 from ._core.errors import ConfigError, Rejected
@@ -643,10 +644,10 @@ class CircuitBreaker(Policy, Configured[BreakerOptions]):
             return super()._sync_decorator(fn)
         first = FirstResult(self, fn)
         breaker = self
-        plain = CircuitBreaker  # a metered breaker (another class) takes its own driver
+        closed = _CLOSED  # while metered, an object no state is: see _metering.gate
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if breaker._state is not _CLOSED or type(breaker) is not plain:
+            if breaker._state is not closed:
                 result = breaker._run(fn, args, kwargs)
             else:
                 permit = breaker._epoch
@@ -661,6 +662,7 @@ class CircuitBreaker(Policy, Configured[BreakerOptions]):
                     breaker.on_success(permit)
             return result if first.checked else first.check(result)
 
+        _metering.gate(self, wrapper, "closed")
         return wrapper
 
     def _run(self, fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:

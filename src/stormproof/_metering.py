@@ -320,6 +320,29 @@ def register_budget(budget: Any) -> None:
         _state.budgets.add(budget)
 
 
+_SHUT = object()
+"""What a gated fast path's variable holds while its policy is metered: nothing is it."""
+
+_gates: weakref.WeakKeyDictionary[Any, list[tuple[Any, object]]] = weakref.WeakKeyDictionary()
+
+
+def gate(policy: Any, wrapper: Callable[..., Any], variable: str) -> None:
+    """``wrapper`` (a fast path a policy built, such as a decorated function's) takes
+    its fast branch while its free ``variable`` is what the policy's state is compared
+    with. While the policy is metered the variable holds an object no state is, so
+    calls take the policy's (metered) driver; with nothing metered the fast path costs
+    exactly what it did, without a check of its own."""
+    code = getattr(wrapper, "__code__", None)
+    closure = getattr(wrapper, "__closure__", None)
+    if code is None or closure is None or variable not in code.co_freevars:
+        raise ValueError(f"{wrapper!r} has no free variable {variable!r}")
+    cell = closure[code.co_freevars.index(variable)]
+    with _state.lock:
+        _gates.setdefault(policy, []).append((cell, cell.cell_contents))
+        if is_metered(policy):
+            cell.cell_contents = _SHUT
+
+
 def is_metered(policy: object) -> bool:
     return getattr(type(policy), "_metered", False) is True
 
@@ -329,12 +352,16 @@ def _meter(policy: Any) -> None:
     if getattr(cls, "_metered", False):
         return
     policy.__class__ = _metered_class(cls)
+    for cell, _ in _gates.get(policy, ()):
+        cell.cell_contents = _SHUT
 
 
 def _unmeter(policy: Any) -> None:
     cls = type(policy)
     if getattr(cls, "_metered", False):
         policy.__class__ = cls.__bases__[0]
+        for cell, value in _gates.get(policy, ()):
+            cell.cell_contents = value
 
 
 def _plain_class(cls: type) -> type:

@@ -760,3 +760,31 @@ def test_an_interrupted_retry_is_counted_and_leaves_nothing_behind(
         otel.value(names.ATTEMPTS, **base, outcome="failure", error__type="transient", attempt="1")
         == 2
     )
+
+
+def test_a_breaker_decorated_before_enabling_takes_the_metered_path_then_its_own(
+    clock: FakeClock,
+) -> None:
+    breaker = CircuitBreaker("gated", clock=clock)
+
+    @breaker
+    def work() -> str:
+        return "ok"
+
+    reader = InMemoryMetricReader()
+    stop = enable_otel(MeterProvider(metric_readers=[reader]))
+    try:
+        assert work() == "ok"
+        decorated_later = breaker(lambda: "late")
+        assert decorated_later() == "late"
+        otel = Otel(reader)
+        assert (
+            otel.value(names.CALLS, policy="gated", policy__kind="breaker", outcome="success") == 2
+        )
+    finally:
+        stop()
+    assert work() == "ok"
+    assert decorated_later() == "late"
+    assert type(breaker) is CircuitBreaker
+    closed = work.__closure__[work.__code__.co_freevars.index("closed")].cell_contents
+    assert closed is breaker._state  # the fast path is open again
