@@ -711,7 +711,6 @@ class FleetBreaker(CircuitBreaker):
                     return None
             self._ok_sent = ok
             self._failures = 0
-            self._want_probe = False
             request: list[int | str] = [
                 successes,
                 failures,
@@ -735,6 +734,7 @@ class FleetBreaker(CircuitBreaker):
             if epoch != self._fleet_epoch:  # the fleet changed: earlier probes are moot
                 self._probes_held = self._probes_out = 0
                 self._probe_ok = self._probe_failed = 0
+                self._want_probe = False
                 self._fleet_epoch = epoch
             self._fleet_counts = (calls, failed, processes)
             if st == 0:
@@ -743,7 +743,8 @@ class FleetBreaker(CircuitBreaker):
                 self._fleet_span = span_ms / 1000
                 self._fleet_open_until = now + left_ms / 1000
                 self._fleet_closed = False
-            if granted:
+            if granted:  # (refused: it asks again at its next exchange)
+                self._want_probe = False
                 self._probes_held += granted
                 self._probe_until = now + self.options.probe_lease
             self._fleet_news = (
@@ -773,18 +774,19 @@ class FleetBreaker(CircuitBreaker):
             self._fleet_news = True
 
     def _fleet_degraded(self, degraded: bool) -> None:
-        """Degraded: the local breaker alone decides; probe leases are dropped.
-        Recovered: the next exchange resyncs (the counts start afresh)."""
+        """Degraded: the local breaker alone decides, probe leases are dropped, and the
+        fleet's state is unknown until an exchange succeeds again (the counts made
+        meanwhile are not added to the fleet's window). Recovered: the next exchange
+        resyncs."""
         with self._fleet_lock:
-            self._fleet_closed = True
-            self._probes_held = self._probes_out = 0
-            self._probe_ok = self._probe_failed = 0
-            self._want_probe = False
             self._fleet_news = True
-            if not degraded:
-                self._ok_sent = _count(self._ok)
-                self._failures = 0
+            if degraded:
+                self._fleet_closed = True
                 self._fleet_epoch = 0
+                self._fleet_counts = (0, 0, 0)
+                self._probes_held = self._probes_out = 0
+                self._probe_ok = self._probe_failed = 0
+                self._want_probe = False
 
     def _fleet_forked(self) -> None:
         self._fleet_lock = threading.Lock()
