@@ -153,7 +153,7 @@ local calls, failed, processes = 0, 0, 0
 if st == 0 then
   local slice = math.max(1, math.floor(window / 10))
   local current = math.floor(now_ms / slice)
-  if known == epoch and successes + failures > 0 then
+  if (known == epoch or known == 0) and successes + failures > 0 then
     redis.call('HINCRBY', KEYS[2], 'c' .. current, successes + failures)
     if failures > 0 then
       redis.call('HINCRBY', KEYS[2], 'f' .. current, failures)
@@ -282,7 +282,7 @@ def _exchange(store: MemoryStore, keys: Sequence[str], args: Args, now_ms: int) 
     if fleet.st == 0:
         counts = fleet.counts
         current = now_ms // max(1, window // 10)
-        if known == fleet.epoch and successes + failures > 0:
+        if known in (fleet.epoch, 0) and successes + failures > 0:
             counts[f"c{current}"] = counts.get(f"c{current}", 0) + successes + failures
             if failures > 0:
                 counts[f"f{current}"] = counts.get(f"f{current}", 0) + failures
@@ -322,10 +322,10 @@ BREAKER_SCRIPT = Script(
 )
 """A fleet breaker's exchange. In: the caller's calls and failures since its last
 exchange (counted only into a closed fleet, and only if the caller knew the current
-epoch), its probes' outcomes and the leases it still holds, and whether it wants a
-probe lease. Out: ``[state (0 closed, 1 open), epoch, ms left open (0 or less:
-half-open), ms of this trip's open time, leases granted, calls, failures and
-failing processes in the window]``."""
+epoch or none: a process that just started or reconnected), its probes' outcomes
+and the leases it still holds, and whether it wants a probe lease. Out: ``[state
+(0 closed, 1 open), epoch, ms left open (0 or less: half-open), ms of this trip's
+open time, leases granted, calls, failures and failing processes in the window]``."""
 
 
 # -- options ------------------------------------------------------------------------------
