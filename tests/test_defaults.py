@@ -15,7 +15,7 @@ import pytest
 
 import stormproof
 from stormproof import options as opts
-from stormproof.fleet import FleetBudget
+from stormproof.fleet import FleetBreaker, FleetBudget
 
 DOCS = Path(__file__).parent.parent / "docs"
 
@@ -33,6 +33,7 @@ TABLES: dict[type[opts.Options], tuple[Any, str, int]] = {
     opts.ChaosOptions: (stormproof.Chaos, "chaos.md", 0),
     opts.TokenBucketOptions: (stormproof.TokenBucketBudget, "budgets.md", 0),
     opts.FleetBudgetOptions: (FleetBudget, "fleet.md", 0),
+    opts.FleetBreakerOptions: (FleetBreaker, "fleet.md", 2),
     opts.RatioBudgetOptions: (stormproof.RatioBudget, "budgets.md", 1),
     opts.RetryThrottleOptions: (stormproof.RetryThrottle, "budgets.md", 2),
     opts.AdaptiveThrottleOptions: (stormproof.AdaptiveThrottle, "throttling.md", 0),

@@ -12,6 +12,7 @@ from ._core.events import Event, Listener, LoggingListener, Recorder, subscribe,
 from ._failover import FailoverSwitched
 from ._fallback import FallbackUsed
 from ._fleet import FleetDegraded, FleetRecovered
+from ._fleet_breaker import FleetBreakerStateChanged
 from ._hedge import HedgeStarted
 from ._retry import RetryGaveUp, RetryScheduled
 from ._throttle import ThrottleRejected
@@ -27,6 +28,7 @@ __all__ = [
     "Event",
     "FailoverSwitched",
     "FallbackUsed",
+    "FleetBreakerStateChanged",
     "FleetDegraded",
     "FleetRecovered",
     "HedgeStarted",

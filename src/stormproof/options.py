@@ -14,6 +14,7 @@ from ._chaos import ChaosOptions
 from ._core.options import Options
 from ._failover import FailoverOptions
 from ._fallback import FallbackOptions
+from ._fleet_breaker import FleetBreakerOptions
 from ._fleet_budget import FleetBudgetOptions
 from ._hedge import HedgeOptions
 from ._ratio_budget import RatioBudgetOptions
@@ -30,6 +31,7 @@ __all__ = [
     "ChaosOptions",
     "FailoverOptions",
     "FallbackOptions",
+    "FleetBreakerOptions",
     "FleetBudgetOptions",
     "HedgeOptions",
     "Options",
