@@ -78,6 +78,7 @@ GAUGES = {
     names.BREAKER_STATE: (names.POLICY, names.STATE),
     names.BUDGET_AVAILABLE: (names.POLICY, names.POLICY_KIND),
     names.BULKHEAD_IN_FLIGHT: (names.POLICY,),
+    names.FLEET_DEGRADED: (names.POLICY,),
 }
 HISTOGRAMS = {
     names.CALL_DURATION: (names.POLICY, names.POLICY_KIND, names.OUTCOME),

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import sys
 import threading
 import weakref
 from bisect import bisect_right
@@ -802,6 +803,7 @@ def _attributes(instrument: str, base: dict[str, str], attributes: Attributes) -
 
 
 _BY_POLICY_ONLY = {
+    names.FLEET_DEGRADED,
     names.BREAKER_TRANSITIONS,
     names.CACHE_LOOKUPS,
     names.FAILOVER_SWITCHES,
@@ -870,3 +872,10 @@ def _gauges(policies: list[Any], budgets: list[Any]) -> Iterator[Point]:
         levels[key] = levels.get(key, 0.0) + float(available)
     for (name, kind), level in levels.items():
         yield Point(names.BUDGET_AVAILABLE, {names.POLICY: name, names.POLICY_KIND: kind}, level)
+    fleet = sys.modules.get("stormproof._fleet")  # no backend exists before it is imported
+    if fleet is not None:
+        degraded: dict[str, bool] = {}
+        for backend in list(fleet._BACKENDS):
+            degraded[backend.name] = degraded.get(backend.name, False) or backend.degraded
+        for name, down in degraded.items():
+            yield Point(names.FLEET_DEGRADED, {names.POLICY: name}, 1.0 if down else 0.0)

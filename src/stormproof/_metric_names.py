@@ -24,6 +24,7 @@ __all__ = [
     "DESCRIPTIONS",
     "ERROR_TYPE",
     "FAILOVER_SWITCHES",
+    "FLEET_DEGRADED",
     "KINDS",
     "OUTCOME",
     "POLICY",
@@ -82,6 +83,11 @@ FAILOVER_SWITCHES = "stormproof.failover.switches"
 """Times a failover moved calls to another target: a counter, unit ``{switch}``.
 Attributes: ``policy``."""
 
+FLEET_DEGRADED = "stormproof.fleet.degraded"
+"""Whether a fleet backend is degraded (its last exchange with Redis failed, so its
+policies run on local state): a gauge, unit ``{backend}``, 1 or 0. Attributes:
+``policy`` (the backend's name)."""
+
 CALL_DURATION = "stormproof.call.duration"
 """A call's duration through a policy, retries and waits included: a histogram, unit
 ``s`` (seconds). Attributes: ``policy``, ``policy.kind``, ``outcome``."""
@@ -129,6 +135,7 @@ KINDS: dict[str, str] = {
     BREAKER_STATE: "gauge",
     BUDGET_AVAILABLE: "gauge",
     BULKHEAD_IN_FLIGHT: "gauge",
+    FLEET_DEGRADED: "gauge",
     CALL_DURATION: "histogram",
     ATTEMPT_DURATION: "histogram",
 }
@@ -145,6 +152,7 @@ UNITS: dict[str, str] = {
     BREAKER_STATE: "{state}",
     BUDGET_AVAILABLE: "{token}",
     BULKHEAD_IN_FLIGHT: "{call}",
+    FLEET_DEGRADED: "{backend}",
     CALL_DURATION: "s",
     ATTEMPT_DURATION: "s",
 }
@@ -164,6 +172,7 @@ DESCRIPTIONS: dict[str, str] = {
     BREAKER_STATE: "A circuit breaker's state: 1 for the state it is in, 0 for the others.",
     BUDGET_AVAILABLE: "What a retry budget has left: tokens, or retries allowed now.",
     BULKHEAD_IN_FLIGHT: "Calls a bulkhead holds at once.",
+    FLEET_DEGRADED: "1 while a fleet backend cannot reach Redis (its policies run on local state).",
     CALL_DURATION: "A call's duration through a policy, retries and waits included.",
     ATTEMPT_DURATION: "One attempt's duration.",
 }

@@ -788,3 +788,24 @@ def test_a_breaker_decorated_before_enabling_takes_the_metered_path_then_its_own
     assert type(breaker) is CircuitBreaker
     closed = work.__closure__[work.__code__.co_freevars.index("closed")].cell_contents
     assert closed is breaker._state  # the fast path is open again
+
+
+def test_a_degraded_fleet_backend_is_a_gauge(reader: InMemoryMetricReader) -> None:
+    from stormproof.fleet import FleetBudget, MemoryBackend
+
+    with MemoryBackend(flusher=False, name="orders-fleet") as backend:
+        budget = FleetBudget(backend, name="orders", capacity=50, retry_cost=5, lease=2)
+        backend.flush()
+        assert Otel(reader).value(names.FLEET_DEGRADED, policy="orders-fleet") == 0
+        backend.unreachable = True
+        assert budget.try_retry("transient") is not None  # spends from the lease: news
+        backend.flush()
+        assert Otel(reader).value(names.FLEET_DEGRADED, policy="orders-fleet") == 1
+        assert Otel(reader).metrics[names.FLEET_DEGRADED].unit == "{backend}"
+        backend.unreachable = False
+        backend.flush(only_due=False)
+        assert Otel(reader).value(names.FLEET_DEGRADED, policy="orders-fleet") == 0
+        assert (
+            Otel(reader).value(names.BUDGET_AVAILABLE, policy="orders", policy__kind="fleet_budget")
+            >= 0
+        )
