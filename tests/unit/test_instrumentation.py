@@ -809,3 +809,34 @@ def test_a_degraded_fleet_backend_is_a_gauge(reader: InMemoryMetricReader) -> No
             Otel(reader).value(names.BUDGET_AVAILABLE, policy="orders", policy__kind="fleet_budget")
             >= 0
         )
+
+
+def test_nothing_imports_an_exporter_library_until_it_is_enabled() -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import stormproof
+
+    code = """
+import sys
+import stormproof, stormproof.instrumentation, stormproof.fleet, stormproof.cache
+from stormproof import Retry
+Retry(on=ConnectionError, name="db").call(lambda: "ok")
+loaded = {"opentelemetry", "prometheus_client", "structlog", "redis"} & {
+    name.split(".")[0] for name in sys.modules
+}
+assert not loaded, loaded
+"""
+    source = str(Path(stormproof.__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": source + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
