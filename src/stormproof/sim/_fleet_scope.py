@@ -12,7 +12,8 @@ budget nudges it. Here the same round (``flush(only_due=True)``) runs as an even
 the virtual clock, at once after a nudge (right after the current event) and when
 the next exchange is due (``_next_wait``): the exchanges, their order and their
 timing are the library's, and a run stays a pure function of its scenario and seed
-(the budgets' process ids are random, but nothing depends on their values). Once
+(the budgets' process ids are random, but nothing depends on their values; the
+budgets are walked in the order they were made, not the ``WeakSet``'s). Once
 nothing else is pending in the simulation (the traffic is over and every request has
 ended), no budget can be called again, and no further round is set.
 """
@@ -21,6 +22,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,12 +83,37 @@ _MOMENT = 1e-6
 """The shortest wait between two rounds, in seconds."""
 
 
+class _InOrder(weakref.WeakSet[Any]):
+    """The backend's registry of policies, walked in the order they registered (a
+    ``WeakSet`` is walked in the order of its members' addresses, which differ from
+    run to run): a round's exchanges are then the same in every run. It holds its
+    members for the run's length."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._members: dict[int, Any] = {}
+
+    def add(self, item: Any) -> None:
+        self._members[id(item)] = item
+
+    def discard(self, item: Any) -> None:
+        self._members.pop(id(item), None)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(list(self._members.values()))
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+
 class LabFleetBackend(MemoryBackend):
     """A ``MemoryBackend`` on the simulation's clock whose flusher is an event of the
-    simulation instead of a thread (see the module's notes)."""
+    simulation instead of a thread (see the module's notes), walking its budgets in
+    the order they were made."""
 
     def __init__(self, sim: Simulation) -> None:
         super().__init__(name="lab-fleet", clock=sim.clock, flusher=False)
+        self._policies = _InOrder()
         self._sim = sim
         self._soon = False  # a round is asked for right after the current event
         self._timer_due = math.inf  # when the earliest timed round is set for

@@ -35,7 +35,7 @@ from stormproof.options import (
 )
 
 from ._fields import Section
-from ._fleet_scope import FleetScoped, read_scope
+from ._fleet_scope import FLUSH_INTERVAL, LEASE, FleetScoped, read_scope
 
 __all__ = [
     "BUDGETS",
@@ -459,10 +459,14 @@ def reference() -> str:
             f"`deadline` (false; true: the caller's; or seconds), "
             f"`backoff` {{{backoff}}}, `throttling_backoff` (none; a `backoff` table), "
             f"`budget` (none; {presets}, or a token bucket "
-            f"{{{_fields(TokenBucketOptions)}}}), "
+            f"{{{_fields(TokenBucketOptions)}, `scope` \"instance\" (a bucket per app "
+            f"instance; \"fleet\": one `FleetBudget` bucket for all of them, each "
+            f"leasing `lease` {LEASE} retries' worth, exchanged at most every "
+            f"`flush_interval` {FLUSH_INTERVAL:g} s)}}), "
             f"`throttle` {{{_fields(AdaptiveThrottleOptions)}}}, "
             f"`breaker` (a breaker that only stops retries: {{{breaker}}})",
-            "`Retry` (`RetryOptions`), `TokenBucketBudget`, `AdaptiveThrottle`, `CircuitBreaker`",
+            "`Retry` (`RetryOptions`), `TokenBucketBudget` (or `FleetBudget`), "
+            "`AdaptiveThrottle`, `CircuitBreaker`",
         ),
         (
             "`cache`",
