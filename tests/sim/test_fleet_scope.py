@@ -36,11 +36,13 @@ def scenario_file(tmp_path: Path, budget: str) -> str:
 
 def test_the_fleet_scenario_loads_and_runs_short() -> None:
     fleet = load_scenario("fleet")
-    assert fleet.sweep is not None and fleet.sweep.parameter == "clients.instances"
+    assert fleet.sweep is not None
+    assert fleet.sweep.parameter == "clients.instances"
     assert fleet.regions[0].error_rate == 0.5
     strategies = strategies_for(fleet)
     budget = strategies["fleet"].retry.budget  # type: ignore[union-attr]
-    assert isinstance(budget, FleetScoped) and budget.lease == 1
+    assert isinstance(budget, FleetScoped)
+    assert budget.lease == 1
     short = with_value(with_value(fleet, "duration", 2), "clients.instances", 4)
     for name in ("per-process", "fleet"):
         summary = run(short, strategies[name]).summary
@@ -66,7 +68,8 @@ def test_fleet_runs_are_deterministic() -> None:
     fleet = with_value(load_scenario("fleet"), "duration", 2)
     shared = strategies_for(fleet)["fleet"]
     first, second = run(fleet, shared), run(fleet, shared)
-    assert first.summary == second.summary and first.series == second.series
+    assert first.summary == second.summary
+    assert first.series == second.series
 
 
 def test_every_instance_gets_a_fleet_budget_on_one_backend(tmp_path: Path) -> None:
@@ -80,7 +83,8 @@ def test_every_instance_gets_a_fleet_budget_on_one_backend(tmp_path: Path) -> No
     assert isinstance(spec, FleetScoped)
     sim = Simulation(1)
     one, two = fleet_budget(spec, sim), fleet_budget(spec, sim)
-    assert isinstance(one, FleetBudget) and one.backend is two.backend
+    assert isinstance(one, FleetBudget)
+    assert one.backend is two.backend
     sim.run(0.0)  # the first leases, at once
     assert one.leased == two.leased == 2
     assert (one.fleet_available, two.fleet_available) == (8, 6)
@@ -116,4 +120,5 @@ def test_instance_scope_is_the_default_token_bucket(tmp_path: Path) -> None:
 
     path = scenario_file(tmp_path, 'scope = "instance", capacity = 10')
     budget = strategies_for(load_scenario(path))["shared"].retry.budget  # type: ignore[union-attr]
-    assert isinstance(budget, TokenBucketOptions) and budget.capacity == 10
+    assert isinstance(budget, TokenBucketOptions)
+    assert budget.capacity == 10

@@ -41,7 +41,9 @@ SCOPES = ("instance", "fleet")
 """What a token-bucket budget table's ``scope`` takes: a bucket per app instance (the
 default), or one for the whole fleet."""
 
-_DEFAULTS = {field.name: field.default for field in dataclasses.fields(FleetBudgetOptions)}
+_DEFAULTS: dict[str, Any] = {
+    field.name: field.default for field in dataclasses.fields(FleetBudgetOptions)
+}
 LEASE: int = _DEFAULTS["lease"]
 FLUSH_INTERVAL: float = _DEFAULTS["flush_interval"]
 
@@ -159,9 +161,9 @@ def fleet_budget(spec: FleetScoped, sim: Simulation) -> FleetBudget:
     if not _current or _current[0] is not sim:
         _current[:] = [sim, LabFleetBackend(sim), []]
     _, backend, named = _current
-    for known, name in named:
-        if known is spec:
-            break
+    names = [name for known, name in named if known is spec]
+    if names:
+        name = names[0]
     else:
         name = f"budget-{len(named)}"
         named.append((spec, name))

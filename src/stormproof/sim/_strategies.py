@@ -368,9 +368,7 @@ class ComposedClient:
         RetryCall(sim, self.retry, attempt, deadline, self.done, self._judged)
 
 
-def _budgets(
-    budget: str | TokenBucketOptions | FleetScoped | None, sim: Simulation
-) -> list[Any]:
+def _budgets(budget: str | TokenBucketOptions | FleetScoped | None, sim: Simulation) -> list[Any]:
     """A budget of its own, from a ``budget`` option: a preset's name, a token bucket's
     options (or the fleet's bucket, ``scope = "fleet"``), or none."""
     if isinstance(budget, TokenBucketOptions):

@@ -459,8 +459,8 @@ def reference() -> str:
             f"`deadline` (false; true: the caller's; or seconds), "
             f"`backoff` {{{backoff}}}, `throttling_backoff` (none; a `backoff` table), "
             f"`budget` (none; {presets}, or a token bucket "
-            f"{{{_fields(TokenBucketOptions)}, `scope` \"instance\" (a bucket per app "
-            f"instance; \"fleet\": one `FleetBudget` bucket for all of them, each "
+            f'{{{_fields(TokenBucketOptions)}, `scope` "instance" (a bucket per app '
+            f'instance; "fleet": one `FleetBudget` bucket for all of them, each '
             f"leasing `lease` {LEASE} retries' worth, exchanged at most every "
             f"`flush_interval` {FLUSH_INTERVAL:g} s)}}), "
             f"`throttle` {{{_fields(AdaptiveThrottleOptions)}}}, "
