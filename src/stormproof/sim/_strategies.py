@@ -47,6 +47,7 @@ from ._drivers import (
     throttling,
 )
 from ._engine import Signal, Simulation
+from ._fleet_scope import FleetScoped, fleet_budget
 from ._strategy_spec import FALLBACK, HedgeSpec, RetrySpec, StrategySpec, unused_region
 from ._world import Instance, World
 
@@ -367,11 +368,13 @@ class ComposedClient:
         RetryCall(sim, self.retry, attempt, deadline, self.done, self._judged)
 
 
-def _budgets(budget: str | TokenBucketOptions | None, sim: Simulation) -> list[Any]:
+def _budgets(budget: str | TokenBucketOptions | FleetScoped | None, sim: Simulation) -> list[Any]:
     """A budget of its own, from a ``budget`` option: a preset's name, a token bucket's
-    options, or none."""
+    options (or the fleet's bucket, ``scope = "fleet"``), or none."""
     if isinstance(budget, TokenBucketOptions):
         return [TokenBucketBudget.from_options(budget)]
+    if isinstance(budget, FleetScoped):
+        return [fleet_budget(budget, sim)]
     if budget == "aws-standard":
         return [TokenBucketBudget.aws_standard()]
     if budget == "aws-2026":

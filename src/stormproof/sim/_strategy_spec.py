@@ -35,6 +35,7 @@ from stormproof.options import (
 )
 
 from ._fields import Section
+from ._fleet_scope import FLUSH_INTERVAL, LEASE, FleetScoped, read_scope
 
 __all__ = [
     "BUDGETS",
@@ -94,8 +95,9 @@ class RetrySpec:
     caller_deadline: bool = False
     """``deadline = true``: the call ends at the caller's deadline (the scenario's
     ``clients.deadline``)."""
-    budget: str | TokenBucketOptions | None = None
-    """A preset's name (``BUDGETS``), a token bucket's options, or none."""
+    budget: str | TokenBucketOptions | FleetScoped | None = None
+    """A preset's name (``BUDGETS``), a token bucket's options (``FleetScoped``: one
+    bucket shared by the fleet), or none."""
     throttle: AdaptiveThrottleOptions | None = None
     breaker: BreakerOptions | None = None
     """A circuit breaker that only stops retries (first attempts always go)."""
@@ -108,8 +110,9 @@ class HedgeSpec:
     budget of its own) and the options of its budget."""
 
     options: HedgeOptions
-    budget: str | TokenBucketOptions | None = None
-    """A preset's name (``BUDGETS``), a token bucket's options, or none."""
+    budget: str | TokenBucketOptions | FleetScoped | None = None
+    """A preset's name (``BUDGETS``), a token bucket's options (``FleetScoped``: one
+    bucket shared by the fleet), or none."""
 
 
 @dataclass(frozen=True)
@@ -272,10 +275,15 @@ def _breaker(section: Section, name: str, *, with_on: bool = True) -> BreakerOpt
     return read_options(section, BreakerOptions, given, own=("on",) if with_on else ())
 
 
-def _budget(part: Section) -> str | TokenBucketOptions | None:
+def _budget(part: Section) -> str | TokenBucketOptions | FleetScoped | None:
     value = part.data.get("budget")
     if isinstance(value, dict):
-        return read_options(part.section("budget"), TokenBucketOptions)
+        section = part.section("budget")
+        scope, lease, flush_interval = read_scope(section)
+        options = read_options(section, TokenBucketOptions)
+        if scope == "fleet":
+            return FleetScoped(options, lease=lease, flush_interval=flush_interval)
+        return options
     budget = part.raw("budget")
     if budget is not None and budget not in BUDGETS:
         raise part.fail(
@@ -451,10 +459,14 @@ def reference() -> str:
             f"`deadline` (false; true: the caller's; or seconds), "
             f"`backoff` {{{backoff}}}, `throttling_backoff` (none; a `backoff` table), "
             f"`budget` (none; {presets}, or a token bucket "
-            f"{{{_fields(TokenBucketOptions)}}}), "
+            f'{{{_fields(TokenBucketOptions)}, `scope` "instance" (a bucket per app '
+            f'instance; "fleet": one `FleetBudget` bucket for all of them, each '
+            f"leasing `lease` {LEASE} retries' worth, exchanged at most every "
+            f"`flush_interval` {FLUSH_INTERVAL:g} s)}}), "
             f"`throttle` {{{_fields(AdaptiveThrottleOptions)}}}, "
             f"`breaker` (a breaker that only stops retries: {{{breaker}}})",
-            "`Retry` (`RetryOptions`), `TokenBucketBudget`, `AdaptiveThrottle`, `CircuitBreaker`",
+            "`Retry` (`RetryOptions`), `TokenBucketBudget` (or `FleetBudget`), "
+            "`AdaptiveThrottle`, `CircuitBreaker`",
         ),
         (
             "`cache`",
