@@ -34,15 +34,17 @@ _LUA = """
 -- KEYS[2] a hash: process id -> tokens it holds; KEYS[3] a sorted set: process id ->
 --   its last exchange (ms, server time)
 -- ARGV: capacity, unit, reward, want, held (in units: 1/unit of a token), lease_ttl
---   (ms), the process id, the keys' ttl (ms)
+--   (ms), step (a retry's cost: grants are whole steps), the process id, the keys'
+--   ttl (ms)
 local capacity = tonumber(ARGV[1])
 local unit = tonumber(ARGV[2])
 local reward = tonumber(ARGV[3])
 local want = tonumber(ARGV[4])
 local held = tonumber(ARGV[5])
 local lease_ttl = tonumber(ARGV[6])
-local id = ARGV[7]
-local ttl = tonumber(ARGV[8])
+local step = tonumber(ARGV[7])
+local id = ARGV[8]
+local ttl = tonumber(ARGV[9])
 local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local stored = redis.call('HMGET', KEYS[1], 'tokens', 'unit', 'leased')
@@ -67,6 +69,11 @@ end
 leased = math.max(0, leased - (tonumber(redis.call('HGET', KEYS[2], id)) or 0)) + held
 tokens = math.max(0, math.min(capacity - leased, tokens + reward))
 local granted = math.min(want, tokens)
+if granted < want then
+  -- the fleet runs short: whole retries only (a part of one would buy nothing, and
+  -- is of use to the fleet, where rewards can make it whole)
+  granted = granted - granted % step
+end
 tokens = tokens - granted
 held = held + granted
 leased = leased + granted
@@ -88,9 +95,9 @@ return {granted, tokens, leased}
 
 def _exchange(store: MemoryStore, keys: Sequence[str], args: Args, now_ms: int) -> list[int]:
     """The Lua script above, in Python, for ``MemoryBackend``."""
-    capacity, unit, reward, want, held, lease_ttl = (int(arg) for arg in args[:6])
-    key = str(args[6])
-    ttl = int(args[7])
+    capacity, unit, reward, want, held, lease_ttl, step = (int(arg) for arg in args[:7])
+    key = str(args[7])
+    ttl = int(args[8])
     stored = store.get(keys[0], now_ms)
     holders = store.get(keys[1], now_ms) or {}
     seen = store.get(keys[2], now_ms) or {}
@@ -106,6 +113,8 @@ def _exchange(store: MemoryStore, keys: Sequence[str], args: Args, now_ms: int) 
     leased = max(0, leased - holders.get(key, 0)) + held
     tokens = max(0, min(capacity - leased, tokens + reward))
     granted = min(want, tokens)
+    if granted < want:  # the fleet runs short: whole retries only (see the script)
+        granted -= granted % step
     tokens -= granted
     held += granted
     leased += granted
@@ -355,7 +364,7 @@ class FleetBudget(_Budget, Configured[FleetBudgetOptions]):
         return BUDGET_SCRIPT
 
     def _fleet_request(self, closing: bool) -> Args | None:
-        """``[capacity, unit, reward, want, held, lease_ttl_ms, id]``: rewards out,
+        """``[capacity, unit, reward, want, held, lease_ttl_ms, step, id]``: rewards out,
         what this process holds, a top-up of the lease in (closing: the whole lease
         goes back, nothing comes in)."""
         with self._lock:
@@ -372,7 +381,16 @@ class FleetBudget(_Budget, Configured[FleetBudgetOptions]):
                 return None
             self._pending = 0
             held = self._local
-        return [self._capacity, self._unit, reward, want, held, self._lease_ttl_ms, self._id]
+        return [
+            self._capacity,
+            self._unit,
+            reward,
+            want,
+            held,
+            self._lease_ttl_ms,
+            self._transient,
+            self._id,
+        ]
 
     def _fleet_reply(self, request: Args, reply: list[int]) -> None:
         granted, fleet, held = reply

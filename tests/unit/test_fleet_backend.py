@@ -144,13 +144,13 @@ def test_what_processes_hold_counts_until_they_fall_silent(make: Make) -> None:
     backend = make()
 
     def exchange(key: str, held: int, want: int, lease_ttl_ms: int = 60_000) -> list[int]:
-        return backend._run(BUDGET_SCRIPT, "orders", [100, 1, 0, want, held, lease_ttl_ms, key])
+        return backend._run(BUDGET_SCRIPT, "orders", [100, 1, 0, want, held, lease_ttl_ms, 1, key])
 
     assert exchange("a", 0, 30) == [30, 70, 30]
     assert exchange("b", 0, 30) == [30, 40, 60]
     assert exchange("a", 10, 0) == [0, 40, 40]  # a spent 20
     # a reward never fills the bucket past capacity minus what is held
-    assert backend._run(BUDGET_SCRIPT, "orders", [100, 1, 500, 0, 30, 60_000, "b"]) == [
+    assert backend._run(BUDGET_SCRIPT, "orders", [100, 1, 500, 0, 30, 60_000, 1, "b"]) == [
         0,
         60,
         40,
@@ -265,3 +265,15 @@ def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def test_a_fleet_running_short_grants_whole_retries_only(make: Make) -> None:
+    backend = make()
+
+    def exchange(key: str, held: int, want: int, reward: int = 0) -> list[int]:
+        return backend._run(BUDGET_SCRIPT, "short", [12, 1, reward, want, held, 60_000, 5, key])
+
+    assert exchange("a", 0, 10) == [10, 2, 10]  # enough: the whole top-up
+    assert exchange("b", 0, 10) == [0, 2, 10]  # 2 left: less than one retry (5), kept
+    assert exchange("a", 0, 0, reward=10) == [0, 12, 0]  # a gives its lease back
+    assert exchange("b", 0, 10) == [10, 2, 10]
