@@ -356,6 +356,41 @@ class Route:
             sim.schedule(deadline, _Attempt.expire, waiting)
         return PENDING
 
+    def attempt_now_for(self, deadlines: bool) -> Callable[[float | None, Receiver], Any]:
+        """``attempt_now`` for a client that calls it as ``attempt(deadline, receiver)``
+        for reads (``deadlines``: whether it ever gives a deadline). A client that never
+        does, on a route without a round-trip time, gets ``_attempt_direct``: the same
+        steps without the checks of what is off for it, chosen once."""
+        if deadlines or self._rtt is not None:
+            return self.attempt_now
+        return self._attempt_direct
+
+    def _attempt_direct(self, deadline: float | None, receiver: Receiver) -> Any:
+        """``attempt_now(None, receiver)`` on a route without a round-trip time, for a
+        client that never gives a deadline (``deadline`` is None: see
+        ``attempt_now_for``). This runs for every attempt."""
+        sim = self._sim
+        now = sim.now
+        self.attempts[sim.second] += 1
+        if now >= self._address_until:
+            outcome = self._connect_now(None, receiver, "read")
+            if outcome is not None:
+                return outcome
+        setup = False
+        due = self.setups_due  # `_setup`, inlined
+        if due:
+            self.setups_due = due - 1
+            setup = True
+        service = self.service
+        refused = service.admit()
+        if refused is not None:
+            return refused
+        timeout = self._full
+        waiting = _Attempt(receiver, self, timeout, now + timeout, setup)
+        service.accept(waiting)
+        self._timeouts.add(waiting)
+        return PENDING
+
     def _far_now(
         self, deadline: float | None, receiver: Receiver, op: str, setup: bool, trip: float
     ) -> Any:
@@ -493,6 +528,9 @@ class PooledRoute(Route):
         outcome = super().attempt_now(deadline, receiver, resolved, op)
         self._opening = False  # if it was not sent after all
         return outcome
+
+    def attempt_now_for(self, deadlines: bool) -> Callable[[float | None, Receiver], Any]:
+        return self.attempt_now  # each attempt looks at its connection first
 
     def _resolved_on(self, argument: tuple[int, float | None, Receiver, str]) -> None:
         """The resolver answered an attempt whose connection must be opened."""
