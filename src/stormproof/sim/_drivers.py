@@ -36,6 +36,7 @@ from stormproof import (
 )
 from stormproof.cache import copy_error  # the copy the policies' own drivers raise
 from stormproof.classify import TRANSIENT, classify
+from stormproof.retry import RetryState
 
 from ._engine import TIMED_OUT, Process, Signal, Simulation, Within
 from ._world import PENDING
@@ -160,6 +161,8 @@ class RetryCall:
 
     __slots__ = ("arrived", "attempt", "deadline", "done", "judged", "sim", "state")
 
+    state: RetryState | None
+
     def __init__(
         self,
         sim: Simulation,
@@ -174,21 +177,27 @@ class RetryCall:
         self.arrived = arrived = sim.now
         self.deadline = deadline
         self.done = done
-        self.state = None
-        self.judged = False
-        """Whether a result is judged (``retry_on_result``); else it is a success."""
         if retry is not None and (
             type(done) is not RetryCall or done.state is None or retry.retries_when_nested
         ):
             try:
-                self.state = retry.begin(arrived)
+                state = retry.begin(arrived)
             except Exception as refused:  # Throttled, DeadlineExceeded: rejected locally
+                self.state = None
+                self.judged = False
                 done.finish(arrived, refused)
                 return
             if judged is None:
                 judged = retry.options.retry_on_result is not None
-            self.judged = judged
-        self.answer(attempt(deadline, self))
+        else:
+            state = None
+            judged = False
+        self.state = state
+        self.judged = judged
+        """Whether a result is judged (``retry_on_result``); else it is a success."""
+        outcome = attempt(deadline, self)
+        if outcome is not PENDING:  # else it comes back to `answer`
+            self.answer(outcome)
 
     def run(self, _: object = None) -> None:
         """Make the next attempt, after a backoff."""
@@ -216,10 +225,11 @@ class RetryCall:
             if delay is None:
                 self.done.finish(self.arrived, outcome)
                 return
-            if delay > 0:
+            if delay > 0.0:
                 self.sim.after(delay, self.run)
                 return
-            outcome = self.attempt(self.deadline, self)
+            attempt = self.attempt
+            outcome = attempt(self.deadline, self)
 
 
 # -- CircuitBreaker and Bulkhead --------------------------------------------------------------
