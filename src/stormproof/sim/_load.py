@@ -122,8 +122,9 @@ class OpenLoop:
         else:
             arrive(*mix.draw())
         rate = self.rate * self.factor
-        if rate > 0:  # after expovariate(rate), inlined (the same draw)
-            self._schedule(sim.now - _log(1.0 - uniform()) / rate, self._on_next)
+        if rate > 0.0:  # after expovariate(rate), inlined (the same draw)
+            schedule = self._schedule
+            schedule(sim.now - _log(1.0 - uniform()) / rate, self._on_next)
         else:  # no traffic for now: look again in a second
             sim.after(1.0, self._on_next)
 
