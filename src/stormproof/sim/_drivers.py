@@ -157,7 +157,12 @@ class RetryCall:
     Retries do not nest: an attempt of another ``RetryCall`` that starts a call of its
     own for itself passes its receiver (that ``RetryCall``) as ``done``; the new call's
     Retry then makes a single attempt and lets the other decide, unless it has
-    ``retry_when_nested``."""
+    ``retry_when_nested``.
+
+    ``start`` does what creating one does, on an object made without calling the
+    class (``object.__new__(RetryCall)``): CPython (before 3.13) runs an ``__init__``
+    in an evaluation loop of its own, which costs a caller that starts a call for
+    every request more than the call's first steps."""
 
     __slots__ = ("arrived", "attempt", "deadline", "done", "judged", "sim", "state")
 
@@ -172,6 +177,18 @@ class RetryCall:
         done: Outcomes,
         judged: bool | None = None,
     ) -> None:
+        self.start(sim, retry, attempt, deadline, done, judged)
+
+    def start(
+        self,
+        sim: Simulation,
+        retry: Retry | None,
+        attempt: Callable[[float | None, Any], Any],
+        deadline: float | None,
+        done: Outcomes,
+        judged: bool | None,
+    ) -> None:
+        """Start the call (as creating it does)."""
         self.sim = sim
         self.attempt = attempt
         self.arrived = arrived = sim.now

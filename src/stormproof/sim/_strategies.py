@@ -69,6 +69,9 @@ STALE: Any = "stale"
 """``handle`` returns it for a request answered from a stale cache entry."""
 
 
+_new = object.__new__
+
+
 class Client(Protocol):
     uses_keys: bool
     """Whether requests' keys matter to it (it caches); when no client's do, keys are
@@ -354,7 +357,8 @@ class ComposedClient:
         """``handle_now`` as a chain of calls (an ``immediate`` client's)."""
         sim = self.sim
         deadline = sim.now + self.deadline if self.honours else None
-        RetryCall(sim, self.retry, self._attempt_now, deadline, self.done, self._judged)
+        call = _new(RetryCall)  # started without calling the class: see RetryCall
+        call.start(sim, self.retry, self._attempt_now, deadline, self.done, self._judged)
 
     def _call_now_by_op(self, op: str, key: int) -> None:
         """``_call_now`` toward services whose service times depend on the operation
@@ -362,7 +366,8 @@ class ComposedClient:
         attempt = self._attempt_now if op == "read" else self._attempt_write_now
         sim = self.sim
         deadline = sim.now + self.deadline if self.honours else None
-        RetryCall(sim, self.retry, attempt, deadline, self.done, self._judged)
+        call = _new(RetryCall)
+        call.start(sim, self.retry, attempt, deadline, self.done, self._judged)
 
 
 def _budgets(budget: str | TokenBucketOptions | None, sim: Simulation) -> list[Any]:

@@ -20,6 +20,9 @@ from ._service import Job, Service
 __all__ = ["PENDING", "Instance", "Receiver", "Region", "Route", "World"]
 
 
+_new = object.__new__
+
+
 class _Pending:
     __slots__ = ()
 
@@ -40,7 +43,8 @@ class Receiver(Protocol):
 class _Attempt(Job):
     """An attempt at the service, waiting for its answer or its timeout, whichever
     comes first (it is a job for the service and a timer for the engine); the first
-    tells ``receiver``."""
+    tells ``receiver``. (``Route._attempt_direct`` makes its own without calling the
+    class: a field added here is set there too.)"""
 
     __slots__ = ("live", "receiver", "route", "timeout")
 
@@ -386,7 +390,17 @@ class Route:
         if refused is not None:
             return refused
         timeout = self._full
-        waiting = _Attempt(receiver, self, timeout, now + timeout, setup)
+        # `_Attempt(receiver, self, timeout, now + timeout, setup)`, made without calling
+        # the class: CPython (before 3.13) runs an `__init__` in an evaluation loop of
+        # its own, at a cost close to that of the rest of this method.
+        waiting = _new(_Attempt)
+        waiting.receiver = receiver
+        waiting.route = self
+        waiting.timeout = timeout
+        waiting.deadline = now + timeout
+        waiting.setup = setup
+        waiting.op = "read"
+        waiting.live = True
         service.accept(waiting)
         self._timeouts.add(waiting)
         return PENDING
