@@ -8,6 +8,7 @@ import bisect
 import itertools
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
+from math import floor
 from math import log as _log
 from typing import Any
 
@@ -114,7 +115,7 @@ class OpenLoop:
         if sim.now >= self._until:
             return
         uniform = self._uniform
-        arrive = self._arrive[int(uniform() * self.instances)]
+        arrive = self._arrive[floor(uniform() * self.instances)]  # int(), but faster
         self._requests[sim.second] += 1
         mix = self._mix
         if mix.fixed:
