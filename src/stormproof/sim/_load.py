@@ -115,7 +115,7 @@ class OpenLoop:
         if sim.now >= self._until:
             return
         uniform = self._uniform
-        arrive = self._arrive[floor(uniform() * self.instances)]  # int(), but faster
+        arrive = self._arrive[floor(uniform() * self.instances)]  # int(), not a class call
         self._requests[sim.second] += 1
         mix = self._mix
         if mix.fixed:

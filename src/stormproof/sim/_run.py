@@ -83,7 +83,7 @@ class _Recorder:
         """A request's outcome: success, staleness, goodput and latency, all counted in
         the second the request arrived. A fallback's degraded answer is a success the
         caller sees (and is counted apart), but not goodput: not the data asked for."""
-        second = math.floor(arrived)  # int(arrived) (a time is never negative), faster
+        second = math.floor(arrived)  # int(arrived) (never negative), not a class call
         latency = self.sim.now - arrived
         self.latencies.append(latency)
         if outcome is None or outcome is STALE:

@@ -258,7 +258,8 @@ class ComposedClient:
         )
         if self.immediate:  # requests run as chains of calls (see `handle_now`)
             by_op = any(region.service.by_op for region in world.regions)
-            self.handle_now = self._call_now_by_op if by_op else self._call_now  # type: ignore[method-assign]
+            call_now = self._call_now_by_op if by_op else self._call_now
+            self.handle_now = call_now  # type: ignore[method-assign]
         self.uses_keys = self.cache is not None
 
     def breaker_open(self) -> bool:
