@@ -36,6 +36,7 @@ from stormproof import (
 )
 from stormproof.cache import copy_error  # the copy the policies' own drivers raise
 from stormproof.classify import TRANSIENT, classify
+from stormproof.retry import RetryState
 
 from ._engine import TIMED_OUT, Process, Signal, Simulation, Within
 from ._world import PENDING
@@ -156,9 +157,16 @@ class RetryCall:
     Retries do not nest: an attempt of another ``RetryCall`` that starts a call of its
     own for itself passes its receiver (that ``RetryCall``) as ``done``; the new call's
     Retry then makes a single attempt and lets the other decide, unless it has
-    ``retry_when_nested``."""
+    ``retry_when_nested``.
+
+    ``start`` does what creating one does, on an object made without calling the
+    class (``object.__new__(RetryCall)``): CPython (before 3.13) runs an ``__init__``
+    in an evaluation loop of its own, which costs a caller that starts a call for
+    every request more than the call's first steps."""
 
     __slots__ = ("arrived", "attempt", "deadline", "done", "judged", "sim", "state")
+
+    state: RetryState | None
 
     def __init__(
         self,
@@ -169,26 +177,44 @@ class RetryCall:
         done: Outcomes,
         judged: bool | None = None,
     ) -> None:
+        self.start(sim, retry, attempt, deadline, done, judged)
+
+    def start(
+        self,
+        sim: Simulation,
+        retry: Retry | None,
+        attempt: Callable[[float | None, Any], Any],
+        deadline: float | None,
+        done: Outcomes,
+        judged: bool | None,
+    ) -> None:
+        """Start the call (as creating it does)."""
         self.sim = sim
         self.attempt = attempt
         self.arrived = arrived = sim.now
         self.deadline = deadline
         self.done = done
-        self.state = None
-        self.judged = False
-        """Whether a result is judged (``retry_on_result``); else it is a success."""
         if retry is not None and (
             type(done) is not RetryCall or done.state is None or retry.retries_when_nested
         ):
             try:
-                self.state = retry.begin(arrived)
+                state = retry.begin(arrived)
             except Exception as refused:  # Throttled, DeadlineExceeded: rejected locally
+                self.state = None
+                self.judged = False
                 done.finish(arrived, refused)
                 return
             if judged is None:
                 judged = retry.options.retry_on_result is not None
-            self.judged = judged
-        self.answer(attempt(deadline, self))
+        else:
+            state = None
+            judged = False
+        self.state = state
+        self.judged = judged
+        """Whether a result is judged (``retry_on_result``); else it is a success."""
+        outcome = attempt(deadline, self)
+        if outcome is not PENDING:  # else it comes back to `answer`
+            self.answer(outcome)
 
     def run(self, _: object = None) -> None:
         """Make the next attempt, after a backoff."""
@@ -216,10 +242,11 @@ class RetryCall:
             if delay is None:
                 self.done.finish(self.arrived, outcome)
                 return
-            if delay > 0:
+            if delay > 0.0:
                 self.sim.after(delay, self.run)
                 return
-            outcome = self.attempt(self.deadline, self)
+            attempt = self.attempt
+            outcome = attempt(self.deadline, self)
 
 
 # -- CircuitBreaker and Bulkhead --------------------------------------------------------------

@@ -258,11 +258,11 @@ class Lane:
     def add(self, timer: Timer) -> None:
         """Call ``timer.expire()`` ``delay`` seconds from now, if it is still live."""
         sim = self._sim
-        event = (sim.now + self.delay, sim._ticket(), timer)
+        event = (sim.now + self.delay, next(sim._tickets), timer)
         waiting = self._waiting
-        waiting.append(event)
-        if len(waiting) == 1:  # the earliest: it goes in the heap, under its own key
+        if not waiting:  # the earliest: it goes in the heap, under its own key
             _push(sim._queue, (event[0], event[1], self._on_due, None))
+        waiting.append(event)
 
     def _due(self, _: object) -> None:
         waiting = self._waiting
@@ -305,7 +305,7 @@ class Simulation:
         "_on_wake",
         "_queue",
         "_ready",
-        "_ticket",
+        "_tickets",
         "call_soon",
         "clock",
         "now",
@@ -326,10 +326,10 @@ class Simulation:
         self.random = random.Random(seed)
         self.clock = SimClock(self)
         queue: list[tuple[float, int, Action, Any]] = []
-        ticket = itertools.count().__next__  # ties run in the order scheduled
+        tickets = itertools.count()  # next(tickets): ties run in the order scheduled
         ready: deque[tuple[Action, Any]] = deque()
         self._queue = queue
-        self._ticket = ticket
+        self._tickets = tickets
         self._ready = ready
         self._lanes: dict[float, Lane] = {}
         self._on_wake = self._wake  # bound once: it is scheduled for every timed wait
@@ -337,7 +337,7 @@ class Simulation:
         def schedule(time: float, action: Action, argument: Any = None, /) -> None:
             """Run ``action(argument)`` at virtual ``time`` (not checked: a number not
             before now). For hot paths; ``at`` and ``after`` check their input."""
-            _push(queue, (time, ticket(), action, argument))
+            _push(queue, (time, next(tickets), action, argument))
 
         def call_soon(action: Action, argument: Any = None, /) -> None:
             """Run ``action(argument)`` right after the current event, before any other
@@ -356,13 +356,13 @@ class Simulation:
         """Run ``action(argument)`` at virtual ``time`` (never in the past)."""
         if not _is_number(time) or not -math.inf < time < math.inf:
             raise ConfigError("time", "a finite number (an instant of virtual time)", time)
-        _push(self._queue, (max(time, self.now), self._ticket(), action, argument))
+        _push(self._queue, (max(time, self.now), next(self._tickets), action, argument))
 
     def after(self, delay: float, action: Action, argument: Any = None) -> None:
         """Run ``action(argument)`` ``delay`` seconds from now."""
         if not _is_number(delay) or not 0.0 <= delay < math.inf:
             raise ConfigError("delay", "a number of seconds >= 0", delay)
-        _push(self._queue, (self.now + delay, self._ticket(), action, argument))
+        _push(self._queue, (self.now + delay, next(self._tickets), action, argument))
 
     def lane(self, delay: float) -> Lane:
         """The lane of timers due ``delay`` seconds after they are set (one per delay):
@@ -476,7 +476,10 @@ class Simulation:
             kind = type(command)
             if kind is float or kind is int:  # the common waits first, by exact type
                 if command >= 0.0:  # NaN is not: time never runs backwards
-                    _push(self._queue, (self.now + command, self._ticket(), self._on_wake, process))
+                    _push(
+                        self._queue,
+                        (self.now + command, next(self._tickets), self._on_wake, process),
+                    )
                     return
                 value, error = None, _bad_wait(command)
                 continue
@@ -491,7 +494,9 @@ class Simulation:
                 if isinstance(wait, tuple):
                     signal, seconds = wait
                 elif isinstance(wait, float):
-                    _push(self._queue, (self.now + wait, self._ticket(), self._on_wake, process))
+                    _push(
+                        self._queue, (self.now + wait, next(self._tickets), self._on_wake, process)
+                    )
                     return
                 else:  # a bad wait: raised in the process
                     value, error = None, wait
@@ -510,7 +515,7 @@ class Simulation:
                 if lane is not None:
                     lane.add(waiter)
                 else:
-                    _push(self._queue, (self.now + seconds, self._ticket(), _expire, waiter))
+                    _push(self._queue, (self.now + seconds, next(self._tickets), _expire, waiter))
             return
 
 

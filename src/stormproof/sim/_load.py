@@ -8,6 +8,7 @@ import bisect
 import itertools
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
+from math import floor
 from math import log as _log
 from typing import Any
 
@@ -114,7 +115,7 @@ class OpenLoop:
         if sim.now >= self._until:
             return
         uniform = self._uniform
-        arrive = self._arrive[int(uniform() * self.instances)]
+        arrive = self._arrive[floor(uniform() * self.instances)]  # int(), not a class call
         self._requests[sim.second] += 1
         mix = self._mix
         if mix.fixed:
@@ -122,8 +123,9 @@ class OpenLoop:
         else:
             arrive(*mix.draw())
         rate = self.rate * self.factor
-        if rate > 0:  # after expovariate(rate), inlined (the same draw)
-            self._schedule(sim.now - _log(1.0 - uniform()) / rate, self._on_next)
+        if rate > 0.0:  # after expovariate(rate), inlined (the same draw)
+            schedule = self._schedule
+            schedule(sim.now - _log(1.0 - uniform()) / rate, self._on_next)
         else:  # no traffic for now: look again in a second
             sim.after(1.0, self._on_next)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import gc
 import math
 import time
-from array import array
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -68,7 +67,7 @@ class _Recorder:
         self.stale = series.counter(Names.STALE)
         self.fallback = series.counter(Names.FALLBACK)
         self.errors = series.counter(Names.ERRORS)
-        self.latencies = array("d")
+        self.latencies: list[float] = []  # every request's, in the order they ended
         # The latencies of the requests answered, by the second they arrived.
         self.answered: list[list[float]] = [[] for _ in range(series.seconds)]
 
@@ -84,7 +83,7 @@ class _Recorder:
         """A request's outcome: success, staleness, goodput and latency, all counted in
         the second the request arrived. A fallback's degraded answer is a success the
         caller sees (and is counted apart), but not goodput: not the data asked for."""
-        second = int(arrived)
+        second = math.floor(arrived)  # int(arrived) (never negative), not a class call
         latency = self.sim.now - arrived
         self.latencies.append(latency)
         if outcome is None or outcome is STALE:
@@ -325,7 +324,7 @@ def _latency_series(series: Series, recorder: _Recorder, step: int) -> None:
 def summarize(
     scenario: Scenario,
     series: Series,
-    latencies: array[float],
+    latencies: list[float],
     measured: dict[str, tuple[float, int, float]] | None = None,
 ) -> dict[str, Any]:
     """The run's metrics (``METRICS``), by name, as the design notes and the docs'

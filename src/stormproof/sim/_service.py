@@ -221,11 +221,21 @@ class Service:
     has been (``max_queued``); ``queued`` is its queue's length."""
 
     # Settings whose defaults are class attributes: an instance holds one only when it
-    # differs, which keeps its attributes few enough for CPython's fastest lookups.
+    # differs, which keeps its attributes few enough (at most 30) for CPython's fastest
+    # lookups, those of an object whose attributes are not in a dictionary of its own.
     by_op = False
     """Whether its service times depend on the operation (read or write)."""
     discipline = "fifo"
     calls: Service | None = None
+    slowdown: Slowdown | None = None
+    drop_expired = False
+    setup_time = 0.0
+    error_rate = 0.0
+    base_error_rate = 0.0
+    """The share of requests it fails when no trigger says otherwise."""
+    _capacity_factor = 1.0
+    _by_rate: Slowdown | None = None
+    """Its ``slowdown`` when it is of kind ``"rate"``: its arrivals are then counted."""
     _lifo = False
     _codel = False
 
@@ -258,15 +268,20 @@ class Service:
         self.sim = sim
         self.name = name
         self.capacity = capacity
-        self._room = float(capacity)  # capacity x capacity_factor: requests in service
-        self._capacity_factor = 1.0
+        # Requests in service at once: capacity x capacity_factor, rounded up (a count of
+        # requests is below one exactly when below the other), an int as the count it is
+        # compared with: CPython compares two ints faster than an int and a float.
+        self._room = capacity
         self.queue_limit = queue
-        self.slowdown = slowdown
-        self.drop_expired = drop_expired
-        self.setup_time = setup_time
-        self.error_rate = error_rate
-        self.base_error_rate = error_rate
-        """The share of requests it fails when no trigger says otherwise."""
+        if slowdown is not None:
+            self.slowdown = slowdown
+            if slowdown.kind == "rate":
+                self._by_rate = slowdown
+                self._recent: deque[float] = deque()  # arrivals within the slowdown window
+        if setup_time:
+            self.setup_time = setup_time
+        if error_rate:
+            self.error_rate = self.base_error_rate = error_rate
         self.reachable = True
         self._random = sim.stream(f"service:{name}")
         self._sample = service_time.sampler(self._random)
@@ -274,8 +289,6 @@ class Service:
         self._busy = 0
         self._queue: deque[Job] = deque()
         self._held: list[Job] = []
-        self._recent: deque[float] = deque()  # arrival times within the slowdown window
-        self._counts_rate = slowdown is not None and slowdown.kind == "rate"
         self._series = series
         self._offered = series.counter(Names.offered(name))
         self._served = series.counter(Names.served(name))
@@ -291,12 +304,14 @@ class Service:
         self._throttled = ServiceThrottled(f"{name}: request rate too high")
         self._on_finish = self._finish  # bound once: it is scheduled for every request served
         self._schedule = sim.schedule
-        self._answer = sim.call_soon  # answers go out right after the event settling them
         # Features that are off cost nothing: their code paths are chosen here, once.
         if write_service_time is not None:
             self._time_writes(write_service_time)
         if rate_limit is not None:
             self._limit_rate(rate_limit, burst)
+        if drop_expired:
+            self.drop_expired = True
+            self._on_finish = self._finish_any  # its queue refuses what expired in it
         self._choose_discipline(discipline, codel_target, codel_interval)
         if calls is not None:
             self._call_with(calls, call_timeout, call_attempts, call_rtt)
@@ -356,7 +371,7 @@ class Service:
     @capacity_factor.setter
     def capacity_factor(self, factor: float) -> None:
         self._capacity_factor = factor
-        self._room = self.capacity * factor
+        self._room = math.ceil(self.capacity * factor)
 
     @property
     def capacity_rps(self) -> float:
@@ -396,7 +411,7 @@ class Service:
             return None  # held in the network: counted when the partition heals
         sim = self.sim
         self._offered[sim.second] += 1
-        if self._counts_rate:
+        if self._by_rate is not None:
             self._recent.append(sim.now)  # pruned when read (`_start`)
         if self._busy >= self._room and len(self._queue) >= self.queue_limit:
             return self._throttled
@@ -410,7 +425,7 @@ class Service:
         sim = self.sim
         now = sim.now
         self._offered[sim.second] += 1
-        if self._counts_rate:
+        if self._by_rate is not None:
             self._recent.append(now)
         tokens = min(self._burst, self._tokens + (now - self._refilled) * self._rate)
         self._refilled = now
@@ -466,7 +481,7 @@ class Service:
         """The partition is over: the held requests arrive."""
         self.reachable = True
         held, self._held = self._held, []
-        answer = self._answer
+        answer = self.sim.call_soon
         for job in held:
             refused = self.admit()
             if refused is None:
@@ -485,21 +500,21 @@ class Service:
 
     def _start(self, job: Job) -> None:
         self._busy += 1
-        duration = self._sample()
-        slowdown = self.slowdown
+        sample = self._sample  # an attribute called from a local: CPython's faster call
+        duration = sample()
+        slowdown = self._by_rate
         if slowdown is not None:
-            if self._counts_rate:
-                # Arrivals within the window before the latest arrival (pruned here rather
-                # than on each arrival: the same count, read less often than written).
-                recent = self._recent
-                if recent:
-                    horizon = recent[-1] - slowdown.window
-                    while recent[0] <= horizon:
-                        recent.popleft()
-                if len(recent) / slowdown.window > slowdown.above:
-                    duration *= slowdown.factor
-            else:
-                duration *= self._load_factor(slowdown)
+            # Arrivals within the window before the latest arrival (pruned here rather
+            # than on each arrival: the same count, read less often than written).
+            recent = self._recent
+            if recent:
+                horizon = recent[-1] - slowdown.window
+                while recent[0] <= horizon:
+                    recent.popleft()
+            if len(recent) / slowdown.window > slowdown.above:
+                duration *= slowdown.factor
+        elif self.slowdown is not None:
+            duration *= self._load_factor(self.slowdown)
         if job.setup:
             duration += self.setup_time
         now = self.sim.now
@@ -508,7 +523,8 @@ class Service:
         deadline = job.deadline
         if end > deadline:  # the client gives up before the answer is ready
             self.wasted_time += duration if now >= deadline else end - deadline
-        self._schedule(end, self._on_finish, job)
+        schedule = self._schedule
+        schedule(end, self._on_finish, job)
 
     def _start_by_op(self, job: Job) -> None:
         """``_start`` with service times by the job's operation: its sampler, then the
@@ -517,30 +533,21 @@ class Service:
         Service._start(self, job)
 
     def _finish(self, job: Job) -> None:
+        """A request was served, under FIFO with nothing refused from the queue (a
+        service that may refuse queued requests finishes with ``_finish_any``)."""
         self._busy -= 1
         sim = self.sim
-        now = sim.now
         second = sim.second
         self._served[second] += 1
-        if now > job.deadline:
+        if sim.now > job.deadline:
             self._wasted[second] += 1  # nobody is waiting for this answer
         answer = None
         if self.error_rate and self._random.random() < self.error_rate:
             answer = ServerError(f"{self.name}: internal error")
-        dropped = False
         queue = self._queue
         while queue and self._busy < self._room:
-            waiting = queue.popleft()
-            if self.drop_expired and now >= waiting.deadline:
-                expired = ServiceThrottled(f"{self.name}: request expired in queue")
-                self._answer(waiting.reply, expired)
-                dropped = True
-                continue
-            self._start(waiting)
-        if dropped:
-            self._answer(job.reply, answer)  # after the answers already ready
-        else:  # the event's last step, with nothing ready: the same, without the queue
-            job.reply(answer)
+            self._start(queue.popleft())
+        job.reply(answer)  # the event's last step: the same as an answer made ready
 
     def _take(self, now: float) -> bool:
         """Start queued work while there is room, in the order of the discipline
@@ -553,18 +560,19 @@ class Service:
             waiting = take()
             if self.drop_expired and now >= waiting.deadline:
                 expired = ServiceThrottled(f"{self.name}: request expired in queue")
-                self._answer(waiting.reply, expired)
+                self.sim.call_soon(waiting.reply, expired)
                 dropped = True
                 continue
             if self._codel and self._sheds(now - waiting.queued, now):
-                self._answer(waiting.reply, self._shed)
+                self.sim.call_soon(waiting.reply, self._shed)
                 dropped = True
                 continue
             self._start(waiting)
         return dropped
 
     def _finish_any(self, job: Job) -> None:
-        """``_finish`` under a discipline other than FIFO."""
+        """``_finish`` for a queue that may refuse requests when their turn comes (a
+        discipline other than FIFO, or ``drop_expired``)."""
         self._busy -= 1
         sim = self.sim
         now = sim.now
@@ -576,7 +584,7 @@ class Service:
         if self.error_rate and self._random.random() < self.error_rate:
             answer = ServerError(f"{self.name}: internal error")
         if self._take(now):
-            self._answer(job.reply, answer)  # after the answers already ready
+            self.sim.call_soon(job.reply, answer)  # after the answers already ready
         else:
             job.reply(answer)
 
@@ -626,7 +634,7 @@ class Service:
         if answer is None and self.error_rate and self._random.random() < self.error_rate:
             answer = ServerError(f"{self.name}: internal error")
         if self._take(now):
-            self._answer(job.reply, answer)
+            self.sim.call_soon(job.reply, answer)
         else:
             job.reply(answer)
 

@@ -70,6 +70,9 @@ STALE: Any = "stale"
 """``handle`` returns it for a request answered from a stale cache entry."""
 
 
+_new = object.__new__
+
+
 class Client(Protocol):
     uses_keys: bool
     """Whether requests' keys matter to it (it caches); when no client's do, keys are
@@ -243,12 +246,10 @@ class ComposedClient:
         self._flights: dict[Hashable, Signal] = {}
         self.honours = spec.honours_deadline
         """Whether attempts end at the caller's deadline (see ``handle``)."""
-        self._attempt_now = self.route.attempt_now
+        self._attempt_now = self.route.attempt_now_for(self.honours)
         # An attempt says whether it is a write only to services whose writes take their
         # own time: elsewhere requests start as before, at no cost.
         self._attempt_write_now = partial(self.route.attempt_now, op="write")
-        if any(region.service.by_op for region in world.regions):
-            self.handle_now = self._handle_now_by_op  # type: ignore[method-assign]
         # Nothing between the retry and the attempt: skip the per-region layer.
         self.bare = (
             self.failover is None and not self.breakers and not self.bulkheads and not self.hedge
@@ -256,6 +257,10 @@ class ComposedClient:
         self.immediate = (
             self.bare and self.cache is None and self.fallback is None and self.throttle is None
         )
+        if self.immediate:  # requests run as chains of calls (see `handle_now`)
+            by_op = any(region.service.by_op for region in world.regions)
+            call_now = self._call_now_by_op if by_op else self._call_now
+            self.handle_now = call_now  # type: ignore[method-assign]
         self.uses_keys = self.cache is not None
 
     def breaker_open(self) -> bool:
@@ -344,28 +349,27 @@ class ComposedClient:
     def handle_now(self, op: str, key: int) -> None:
         """Start a request, arrived now: the outcomes' ``finish`` is called once, perhaps
         at once. Strategies with nothing between the retry and the attempt and no cache
-        (``immediate``) run it as a chain of calls; the others as a process."""
-        if not self.immediate:
-            arrived = self.sim.now
-            process = self.handle(op, key, arrived + self.deadline)
-            self.sim.start(finishing(process, arrived, self.done))
-            return
+        (``immediate``) run it as a chain of calls (``_call_now``, chosen when the client
+        is made); the others as a process."""
+        arrived = self.sim.now
+        process = self.handle(op, key, arrived + self.deadline)
+        self.sim.start(finishing(process, arrived, self.done))
+
+    def _call_now(self, op: str, key: int) -> None:
+        """``handle_now`` as a chain of calls (an ``immediate`` client's)."""
         sim = self.sim
         deadline = sim.now + self.deadline if self.honours else None
-        RetryCall(sim, self.retry, self._attempt_now, deadline, self.done, self._judged)
+        call = _new(RetryCall)  # started without calling the class: see RetryCall
+        call.start(sim, self.retry, self._attempt_now, deadline, self.done, self._judged)
 
-    def _handle_now_by_op(self, op: str, key: int) -> None:
-        """``handle_now`` toward services whose service times depend on the operation
+    def _call_now_by_op(self, op: str, key: int) -> None:
+        """``_call_now`` toward services whose service times depend on the operation
         (its own copy: this runs for every request)."""
         attempt = self._attempt_now if op == "read" else self._attempt_write_now
-        if not self.immediate:
-            arrived = self.sim.now
-            process = self.handle(op, key, arrived + self.deadline)
-            self.sim.start(finishing(process, arrived, self.done))
-            return
         sim = self.sim
         deadline = sim.now + self.deadline if self.honours else None
-        RetryCall(sim, self.retry, attempt, deadline, self.done, self._judged)
+        call = _new(RetryCall)
+        call.start(sim, self.retry, attempt, deadline, self.done, self._judged)
 
 
 def _budgets(budget: str | TokenBucketOptions | FleetScoped | None, sim: Simulation) -> list[Any]:

@@ -20,6 +20,9 @@ from ._service import Job, Service
 __all__ = ["PENDING", "Instance", "Receiver", "Region", "Route", "World"]
 
 
+_new = object.__new__
+
+
 class _Pending:
     __slots__ = ()
 
@@ -40,7 +43,8 @@ class Receiver(Protocol):
 class _Attempt(Job):
     """An attempt at the service, waiting for its answer or its timeout, whichever
     comes first (it is a job for the service and a timer for the engine); the first
-    tells ``receiver``."""
+    tells ``receiver``. (``Route._attempt_direct`` makes its own without calling the
+    class: a field added here is set there too.)"""
 
     __slots__ = ("live", "receiver", "route", "timeout")
 
@@ -356,6 +360,51 @@ class Route:
             sim.schedule(deadline, _Attempt.expire, waiting)
         return PENDING
 
+    def attempt_now_for(self, deadlines: bool) -> Callable[[float | None, Receiver], Any]:
+        """``attempt_now`` for a client that calls it as ``attempt(deadline, receiver)``
+        for reads (``deadlines``: whether it ever gives a deadline). A client that never
+        does, on a route without a round-trip time, gets ``_attempt_direct``: the same
+        steps without the checks of what is off for it, chosen once."""
+        if deadlines or self._rtt is not None:
+            return self.attempt_now
+        return self._attempt_direct
+
+    def _attempt_direct(self, deadline: float | None, receiver: Receiver) -> Any:
+        """``attempt_now(None, receiver)`` on a route without a round-trip time, for a
+        client that never gives a deadline (``deadline`` is None: see
+        ``attempt_now_for``). This runs for every attempt."""
+        sim = self._sim
+        now = sim.now
+        self.attempts[sim.second] += 1
+        if now >= self._address_until:
+            outcome = self._connect_now(None, receiver, "read")
+            if outcome is not None:
+                return outcome
+        setup = False
+        due = self.setups_due  # `_setup`, inlined
+        if due:
+            self.setups_due = due - 1
+            setup = True
+        service = self.service
+        refused = service.admit()
+        if refused is not None:
+            return refused
+        timeout = self._full
+        # `_Attempt(receiver, self, timeout, now + timeout, setup)`, made without calling
+        # the class: CPython (before 3.13) runs an `__init__` in an evaluation loop of
+        # its own, at a cost close to that of the rest of this method.
+        waiting = _new(_Attempt)
+        waiting.receiver = receiver
+        waiting.route = self
+        waiting.timeout = timeout
+        waiting.deadline = now + timeout
+        waiting.setup = setup
+        waiting.op = "read"
+        waiting.live = True
+        service.accept(waiting)
+        self._timeouts.add(waiting)
+        return PENDING
+
     def _far_now(
         self, deadline: float | None, receiver: Receiver, op: str, setup: bool, trip: float
     ) -> Any:
@@ -493,6 +542,9 @@ class PooledRoute(Route):
         outcome = super().attempt_now(deadline, receiver, resolved, op)
         self._opening = False  # if it was not sent after all
         return outcome
+
+    def attempt_now_for(self, deadlines: bool) -> Callable[[float | None, Receiver], Any]:
+        return self.attempt_now  # each attempt looks at its connection first
 
     def _resolved_on(self, argument: tuple[int, float | None, Receiver, str]) -> None:
         """The resolver answered an attempt whose connection must be opened."""
