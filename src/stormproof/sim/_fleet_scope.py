@@ -27,8 +27,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from stormproof import ConfigError
-from stormproof._core.validate import check_int, check_number
 from stormproof.fleet import FleetBudget, FleetBudgetOptions, MemoryBackend
 from stormproof.options import TokenBucketOptions
 
@@ -71,13 +69,12 @@ def read_scope(section: Section) -> tuple[str, int, float]:
         value = section.raw(name)
         if scope != "fleet":
             raise section.fail(name, 'given only with scope = "fleet"', value)
-        try:
-            if name == "lease":
-                lease = check_int("lease", value, low=1, high=1_000_000)
-            else:
-                interval = check_number("flush_interval", value, low=0.01, high=3600.0)
-        except ConfigError as error:
-            raise section.fail(name, error.requirement, value) from None
+        if name == "lease":
+            lease = section.integer("lease", low=1)
+            if lease > 1_000_000:
+                raise section.fail("lease", "an integer from 1 to 1000000", value)
+        else:
+            interval = section.number("flush_interval", low=0.01, high=3600.0)
     return scope, lease, interval
 
 
