@@ -192,6 +192,14 @@ def test_a_run_reports_finished_only_when_its_result_is_ready(tmp_path: Path) ->
     assert max(max(shares) for shares in seen[: seen.index(finals[0])]) < 1.0
 
 
+# The command as a terminal's job runs it: with Ctrl-C handled, even when this test runs
+# where SIGINT is ignored (a shell script's background job), which children inherit.
+AS_A_TERMINAL_JOB = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'stormproof'; runpy.run_module('stormproof', run_name='__main__')"
+)
+
+
 @pytest.mark.skipif(not hasattr(os, "killpg"), reason="needs process groups (POSIX)")
 def test_ctrl_c_at_a_terminal_stops_every_process(tmp_path: Path) -> None:
     """A terminal's Ctrl-C goes to every process of the foreground group: the command
@@ -201,7 +209,7 @@ def test_ctrl_c_at_a_terminal_stops_every_process(tmp_path: Path) -> None:
     strategies = "naive,aws-legacy,seed-patterns,stormproof,aws-standard,aws-2026"
     out = tmp_path / "out"
     scenario = small(tmp_path, OUTAGE.replace("duration = 240", "duration = 2400"))
-    command = [sys.executable, "-m", "stormproof", "simulate", scenario]
+    command = [sys.executable, "-c", AS_A_TERMINAL_JOB, "simulate", scenario]
     child = subprocess.Popen(
         [*command, "--strategies", strategies, "--workers", "2", "--out", str(out)],
         stdout=subprocess.PIPE,
