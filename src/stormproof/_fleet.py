@@ -36,6 +36,7 @@ __all__ = [
     "FleetRecovered",
     "MemoryBackend",
     "Script",
+    "check_backend",
     "check_key_part",
 ]
 
@@ -149,6 +150,14 @@ class FleetPolicy(Protocol):
 # -- the backend: registration, the flusher, degradation -----------------------------------
 
 _BACKENDS: weakref.WeakSet[FleetBackend] = weakref.WeakSet()
+
+
+def check_backend(value: object) -> None:
+    """A fleet policy's ``backend``: one of the fleet backends, or a ConfigError."""
+    if not isinstance(value, FleetBackend):
+        raise ConfigError(
+            "backend", "a fleet backend (stormproof.fleet.MemoryBackend or RedisBackend)", value
+        )
 
 
 def check_key_part(parameter: str, value: object, default: str) -> str:

@@ -35,7 +35,7 @@ from ._core.clock import Clock
 from ._core.errors import ConfigError
 from ._core.events import Event, Listener
 from ._core.validate import ExceptionFilter, check_int, check_number
-from ._fleet import Args, FleetBackend, MemoryStore, Script, check_key_part
+from ._fleet import Args, FleetBackend, MemoryStore, Script, check_backend, check_key_part
 from ._policy import FirstResult
 
 __all__ = ["BREAKER_SCRIPT", "FleetBreaker", "FleetBreakerOptions", "FleetBreakerStateChanged"]
@@ -347,12 +347,7 @@ class FleetBreakerOptions(BreakerOptions):
     probe_lease: float = 10.0
 
     def _check(self) -> None:
-        if not isinstance(self.backend, FleetBackend):
-            raise ConfigError(
-                "backend",
-                "a fleet backend (stormproof.fleet.MemoryBackend or RedisBackend)",
-                self.backend,
-            )
+        check_backend(self.backend)
         self._set("name", check_key_part("name", self.name, ""))
         super()._check()
         self._set(

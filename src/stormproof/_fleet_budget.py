@@ -18,10 +18,9 @@ from dataclasses import dataclass
 
 from ._budget import TokenBucketOptions, _Budget, _in_units
 from ._classify import THROTTLING, TIMEOUT, ErrorClass
-from ._core.errors import ConfigError
 from ._core.options import Configured, Options
 from ._core.validate import check_int, check_number
-from ._fleet import Args, FleetBackend, MemoryStore, Script, check_key_part
+from ._fleet import Args, FleetBackend, MemoryStore, Script, check_backend, check_key_part
 
 __all__ = ["BUDGET_SCRIPT", "FleetBudget", "FleetBudgetOptions"]
 
@@ -164,12 +163,7 @@ class FleetBudgetOptions(Options):
     lease_ttl: float = 60.0
 
     def _check(self) -> None:
-        if not isinstance(self.backend, FleetBackend):
-            raise ConfigError(
-                "backend",
-                "a fleet backend (stormproof.fleet.MemoryBackend or RedisBackend)",
-                self.backend,
-            )
+        check_backend(self.backend)
         self._set("name", check_key_part("name", self.name, ""))
         bucket = TokenBucketOptions(
             capacity=self.capacity,
