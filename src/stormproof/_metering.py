@@ -103,7 +103,7 @@ def error_type(error: BaseException) -> str:
 _REJECTION_REASONS = {"CircuitOpen": "breaker_open", "BulkheadFull": "bulkhead_full"}
 
 
-_BUCKETS = tuple((("attempt", str(n) if n < 4 else "4+"),) for n in range(5))
+_BUCKETS = tuple((("attempt", attempt_bucket(n)),) for n in range(5))
 """The ``attempt`` attribute of attempt 1, 2, 3 and 4 or more (index 0 unused)."""
 
 
@@ -825,13 +825,7 @@ def _merge_histograms(points: list[Point]) -> list[Point]:
         if seen is None:
             merged[key] = point
             continue
-        histogram = seen.histogram.copy()  # type: ignore[union-attr]
-        other = point.histogram
-        histogram.counts = [a + b for a, b in zip(histogram.counts, other.counts, strict=True)]
-        histogram.count += other.count
-        histogram.sum += other.sum
-        histogram.min = min(histogram.min, other.min)
-        histogram.max = max(histogram.max, other.max)
+        histogram = seen.histogram.merged(point.histogram)  # type: ignore[union-attr]
         merged[key] = Point(point.instrument, point.attributes, histogram.count, histogram)
     return others + list(merged.values())
 
